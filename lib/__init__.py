@@ -1,0 +1,1 @@
+"""Plain-Python core of the prediction dashboard: no Streamlit imports here."""

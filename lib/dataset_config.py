@@ -1,0 +1,191 @@
+"""Dataset configs: a TOML file says where a CSV is and how to read it for training."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+UNKNOWN_CATEGORY_POLICIES = ("warn", "reject")
+
+
+class ConfigError(ValueError):
+    """A dataset config is missing, unreadable or inconsistent; the message says which key."""
+
+
+@dataclass(frozen=True)
+class BusinessSettings:
+    """What a retention campaign costs and earns, used to pick the decision threshold."""
+
+    value_column: str
+    horizon_months: float
+    contact_cost: float
+    offer_cost: float
+    offer_success_rate: float
+    currency: str = "$"
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How the data is split and the candidates compared; fixed seed for repeatable runs."""
+
+    seed: int = 42
+    validation_fraction: float = 0.2
+    test_fraction: float = 0.2
+    cv_folds: int = 5
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """One binary-classification dataset: nothing about its columns is hard-coded elsewhere."""
+
+    path: Path
+    name: str
+    csv_path: Path
+    separator: str
+    target: str
+    positive_label: str
+    id_columns: tuple[str, ...] = ()
+    drop_columns: tuple[str, ...] = ()
+    categorical_columns: tuple[str, ...] = ()
+    numeric_columns: tuple[str, ...] = ()
+    unknown_categories: str = "warn"
+    hard_bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    business: BusinessSettings | None = None
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+
+
+def _require(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in table:
+        raise ConfigError(f"{where}: missing required key '{key}'")
+    return _check_type(table[key], kind, f"{where}.{key}")
+
+
+def _check_type(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise ConfigError(f"{where}: expected {_kind_name(kind)}, got a boolean")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where}: expected {_kind_name(kind)}, got {type(value).__name__}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {str: "a string", int: "a number", float: "a number", list: "a list", dict: "a table", bool: "true/false"}
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+
+
+def _string_list(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    values = _check_type(table.get(key, []), list, f"{where}.{key}")
+    for value in values:
+        _check_type(value, str, f"{where}.{key}")
+    return tuple(values)
+
+
+def _number(
+    table: dict[str, Any], key: str, where: str, low: float, high: float, default: float | None = None
+) -> float:
+    if default is not None and key not in table:
+        return default
+    value = float(_require(table, key, (int, float), where))
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ConfigError(f"{where}.{key}: must be between {low:g} and {high:g}, got {value:g}")
+    return value
+
+
+def _business(table: dict[str, Any]) -> BusinessSettings:
+    where = "[business]"
+    return BusinessSettings(
+        value_column=_require(table, "value_column", str, where),
+        horizon_months=_number(table, "horizon_months", where, 0.0, 1200.0),
+        contact_cost=_number(table, "contact_cost", where, 0.0, 1e9),
+        offer_cost=_number(table, "offer_cost", where, 0.0, 1e9),
+        offer_success_rate=_number(table, "offer_success_rate", where, 0.0, 1.0),
+        currency=_check_type(table.get("currency", "$"), str, f"{where}.currency"),
+    )
+
+
+def _training(table: dict[str, Any]) -> TrainingSettings:
+    where = "[training]"
+    defaults = TrainingSettings()
+    seed = _check_type(table.get("seed", defaults.seed), int, f"{where}.seed")
+    folds = _check_type(table.get("cv_folds", defaults.cv_folds), int, f"{where}.cv_folds")
+    if not 2 <= folds <= 20:
+        raise ConfigError(f"{where}.cv_folds: must be between 2 and 20, got {folds}")
+    validation = _number(table, "validation_fraction", where, 0.05, 0.5, defaults.validation_fraction)
+    test = _number(table, "test_fraction", where, 0.05, 0.5, defaults.test_fraction)
+    if validation + test > 0.7:
+        raise ConfigError(f"{where}: validation_fraction + test_fraction must leave at least 30 % for training")
+    return TrainingSettings(seed=seed, validation_fraction=validation, test_fraction=test, cv_folds=folds)
+
+
+def _bounds(table: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    bounds: dict[str, tuple[float, float]] = {}
+    for column, pair in _check_type(table, dict, "[dataset.bounds]").items():
+        where = f"[dataset.bounds].{column}"
+        _check_type(pair, list, where)
+        if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in pair):
+            raise ConfigError(f"{where}: expected [low, high] as two numbers")
+        low, high = float(pair[0]), float(pair[1])
+        if not low < high:
+            raise ConfigError(f"{where}: low ({low:g}) must be below high ({high:g})")
+        bounds[column] = (low, high)
+    return bounds
+
+
+def load_config(path: str | Path) -> DatasetConfig:
+    """Read and check a dataset config; relative CSV paths are taken from the config's folder."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"dataset config not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"dataset config {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"dataset config {path} is not valid TOML: {exc}") from None
+
+    dataset = _check_type(raw.get("dataset"), dict, "[dataset]") if "dataset" in raw else None
+    if dataset is None:
+        raise ConfigError(f"dataset config {path}: missing the [dataset] table")
+    where = "[dataset]"
+    separator = _check_type(dataset.get("separator", ","), str, f"{where}.separator")
+    if len(separator) != 1:
+        raise ConfigError(f"{where}.separator: must be one character, got {separator!r}")
+    positive_label = _require(dataset, "positive_label", (str, int), where)
+    policy = _check_type(dataset.get("unknown_categories", "warn"), str, f"{where}.unknown_categories")
+    if policy not in UNKNOWN_CATEGORY_POLICIES:
+        raise ConfigError(f"{where}.unknown_categories: must be 'warn' or 'reject', got {policy!r}")
+
+    config = DatasetConfig(
+        path=path,
+        name=_check_type(dataset.get("name", path.stem), str, f"{where}.name"),
+        csv_path=(path.parent / _require(dataset, "csv", str, where)).resolve(),
+        separator=separator,
+        target=_require(dataset, "target", str, where),
+        positive_label=str(positive_label),
+        id_columns=_string_list(dataset, "id_columns", where),
+        drop_columns=_string_list(dataset, "drop_columns", where),
+        categorical_columns=_string_list(dataset, "categorical_columns", where),
+        numeric_columns=_string_list(dataset, "numeric_columns", where),
+        unknown_categories=policy,
+        hard_bounds=_bounds(dataset.get("bounds", {})),
+        business=_business(_check_type(raw["business"], dict, "[business]")) if "business" in raw else None,
+        training=_training(_check_type(raw.get("training", {}), dict, "[training]")),
+    )
+    _check_consistency(config)
+    return config
+
+
+def _check_consistency(config: DatasetConfig) -> None:
+    both = set(config.categorical_columns) & set(config.numeric_columns)
+    if both:
+        raise ConfigError(f"columns listed as both categorical and numeric: {', '.join(sorted(both))}")
+    not_features = {config.target, *config.id_columns, *config.drop_columns}
+    for column in [*config.categorical_columns, *config.numeric_columns, *config.hard_bounds]:
+        if column in not_features:
+            raise ConfigError(f"column '{column}' is the target, an id or dropped, so it cannot be a feature")
+    if config.business and config.business.value_column == config.target:
+        raise ConfigError("[business].value_column cannot be the target column")

@@ -1,0 +1,154 @@
+"""Model evaluation at training time: metrics, curves, threshold choice, business value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    brier_score_loss,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+
+from lib.dataset_config import BusinessSettings
+
+THRESHOLD_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
+# Confidence is the model's probability that the label it gives is right (p for a positive
+# label, 1 - p for a negative one); these edges separate low / medium / high.
+CONFIDENCE_EDGES = (0.6, 0.8)
+CONFIDENCE_NAMES = ("low", "medium", "high")
+MAX_CURVE_POINTS = 200
+
+
+def classification_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Every metric the dashboards and `GET /metrics/model` show, at one threshold."""
+    predicted = (probability >= threshold).astype(int)
+    tn, fp, fn, tp = confusion_matrix(y_true, predicted, labels=[0, 1]).ravel()
+    return {
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        "precision": float(precision_score(y_true, predicted, zero_division=0)),
+        "recall": float(recall_score(y_true, predicted, zero_division=0)),
+        "f1": float(f1_score(y_true, predicted, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y_true, probability)),
+        "pr_auc": float(average_precision_score(y_true, probability)),
+        "brier": float(brier_score_loss(y_true, probability)),
+        "log_loss": float(log_loss(y_true, np.clip(probability, 1e-15, 1 - 1e-15), labels=[0, 1])),
+        "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
+        "threshold": float(threshold),
+        "rows": len(y_true),
+    }
+
+
+def campaign_profit(
+    y_true: np.ndarray, probability: np.ndarray, value: np.ndarray, threshold: float, business: BusinessSettings
+) -> float:
+    """Realised profit of contacting everyone at or above the threshold.
+
+    Each contact costs contact_cost + offer_cost; a contacted churner stays with
+    probability offer_success_rate, which keeps value x horizon_months of revenue.
+    """
+    contacted = probability >= threshold
+    saved = business.offer_success_rate * business.horizon_months * float(np.sum(value[contacted] * y_true[contacted]))
+    return saved - float(contacted.sum()) * (business.contact_cost + business.offer_cost)
+
+
+def choose_threshold(
+    y_true: np.ndarray, probability: np.ndarray, value: np.ndarray | None, business: BusinessSettings | None
+) -> dict[str, Any]:
+    """Maximum expected profit when business settings exist, else maximum F1 (on validation)."""
+    if business is not None and value is not None:
+        scores = [campaign_profit(y_true, probability, value, t, business) for t in THRESHOLD_GRID]
+        criterion = "max_expected_profit"
+    else:
+        scores = [f1_score(y_true, (probability >= t).astype(int), zero_division=0) for t in THRESHOLD_GRID]
+        criterion = "max_f1"
+    best = int(np.argmax(scores))
+    return {"threshold": float(THRESHOLD_GRID[best]), "criterion": criterion, "validation_score": float(scores[best])}
+
+
+def _thin(*columns: np.ndarray) -> list[list[float]]:
+    """At most MAX_CURVE_POINTS evenly spaced points, always keeping both ends."""
+    length = len(columns[0])
+    keep = np.unique(np.linspace(0, length - 1, min(length, MAX_CURVE_POINTS)).round().astype(int))
+    return [[float(round(c[i], 6)) for i in keep] for c in columns]
+
+
+def curves(y_true: np.ndarray, probability: np.ndarray) -> dict[str, Any]:
+    """ROC, precision-recall, calibration and cumulative gain / lift points for the charts."""
+    fpr, tpr, roc_thresholds = roc_curve(y_true, probability)
+    roc_thresholds = np.minimum(roc_thresholds, 1.0)
+    precision, recall, pr_thresholds = precision_recall_curve(y_true, probability)
+    observed, predicted = calibration_curve(y_true, probability, n_bins=10, strategy="quantile")
+    order = np.argsort(-probability, kind="stable")
+    captured = np.cumsum(y_true[order]) / max(int(y_true.sum()), 1)
+    share = np.arange(1, len(order) + 1) / len(order)
+    roc = _thin(fpr, tpr, roc_thresholds)
+    pr = _thin(precision[:-1], recall[:-1], pr_thresholds)
+    gain = _thin(share, captured, captured / share)
+    return {
+        "roc": {"fpr": roc[0], "tpr": roc[1], "threshold": roc[2]},
+        "pr": {"precision": pr[0], "recall": pr[1], "threshold": pr[2]},
+        "calibration": {"predicted": [float(v) for v in predicted], "observed": [float(v) for v in observed]},
+        "gain": {"population_share": gain[0], "positives_captured": gain[1], "lift": gain[2]},
+    }
+
+
+def confidence_band(probability: float, threshold: float) -> str:
+    """With a low business threshold a customer can be flagged at p = 0.3: low confidence."""
+    label_probability = probability if probability >= threshold else 1.0 - probability
+    if label_probability < CONFIDENCE_EDGES[0]:
+        return CONFIDENCE_NAMES[0]
+    return CONFIDENCE_NAMES[1] if label_probability < CONFIDENCE_EDGES[1] else CONFIDENCE_NAMES[2]
+
+
+def confidence_bands(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, Any]:
+    """How often predictions in each band were right on the test split: a band means a rate."""
+    predicted = (probability >= threshold).astype(int)
+    names = np.array([confidence_band(p, threshold) for p in probability])
+    bands = {}
+    for name in CONFIDENCE_NAMES:
+        mask = names == name
+        bands[name] = {
+            "rows": int(mask.sum()),
+            "accuracy": float((predicted[mask] == y_true[mask]).mean()) if mask.any() else None,
+        }
+    return {"edges": list(CONFIDENCE_EDGES), "bands": bands}
+
+
+def business_kpis(
+    y_true: np.ndarray,
+    probability: np.ndarray,
+    value: np.ndarray,
+    threshold: float,
+    business: BusinessSettings,
+    base_rate: float,
+) -> dict[str, Any]:
+    """Campaign view of the test split, in the dataset's currency."""
+    contacted = probability >= threshold
+    horizon_value = value * business.horizon_months
+    return {
+        "currency": business.currency,
+        "horizon_months": business.horizon_months,
+        "base_churn_rate": base_rate,
+        "customers": len(y_true),
+        "revenue_at_risk": float(np.sum(probability * horizon_value)),
+        "revenue_lost_actual": float(np.sum(horizon_value[y_true == 1])),
+        "contacted": int(contacted.sum()),
+        "expected_profit": campaign_profit(y_true, probability, value, threshold, business),
+        "profit_contact_everyone": campaign_profit(y_true, probability, value, 0.0, business),
+        "profit_by_threshold": {
+            "threshold": [float(t) for t in THRESHOLD_GRID],
+            "profit": [campaign_profit(y_true, probability, value, t, business) for t in THRESHOLD_GRID],
+        },
+        "scope": "test split",
+    }

@@ -1,0 +1,290 @@
+"""Load a model bundle from a local folder or from S3, check it, and share one per process.
+
+`load_model(uri)` always reads storage; `get_model()` returns the process-wide instance
+and never reloads per request; `refresh_model()` swaps it when the pointer names
+another version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import sklearn
+
+from lib.bundle import BUNDLE_FILES, KPIS_FILE, METADATA_FILE, MODEL_FILE, POINTER_FILE, SCHEMA_FILE, read_pointer
+from lib.data import file_sha256
+from lib.schema import FeatureSchema
+from lib.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+# After a failed load, callers get the same error for this long before storage is read again.
+RETRY_AFTER_S = 5.0
+
+
+class ModelNotAvailable(Exception):
+    """No usable model: `reason` says what a person can do about it; `kind` is for programs."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A checked bundle in memory: the fitted pipeline and everything written beside it."""
+
+    pipeline: Any
+    schema: FeatureSchema
+    metadata: dict[str, Any]
+    kpis: dict[str, Any]
+    source: str
+    folder: Path
+
+    @property
+    def version(self) -> str:
+        return self.metadata["version"]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.metadata["threshold"])
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelNotAvailable("unreadable", f"{what} ({path.name}) cannot be read: {exc}") from None
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def read_bundle(folder: Path, source: str | None = None) -> LoadedModel:
+    """Check and load one version folder; every failure names its cause."""
+    source = source or str(folder)
+    if not folder.is_dir():
+        raise ModelNotAvailable("missing", f"no model bundle at {source}: train one with `python -m lib.training`")
+    absent = [name for name in BUNDLE_FILES if not (folder / name).is_file()]
+    if absent:
+        raise ModelNotAvailable(
+            "incomplete", f"the bundle at {source} is incomplete (missing {', '.join(absent)}): retrain or restore it"
+        )
+    metadata = _read_json(folder / METADATA_FILE, "the bundle metadata")
+    if not isinstance(metadata, dict) or not {"version", "model_sha256", "sklearn_version", "threshold"} <= set(
+        metadata
+    ):
+        raise ModelNotAvailable("unreadable", f"the bundle metadata at {source} lacks version, checksum or threshold")
+    trained_with = str(metadata["sklearn_version"])
+    if _minor(trained_with) != _minor(sklearn.__version__):
+        raise ModelNotAvailable(
+            "incompatible",
+            f"the model was trained with scikit-learn {trained_with} but {sklearn.__version__} is installed: "
+            "retrain it or install the version it was trained with",
+        )
+    actual = file_sha256(folder / MODEL_FILE)
+    if actual != metadata["model_sha256"]:
+        raise ModelNotAvailable(
+            "checksum_mismatch",
+            f"{MODEL_FILE} at {source} does not match the checksum in its metadata (file changed or truncated): "
+            "restore the bundle or retrain",
+        )
+    try:
+        pipeline = joblib.load(folder / MODEL_FILE)
+    except Exception as exc:  # a pickle can fail in many ways; all mean the same to the user
+        raise ModelNotAvailable(
+            "unreadable", f"{MODEL_FILE} at {source} cannot be loaded: {type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        schema = FeatureSchema.from_json(_read_json(folder / SCHEMA_FILE, "the feature schema"))
+    except (TypeError, KeyError) as exc:
+        raise ModelNotAvailable("unreadable", f"{SCHEMA_FILE} at {source} is not a feature schema: {exc}") from None
+    expected = list(getattr(pipeline, "feature_names_in_", []))
+    if not hasattr(pipeline, "predict_proba") or expected != schema.names:
+        raise ModelNotAvailable("unreadable", f"{MODEL_FILE} at {source} does not fit its feature schema")
+    kpis = _read_json(folder / KPIS_FILE, "the training KPIs")
+    return LoadedModel(pipeline=pipeline, schema=schema, metadata=metadata, kpis=kpis, source=source, folder=folder)
+
+
+def resolve_local(uri: str) -> Path:
+    """A registry folder (with a pointer) resolves to its served version; a bundle folder to itself."""
+    root = Path(uri)
+    if (root / METADATA_FILE).is_file():
+        return root
+    try:
+        version = read_pointer(root)
+    except (ValueError, OSError, json.JSONDecodeError) as exc:
+        raise ModelNotAvailable("unreadable", f"the pointer {root / POINTER_FILE} cannot be read: {exc}") from None
+    if version is None:
+        raise ModelNotAvailable(
+            "missing", f"no model at {uri} (no {POINTER_FILE}): train one with `python -m lib.training`"
+        )
+    return root / version
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise ModelNotAvailable("missing", f"{uri} names no bucket: use s3://bucket/prefix")
+    return bucket, prefix.strip("/")
+
+
+def _s3_client() -> Any:
+    import boto3  # imported here: local-only deployments never pay for it
+
+    return boto3.client("s3")
+
+
+def _s3_error(exc: Exception, uri: str) -> ModelNotAvailable:
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "NoSuchBucket", "404"):
+            return ModelNotAvailable("missing", f"no model bundle at {uri} ({code}): publish one there first")
+        return ModelNotAvailable("storage_unreachable", f"S3 refused access to {uri} ({code}): check the credentials")
+    return ModelNotAvailable("storage_unreachable", f"S3 cannot be reached for {uri}: {type(exc).__name__}: {exc}")
+
+
+def _s3_json(client: Any, bucket: str, key: str) -> Any | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    return json.loads(body)
+
+
+def _download_s3(uri: str, cache_dir: Path) -> Path:
+    """Fetch the served version into the local cache once; later loads reuse the copy."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = _split_s3(uri)
+    base = f"{prefix}/" if prefix else ""
+    client = _s3_client()
+    try:
+        pointer = _s3_json(client, bucket, f"{base}{POINTER_FILE}")
+        if pointer is not None:
+            version = pointer.get("version") if isinstance(pointer, dict) else None
+            if not isinstance(version, str) or not version or "/" in version or version.startswith("."):
+                raise ModelNotAvailable("unreadable", f"the pointer at {uri}/{POINTER_FILE} does not name a version")
+            key_prefix = f"{base}{version}/"
+        else:
+            metadata = _s3_json(client, bucket, f"{base}{METADATA_FILE}")
+            if metadata is None:
+                raise ModelNotAvailable("missing", f"no model at {uri}: neither {POINTER_FILE} nor a bundle is there")
+            version, key_prefix = str(metadata.get("version", "bundle")), base
+        target = cache_dir / bucket / (prefix or "_root") / version
+        if (target / METADATA_FILE).is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.parent / f".partial-{version}-{secrets.token_hex(4)}"
+        partial.mkdir()
+        try:
+            for name in BUNDLE_FILES:
+                try:
+                    client.download_file(bucket, f"{key_prefix}{name}", str(partial / name))
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                        continue  # read_bundle reports the incomplete bundle by name
+                    raise
+            os.rename(partial, target)
+        except OSError:
+            if (target / METADATA_FILE).is_file():  # another process finished the same download first
+                return target
+            raise
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+        return target
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(exc, uri) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelNotAvailable("unreadable", f"a JSON file at {uri} cannot be read: {exc}") from None
+
+
+def load_model(uri: str, cache_dir: Path | None = None) -> LoadedModel:
+    """Read and check a bundle from a local path or s3://bucket/prefix (always hits storage)."""
+    if uri.startswith("s3://"):
+        folder = _download_s3(uri, cache_dir or get_settings().model_cache_dir)
+        try:
+            return read_bundle(folder, source=f"{uri.rstrip('/')}/{folder.name}")
+        except ModelNotAvailable:
+            shutil.rmtree(folder, ignore_errors=True)  # a bad copy must not outlive a fix in S3
+            raise
+    return read_bundle(resolve_local(uri))
+
+
+class _ModelCache:
+    """The process-wide model: loaded once, swapped atomically when the served version changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._model: LoadedModel | None = None
+        self._failure: tuple[float, ModelNotAvailable] | None = None
+
+    def get(self, settings: Settings) -> LoadedModel:
+        model = self._model
+        if model is not None:
+            return model
+        with self._lock:
+            if self._model is not None:
+                return self._model
+            if self._failure and time.monotonic() - self._failure[0] < RETRY_AFTER_S:
+                raise self._failure[1]
+            return self._load(settings)
+
+    def refresh(self, settings: Settings) -> LoadedModel:
+        """Load the version the pointer names now; keep the current one if loading fails."""
+        with self._lock:
+            return self._load(settings)
+
+    def _load(self, settings: Settings) -> LoadedModel:
+        try:
+            model = load_model(settings.model_uri, settings.model_cache_dir)
+        except ModelNotAvailable as exc:
+            self._failure = (time.monotonic(), exc)
+            logger.warning("model not available: %s", exc.reason)
+            if self._model is not None:
+                return self._model
+            raise
+        if self._model is None or self._model.version != model.version:
+            logger.info("serving model version %s from %s", model.version, model.source)
+        self._model, self._failure = model, None
+        return model
+
+    def clear(self) -> None:
+        with self._lock:
+            self._model, self._failure = None, None
+
+
+_cache = _ModelCache()
+
+
+def get_model(settings: Settings | None = None) -> LoadedModel:
+    """The one shared model of this process; raises ModelNotAvailable with the reason."""
+    return _cache.get(settings or get_settings())
+
+
+def refresh_model(settings: Settings | None = None) -> LoadedModel:
+    """Another version may be served now: load what the pointer names and swap atomically."""
+    return _cache.refresh(settings or get_settings())
+
+
+def forget_model() -> None:
+    """Drop the shared model (tests, or after settings change in this process)."""
+    _cache.clear()

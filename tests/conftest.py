@@ -1,0 +1,121 @@
+"""Shared fixtures: a model trained once per session into a temporary registry, a second
+synthetic dataset with its own config, and a real S3 API (moto's server) on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib.dataset_config import load_config
+from lib.model_loader import LoadedModel, forget_model, load_model
+from lib.settings import PROJECT_ROOT
+from lib.training import TrainingResult, train
+
+TELCO_CONFIG = PROJECT_ROOT / "data" / "telco.toml"
+COMMITTED_REGISTRY = PROJECT_ROOT / "models"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def telco_training(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainingResult]:
+    """The default pipeline run once on the Telco config into a fresh registry."""
+    registry = tmp_path_factory.mktemp("registry")
+    result = train(load_config(TELCO_CONFIG), registry, log=lambda _line: None)
+    return registry, result
+
+
+@pytest.fixture(scope="session")
+def telco_model(telco_training: tuple[Path, TrainingResult]) -> LoadedModel:
+    return load_model(str(telco_training[0]))
+
+
+@pytest.fixture
+def registry_copy(tmp_path: Path, telco_training: tuple[Path, TrainingResult]) -> Path:
+    """A private copy of the session registry that a test may damage."""
+    target = tmp_path / "models"
+    shutil.copytree(telco_training[0], target)
+    return target
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_cache() -> Iterator[None]:
+    forget_model()
+    yield
+    forget_model()
+
+
+def write_synthetic_dataset(folder: Path, rows: int = 1500, seed: int = 7) -> Path:
+    """A dataset unlike Telco: ';' separator, target 'left' = 'gone', id 'account_no',
+    blanks in a numeric column, a numeric label-like column and text categories."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 80, rows)
+    balance = rng.normal(2000, 800, rows).round(2)
+    plan = rng.choice(["basic", "plus", "premium"], rows, p=[0.5, 0.3, 0.2])
+    region = rng.choice(["north", "south", "east", "west"], rows)
+    logit = -1.0 + 0.08 * (50 - age) + np.where(plan == "basic", 1.5, -1.0) - balance / 2000
+    left = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    frame = pd.DataFrame(
+        {
+            "account_no": [f"A{i:05d}" for i in range(rows)],
+            "age": age,
+            "plan": plan,
+            "balance": balance.astype(str),
+            "region": region,
+            "status": np.where(left, "gone", "stayed"),
+            "notes": "n/a",
+        }
+    )
+    frame.loc[rng.choice(rows, 25, replace=False), "balance"] = "  "
+    csv_path = folder / "accounts.csv"
+    frame.to_csv(csv_path, sep=";", index=False)
+    config = folder / "accounts.toml"
+    config.write_text(
+        '[dataset]\nname = "Accounts"\ncsv = "accounts.csv"\nseparator = ";"\ntarget = "status"\n'
+        'positive_label = "gone"\nid_columns = ["account_no"]\ndrop_columns = ["notes"]\n'
+        'unknown_categories = "reject"\n\n[training]\nseed = 3\ncv_folds = 3\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.fixture(scope="session")
+def synthetic_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_synthetic_dataset(tmp_path_factory.mktemp("synthetic"))
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real S3 API over HTTP on loopback (moto in server mode)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point plain boto3 at the moto server, with dummy credentials."""
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_endpoint

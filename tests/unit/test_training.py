@@ -1,0 +1,181 @@
+"""The training pipeline end to end: bundle contents, metrics, other datasets, crashes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lib.bundle import BUNDLE_FILES, PARTIAL_PREFIX, list_versions, read_pointer
+from lib.data import load_dataset, split_rows
+from lib.dataset_config import load_config
+from lib.evaluation import classification_metrics
+from lib.model_loader import load_model
+from lib.settings import PROJECT_ROOT
+from lib.training import train
+from tests.conftest import COMMITTED_REGISTRY, TELCO_CONFIG
+
+pytestmark = pytest.mark.slow
+
+
+def assert_same_metrics(actual: dict, expected: dict, rel: float) -> None:
+    assert actual.keys() == expected.keys()
+    assert actual["confusion_matrix"] == expected["confusion_matrix"]
+    flat = {k: v for k, v in actual.items() if k != "confusion_matrix"}
+    assert flat == pytest.approx({k: v for k, v in expected.items() if k != "confusion_matrix"}, rel=rel)
+
+
+def test_default_config_writes_a_complete_version_and_moves_the_pointer(telco_training):
+    registry, result = telco_training
+    assert read_pointer(registry) == result.version
+    assert sorted(p.name for p in result.folder.iterdir()) == sorted(BUNDLE_FILES)
+    metadata = json.loads((result.folder / "metadata.json").read_text())
+    for key in ("created_at", "python_version", "sklearn_version", "threshold", "model_sha256", "test_metrics"):
+        assert key in metadata
+    assert metadata["dataset"]["sha256"] == load_dataset(load_config(TELCO_CONFIG)).sha256
+    assert metadata["dataset"]["rows_test"] == 1409
+    kpis = json.loads((result.folder / "kpis.json").read_text())
+    for key in ("metrics", "curves", "feature_importance", "distributions", "confidence", "latency", "business"):
+        assert kpis[key], key
+    assert set(kpis["curves"]) == {"roc", "pr", "calibration", "gain"}
+    assert kpis["business"]["base_churn_rate"] == pytest.approx(1869 / 7043)
+    assert kpis["latency"]["single_record_ms"] > 0
+    schema = json.loads((result.folder / "features_order.json").read_text())
+    tenure = next(f for f in schema["features"] if f["name"] == "tenure")
+    assert (tenure["dtype"], tenure["min"], tenure["max"], tenure["hard_max"]) == ("int64", 0.0, 72.0, 1200.0)
+
+
+def test_test_roc_auc_reaches_the_bar(telco_training):
+    _, result = telco_training
+    assert result.kpis["metrics"]["roc_auc"] >= 0.84
+    assert len(result.kpis["candidates"]) >= 2
+
+
+def test_stored_metrics_equal_those_recomputed_from_the_loaded_model(telco_training):
+    registry, _ = telco_training
+    model = load_model(str(registry))
+    config = load_config(TELCO_CONFIG)
+    dataset = load_dataset(config)
+    test_rows = split_rows(dataset.target, config).test
+    probability = model.pipeline.predict_proba(dataset.features.iloc[test_rows])[:, 1]
+    recomputed = classification_metrics(dataset.target[test_rows], probability, model.threshold)
+    assert_same_metrics(recomputed, model.kpis["metrics"], rel=1e-12)
+    assert model.metadata["test_metrics"]["roc_auc"] == pytest.approx(recomputed["roc_auc"], rel=1e-12)
+
+
+def test_committed_default_bundle_loads_and_matches_a_fresh_training(telco_training):
+    """Same data and config give the same metrics: the committed model is what training gives."""
+    committed = load_model(str(COMMITTED_REGISTRY))
+    _, fresh = telco_training
+    assert_same_metrics(committed.kpis["metrics"], fresh.kpis["metrics"], rel=1e-9)
+    assert committed.threshold == fresh.metadata["threshold"]
+
+
+def test_threshold_maximises_expected_profit_on_validation(telco_training):
+    _, result = telco_training
+    selection = result.kpis["threshold_selection"]
+    assert selection["criterion"] == "max_expected_profit"
+    profits = result.kpis["business"]["profit_by_threshold"]
+    assert result.metadata["threshold"] in profits["threshold"]
+
+
+def test_second_dataset_trains_without_code_change_and_repeats_exactly(synthetic_config, tmp_path):
+    config = load_config(synthetic_config)
+    first = train(config, tmp_path / "a", log=lambda _line: None)
+    second = train(config, tmp_path / "b", log=lambda _line: None)
+    assert first.kpis["metrics"] == second.kpis["metrics"]
+    assert first.kpis["threshold_selection"]["criterion"] == "max_f1"
+    assert first.kpis["business"] is None
+    assert first.kpis["metrics"]["roc_auc"] > 0.7
+    model = load_model(str(tmp_path / "a"))
+    assert model.schema.names == ["age", "plan", "balance", "region"]
+    assert (model.schema.positive_label, model.schema.negative_label) == ("gone", "stayed")
+    assert model.schema.id_columns == ["account_no"]
+
+
+def _start_training(registry, config=TELCO_CONFIG):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "lib.training", "--config", str(config), "--registry", str(registry)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_step(process, step):
+    for line in process.stdout:
+        if line.startswith(f"[{step}/"):
+            return line
+    raise AssertionError(f"training ended before step {step}: {process.stderr.read()}")
+
+
+@pytest.mark.parametrize("step", [3, 6, 7])
+def test_killed_training_leaves_the_previous_version_served(registry_copy, step):
+    before = read_pointer(registry_copy)
+    process = _start_training(registry_copy)
+    _wait_for_step(process, step)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    served = read_pointer(registry_copy)
+    assert served in list_versions(registry_copy)
+    model = load_model(str(registry_copy))  # whatever the pointer names is complete and loads
+    assert model.version == served
+    if step < 7:
+        assert served == before
+    complete = set(list_versions(registry_copy))
+    for entry in registry_copy.iterdir():
+        assert entry.name in complete | {"current.json"} or entry.name.startswith(PARTIAL_PREFIX)
+
+
+def test_interrupted_training_says_nothing_changed(registry_copy):
+    before = read_pointer(registry_copy)
+    process = _start_training(registry_copy)
+    _wait_for_step(process, 3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "the served version is unchanged" in stderr
+    assert "Traceback" not in stderr
+    assert read_pointer(registry_copy) == before
+
+
+def test_leftover_partial_folders_are_cleaned_by_the_next_run(tmp_path, synthetic_config):
+    registry = tmp_path / "models"
+    stale = registry / f"{PARTIAL_PREFIX}20200101T000000Z-000000"
+    stale.mkdir(parents=True)
+    (stale / "model.joblib").write_bytes(b"half")
+    os.utime(stale, (0, 0))
+    result = train(load_config(synthetic_config), registry, log=lambda _line: None)
+    assert not stale.exists()
+    assert list_versions(registry) == [result.version]
+
+
+def test_bad_config_fails_with_a_message_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[dataset]\ncsv = "missing.csv"\ntarget = "y"\npositive_label = "1"\n')
+    completed = subprocess.run(
+        [sys.executable, "-m", "lib.training", "--config", str(bad), "--registry", str(tmp_path / "r")],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2
+    assert "dataset CSV not found" in completed.stderr and "Traceback" not in completed.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_candidates_report_cross_validated_and_test_scores(telco_training):
+    _, result = telco_training
+    for candidate in result.kpis["candidates"]:
+        assert 0.5 < candidate["cv_roc_auc_mean"] < 1 and candidate["cv_roc_auc_std"] >= 0
+        assert 0.5 < candidate["test_roc_auc"] < 1
+    best = max(result.kpis["candidates"], key=lambda c: c["cv_roc_auc_mean"])
+    assert result.metadata["model"]["family"] == best["family"]
+    assert np.isfinite(result.metadata["training_seconds"])
