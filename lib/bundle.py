@@ -76,16 +76,21 @@ def write_bundle(
     return final
 
 
+def version_from_pointer(pointer: Any, where: str) -> str:
+    """The version a pointer's JSON names; refuses anything that is not a plain folder name."""
+    version = pointer.get("version") if isinstance(pointer, dict) else None
+    if not isinstance(version, str) or not version or "/" in version or "\\" in version or version.startswith("."):
+        raise ValueError(f"{where} does not name a version")
+    return version
+
+
 def read_pointer(registry: Path) -> str | None:
     """The served version named by the pointer, or None when there is no pointer yet."""
     try:
         raw = json.loads((registry / POINTER_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    version = raw.get("version") if isinstance(raw, dict) else None
-    if not isinstance(version, str) or not version or "/" in version or version.startswith("."):
-        raise ValueError(f"{registry / POINTER_FILE} does not name a version")
-    return version
+    return version_from_pointer(raw, str(registry / POINTER_FILE))
 
 
 def point_to(registry: Path, version: str) -> None:

@@ -8,7 +8,7 @@ reasons. A record with any error is refused whole, never partly scored.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -76,8 +76,7 @@ class BatchScore:
     errors: list[RecordError]
     model_version: str
     latency_ms: float
-    rows_in: int = 0
-    columns: list[str] = field(default_factory=list)
+    rows_in: int
 
     def predictions(self) -> list[Prediction]:
         per_row = self.latency_ms / max(self.rows_in, 1)
@@ -209,12 +208,7 @@ def score_batch(rows: pd.DataFrame | list[Any], model: LoadedModel, *, explain: 
     record_errors = [RecordError(index, problems) for index, problems in sorted(errors.items())]
     elapsed_ms = (time.perf_counter() - started) * 1000
     return BatchScore(
-        table=table,
-        errors=record_errors,
-        model_version=model.version,
-        latency_ms=elapsed_ms,
-        rows_in=rows_in,
-        columns=list(table.columns),
+        table=table, errors=record_errors, model_version=model.version, latency_ms=elapsed_ms, rows_in=rows_in
     )
 
 

@@ -21,7 +21,16 @@ from typing import Any
 import joblib
 import sklearn
 
-from lib.bundle import BUNDLE_FILES, KPIS_FILE, METADATA_FILE, MODEL_FILE, POINTER_FILE, SCHEMA_FILE, read_pointer
+from lib.bundle import (
+    BUNDLE_FILES,
+    KPIS_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    POINTER_FILE,
+    SCHEMA_FILE,
+    read_pointer,
+    version_from_pointer,
+)
 from lib.data import file_sha256
 from lib.schema import FeatureSchema
 from lib.settings import Settings, get_settings
@@ -180,9 +189,10 @@ def _download_s3(uri: str, cache_dir: Path) -> Path:
     try:
         pointer = _s3_json(client, bucket, f"{base}{POINTER_FILE}")
         if pointer is not None:
-            version = pointer.get("version") if isinstance(pointer, dict) else None
-            if not isinstance(version, str) or not version or "/" in version or version.startswith("."):
-                raise ModelNotAvailable("unreadable", f"the pointer at {uri}/{POINTER_FILE} does not name a version")
+            try:
+                version = version_from_pointer(pointer, f"the pointer at {uri}/{POINTER_FILE}")
+            except ValueError as exc:
+                raise ModelNotAvailable("unreadable", str(exc)) from None
             key_prefix = f"{base}{version}/"
         else:
             metadata = _s3_json(client, bucket, f"{base}{METADATA_FILE}")

@@ -3,19 +3,24 @@ synthetic dataset with its own config, and a real S3 API (moto's server) on loop
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lib.dataset_config import load_config
+from lib.bundle import KPIS_FILE, METADATA_FILE, read_pointer
 from lib.model_loader import LoadedModel, forget_model, load_model
 from lib.settings import PROJECT_ROOT
-from lib.training import TrainingResult, train
+from lib.training import TrainingResult
 
 TELCO_CONFIG = PROJECT_ROOT / "data" / "telco.toml"
 COMMITTED_REGISTRY = PROJECT_ROOT / "models"
@@ -27,12 +32,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class CliRun:
+    registry: Path
+    result: TrainingResult
+    stdout: str
+
+
 @pytest.fixture(scope="session")
-def telco_training(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainingResult]:
-    """The default pipeline run once on the Telco config into a fresh registry."""
+def telco_cli_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
+    """`python -m lib.training` with the default config, once, into a fresh registry."""
     registry = tmp_path_factory.mktemp("registry")
-    result = train(load_config(TELCO_CONFIG), registry, log=lambda _line: None)
-    return registry, result
+    environment = {**os.environ, "MODEL_URI": str(registry)}
+    environment.pop("DATA_CONFIG", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "lib.training"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    folder = registry / read_pointer(registry)
+    metadata = json.loads((folder / METADATA_FILE).read_text())
+    kpis = json.loads((folder / KPIS_FILE).read_text())
+    return CliRun(registry, TrainingResult(metadata["version"], folder, metadata, kpis), completed.stdout)
+
+
+@pytest.fixture(scope="session")
+def telco_training(telco_cli_run: CliRun) -> tuple[Path, TrainingResult]:
+    return telco_cli_run.registry, telco_cli_run.result
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,13 @@ def assert_same_metrics(actual: dict, expected: dict, rel: float) -> None:
     assert flat == pytest.approx({k: v for k, v in expected.items() if k != "confusion_matrix"}, rel=rel)
 
 
+def test_cli_prints_its_progress(telco_cli_run):
+    steps = [line.split("]")[0] + "]" for line in telco_cli_run.stdout.splitlines() if line.startswith("[")]
+    assert steps == [f"[{step}/7]" for step in range(1, 8)]
+    assert f"now serving {telco_cli_run.result.version}" in telco_cli_run.stdout
+    assert "logistic_regression: ROC AUC" in telco_cli_run.stdout
+
+
 def test_default_config_writes_a_complete_version_and_moves_the_pointer(telco_training):
     registry, result = telco_training
     assert read_pointer(registry) == result.version
