@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format train install install-dev clean
+.PHONY: run test lint format train bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ format: install-dev
 ## Retrain on DATA_CONFIG and serve the new version (MODEL_URI must be a local folder).
 train: install
 	$(BIN)/python -m lib.training
+
+## Every benchmark: prints a table, writes bench/results/latest.json (about a minute).
+bench: install-dev
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .cache

@@ -1,8 +1,9 @@
 """The one scoring function behind the form, the CSV upload and the API.
 
-Records are validated against the bundle's feature schema (lib.schema), scored by the
-bundle's pipeline, and enriched: label, confidence band, quality warnings and the top
-reasons. A record with any error is refused whole, never partly scored.
+Records are validated against the bundle's feature schema (lib.validation), scored by
+the bundle's compiled scorer (lib.compiled), and enriched: label, confidence band,
+quality warnings and the top reasons. A record with any error is refused whole, never
+partly scored.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lib.evaluation import confidence_band
+from lib.evaluation import CONFIDENCE_EDGES, CONFIDENCE_NAMES
 from lib.model_loader import LoadedModel
-from lib.schema import MissingColumns, Problem, validate_frame, validate_record
+from lib.validation import EncodedColumns, MissingColumns, Problem, validate_frame, validate_record
 
 TOP_REASONS = 5
 # Each warning lowers the quality score by this much; ignored extra fields do not count.
 WARNING_PENALTY = 0.25
-NEUTRAL_WARNINGS = {"ignored_fields"}
+NEUTRAL_WARNINGS = frozenset({"ignored_fields"})
 
 
 @dataclass(frozen=True)
@@ -70,80 +71,44 @@ class Prediction:
 
 @dataclass(frozen=True)
 class BatchScore:
-    """Scored rows (indexed by input position) and the rows refused, with their reasons."""
+    """Scored rows (table indexed by input position) and the rows refused, with reasons.
+
+    `warnings` and `reasons` are keyed by input position; the table carries the same
+    warnings as text, for display and download.
+    """
 
     table: pd.DataFrame
     errors: list[RecordError]
+    warnings: dict[int, list[Problem]]
+    reasons: dict[int, list[dict[str, Any]]] | None
     model_version: str
+    threshold: float
     latency_ms: float
     rows_in: int
 
     def predictions(self) -> list[Prediction]:
-        per_row = self.latency_ms / max(self.rows_in, 1)
-        return [_prediction(row, self.model_version, per_row) for row in self.table.itertuples(index=False)]
-
-
-def _prediction(row: Any, version: str, latency_ms: float) -> Prediction:
-    return Prediction(
-        label=row.label,
-        predicted_positive=bool(row.predicted_positive),
-        probability=float(row.probability),
-        threshold=float(row.threshold),
-        confidence=row.confidence,
-        confidence_accuracy=row.confidence_accuracy,
-        quality_score=float(row.quality_score),
-        warnings=row.warnings,
-        reasons=getattr(row, "reasons", []),
-        model_version=version,
-        latency_ms=latency_ms,
-    )
-
-
-def _positive_probability(model: LoadedModel, ready: pd.DataFrame) -> np.ndarray:
-    return model.pipeline.predict_proba(ready)[:, 1]
-
-
-def _reasons(model: LoadedModel, ready: pd.DataFrame, probability: np.ndarray) -> list[list[dict[str, Any]]]:
-    """Per feature, how much the probability moves when it is reset to the training default.
-
-    Model-agnostic (occlusion): one stacked predict call for all features of all rows.
-    """
-    specs = model.schema.features
-    variants = []
-    for spec in specs:
-        variant = ready.copy()
-        variant[spec.name] = spec.default
-        variants.append(variant)
-    occluded = _positive_probability(model, pd.concat(variants, ignore_index=True))
-    contributions = probability[None, :] - occluded.reshape(len(specs), len(ready))
-    reasons = []
-    for row in range(len(ready)):
-        order = np.argsort(-np.abs(contributions[:, row]), kind="stable")[:TOP_REASONS]
-        reasons.append(
-            [
-                {
-                    "feature": specs[j].name,
-                    "value": _plain(ready.iat[row, j]),
-                    "reference": specs[j].default,
-                    "contribution": float(contributions[j, row]),
-                    "direction": "raises" if contributions[j, row] > 0 else "lowers",
-                }
-                for j in order
-                if abs(contributions[j, row]) > 1e-9
-            ]
-        )
-    return reasons
-
-
-def _plain(value: Any) -> Any:
-    """JSON-friendly value: numpy scalars to Python, missing to None."""
-    if isinstance(value, float | np.floating) and np.isnan(value):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _warning_dicts(problems: list[Problem]) -> list[dict[str, str]]:
-    return [asdict(problem) for problem in problems]
+        per_row_ms = self.latency_ms / max(self.rows_in, 1)
+        columns = [self.table[c].tolist() for c in ("probability", "predicted_positive", "label", "confidence")]
+        accuracy = self.table["confidence_accuracy"].tolist()
+        quality = self.table["quality_score"].tolist()
+        return [
+            Prediction(
+                label=label,
+                predicted_positive=bool(positive),
+                probability=float(probability),
+                threshold=self.threshold,
+                confidence=confidence,
+                confidence_accuracy=None if accuracy[i] != accuracy[i] else accuracy[i],
+                quality_score=quality[i],
+                warnings=[asdict(p) for p in self.warnings.get(index, [])],
+                reasons=self.reasons.get(index, []) if self.reasons is not None else [],
+                model_version=self.model_version,
+                latency_ms=per_row_ms,
+            )
+            for i, (index, probability, positive, label, confidence) in enumerate(
+                zip(self.table.index, *columns, strict=True)
+            )
+        ]
 
 
 def _quality(problems: list[Problem]) -> float:
@@ -151,28 +116,123 @@ def _quality(problems: list[Problem]) -> float:
     return max(0.0, 1.0 - WARNING_PENALTY * counted)
 
 
-def _score_ready(model: LoadedModel, ready: pd.DataFrame, warnings: list[list[Problem]], explain: bool) -> pd.DataFrame:
-    threshold = model.threshold
-    probability = _positive_probability(model, ready) if len(ready) else np.empty(0)
-    positive = probability >= threshold
+def _band_accuracy(model: LoadedModel) -> dict[str, float | None]:
     bands = model.kpis.get("confidence", {}).get("bands", {})
-    confidence = [confidence_band(p, threshold) for p in probability]
-    table = pd.DataFrame(
+    return {name: bands.get(name, {}).get("accuracy") for name in CONFIDENCE_NAMES}
+
+
+def _confidence(probability: float, threshold: float) -> str:
+    """Band of the probability that the label given is right (p, or 1 - p for a negative)."""
+    label_probability = probability if probability >= threshold else 1.0 - probability
+    if label_probability < CONFIDENCE_EDGES[0]:
+        return CONFIDENCE_NAMES[0]
+    return CONFIDENCE_NAMES[1] if label_probability < CONFIDENCE_EDGES[1] else CONFIDENCE_NAMES[2]
+
+
+def _reason_list(model: LoadedModel, values: list[Any], contributions: Any) -> list[dict[str, Any]]:
+    specs = model.schema.features
+    order = sorted(range(len(specs)), key=lambda j: -abs(contributions[j]))[:TOP_REASONS]
+    return [
+        {
+            "feature": specs[j].name,
+            "value": values[j],
+            "reference": specs[j].default,
+            "contribution": float(contributions[j]),
+            "direction": "raises" if contributions[j] > 0 else "lowers",
+        }
+        for j in order
+        if abs(contributions[j]) > 1e-12
+    ]
+
+
+def score_record(record: Any, model: LoadedModel, *, explain: bool = True) -> Prediction:
+    """Score one record (a dict of field: value); raises InvalidInput naming every bad field."""
+    started = time.perf_counter()
+    values, errors, warnings = validate_record(record, model.schema)
+    if errors:
+        raise InvalidInput([RecordError(0, errors)])
+    scorer = model.scorer
+    probability = scorer.probability(values)
+    reasons = []
+    if explain:
+        ordered = [values[name] for name in model.schema.names]
+        reasons = _reason_list(model, ordered, scorer.contributions(values, probability))
+    threshold = model.threshold
+    confidence = _confidence(probability, threshold)
+    positive = probability >= threshold
+    return Prediction(
+        label=model.schema.positive_label if positive else model.schema.negative_label,
+        predicted_positive=positive,
+        probability=probability,
+        threshold=threshold,
+        confidence=confidence,
+        confidence_accuracy=_band_accuracy(model)[confidence],
+        quality_score=_quality(warnings),
+        warnings=[asdict(problem) for problem in warnings],
+        reasons=reasons,
+        model_version=model.version,
+        latency_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _table(
+    model: LoadedModel, positions: np.ndarray, probability: np.ndarray, warnings: dict[int, list[Problem]]
+) -> pd.DataFrame:
+    """The scored table, built column-wise: no Python work per row except flagged rows."""
+    threshold = model.threshold
+    positive = probability >= threshold
+    label_probability = np.where(positive, probability, 1.0 - probability)
+    band = np.searchsorted(np.asarray(CONFIDENCE_EDGES), label_probability, side="right").astype(np.int8)
+    accuracy = _band_accuracy(model)
+    accuracies = np.array([np.nan if accuracy[name] is None else accuracy[name] for name in CONFIDENCE_NAMES])
+    quality = np.ones(len(positions))
+    warning_text = np.full(len(positions), "", dtype=object)
+    flagged = sorted(warnings)
+    if flagged:
+        rows = np.searchsorted(positions, flagged)
+        for row, position in zip(rows.tolist(), flagged, strict=True):
+            if row < len(positions) and positions[row] == position:
+                quality[row] = _quality(warnings[position])
+                warning_text[row] = "; ".join(f"{p.field}: {p.message}" for p in warnings[position])
+    labels = [model.schema.negative_label, model.schema.positive_label]
+    index = pd.Index(positions, name="row")
+    return pd.DataFrame(
         {
             "probability": probability,
             "predicted_positive": positive,
-            "label": np.where(positive, model.schema.positive_label, model.schema.negative_label),
-            "threshold": threshold,
-            "confidence": confidence,
-            "confidence_accuracy": [bands.get(name, {}).get("accuracy") for name in confidence],
-            "quality_score": [_quality(problems) for problems in warnings],
-            "warnings": [_warning_dicts(problems) for problems in warnings],
+            "label": pd.Categorical.from_codes(positive.astype(np.int8), categories=labels),
+            "confidence": pd.Categorical.from_codes(band, categories=list(CONFIDENCE_NAMES)),
+            "confidence_accuracy": accuracies[band],
+            "quality_score": quality,
+            "warnings": pd.Series(warning_text, index=index, dtype=object),  # no per-cell inference
         },
-        index=ready.index,
+        index=index,
     )
-    if explain:
-        table["reasons"] = _reasons(model, ready, probability) if len(ready) else []
-    return table
+
+
+def _frame_values(
+    model: LoadedModel, rows: pd.DataFrame, valid: EncodedColumns, positions: np.ndarray
+) -> list[list[Any]]:
+    """The validated values of each scored row, in schema order, as the reasons show them."""
+    columns = []
+    for spec in model.schema.features:
+        if spec.is_numeric:
+            columns.append([None if v != v else v for v in valid.numbers[spec.name].tolist()])
+        else:
+            lookup = [*spec.categories, None, None]
+            raw = rows[spec.name].iloc[positions].tolist()
+            codes = valid.codes[spec.name].tolist()
+            unseen = len(spec.categories)
+            columns.append([str(raw[i]).strip() if c == unseen else lookup[c] for i, c in enumerate(codes)])
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _batch_reasons(
+    model: LoadedModel, positions: np.ndarray, values: list[list[Any]], contributions: np.ndarray
+) -> dict[int, list[dict[str, Any]]]:
+    return {
+        int(position): _reason_list(model, values[row], contributions[row]) for row, position in enumerate(positions)
+    }
 
 
 def score_batch(rows: pd.DataFrame | list[Any], model: LoadedModel, *, explain: bool = False) -> BatchScore:
@@ -182,53 +242,49 @@ def score_batch(rows: pd.DataFrame | list[Any], model: LoadedModel, *, explain: 
     checked strictly like JSON. Raises InvalidInput only when a column is missing.
     """
     started = time.perf_counter()
+    scorer = model.scorer
+    reasons = None
     if isinstance(rows, pd.DataFrame):
         try:
-            ready, errors, warnings = validate_frame(rows, model.schema)
+            encoded, errors, warnings = validate_frame(rows, model.schema)
         except MissingColumns as exc:
             raise InvalidInput([RecordError(-1, [Problem("", "missing_columns", str(exc))])], str(exc)) from None
-        valid = np.array([i not in errors for i in range(len(ready))], dtype=bool)
-        ready = ready[valid]
-        row_warnings = [warnings.get(i, []) for i in ready.index]
-        rows_in = len(rows)
+        keep = np.ones(encoded.rows, dtype=bool)
+        keep[list(errors)] = False
+        positions = np.flatnonzero(keep)
+        valid = encoded.take(positions) if errors else encoded
+        probability = scorer.probabilities(valid)
+        if explain:
+            listed = _frame_values(model, rows, valid, positions)
+            reasons = _batch_reasons(model, positions, listed, scorer.batch_contributions(valid, probability))
     else:
-        records, row_warnings, valid_index, errors = [], [], [], {}
+        errors, warnings, kept, scored, ordered = {}, {}, [], [], []
         for index, record in enumerate(rows):
             values, problems, record_warnings = validate_record(record, model.schema)
             if problems:
                 errors[index] = problems
-            else:
-                records.append(values)
-                row_warnings.append(record_warnings)
-                valid_index.append(index)
-        ready = pd.DataFrame(records, columns=model.schema.names, index=valid_index)
-        rows_in = len(rows)
-    ready = _model_frame(ready, model)
-    table = _score_ready(model, ready, row_warnings, explain)
+                continue
+            kept.append(index)
+            scored.append(scorer.probability(values))
+            if record_warnings:
+                warnings[index] = record_warnings
+            if explain:
+                ordered.append((values, [values[name] for name in model.schema.names]))
+        positions, probability = np.array(kept, dtype=int), np.array(scored, dtype=float)
+        if explain:
+            reasons = {
+                int(position): _reason_list(model, listed, scorer.contributions(values, p))
+                for position, (values, listed), p in zip(positions, ordered, probability, strict=True)
+            }
+    table = _table(model, positions, probability, warnings)
     record_errors = [RecordError(index, problems) for index, problems in sorted(errors.items())]
-    elapsed_ms = (time.perf_counter() - started) * 1000
     return BatchScore(
-        table=table, errors=record_errors, model_version=model.version, latency_ms=elapsed_ms, rows_in=rows_in
+        table=table,
+        errors=record_errors,
+        warnings={p: w for p, w in warnings.items() if p not in errors},
+        reasons=reasons,
+        model_version=model.version,
+        threshold=model.threshold,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        rows_in=len(rows),
     )
-
-
-def _model_frame(ready: pd.DataFrame, model: LoadedModel) -> pd.DataFrame:
-    """Columns in schema order, numbers as float, categories as object with NaN for missing."""
-    columns = {}
-    for spec in model.schema.features:
-        values = ready[spec.name]
-        if spec.is_numeric:
-            columns[spec.name] = values.astype(float)
-        else:
-            columns[spec.name] = values.astype(object).where(values.notna(), np.nan)
-    return pd.DataFrame(columns, index=ready.index)
-
-
-def score_record(record: Any, model: LoadedModel, *, explain: bool = True) -> Prediction:
-    """Score one record (a dict of field: value); raises InvalidInput naming every bad field."""
-    started = time.perf_counter()
-    batch = score_batch([record], model, explain=explain)
-    if batch.errors:
-        raise InvalidInput(batch.errors)
-    latency_ms = (time.perf_counter() - started) * 1000
-    return _prediction(next(batch.table.itertuples(index=False)), model.version, latency_ms)

@@ -14,7 +14,7 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from lib.bundle import (
     read_pointer,
     version_from_pointer,
 )
+from lib.compiled import Scorer, compile_scorer
 from lib.data import file_sha256
 from lib.schema import FeatureSchema
 from lib.settings import Settings, get_settings
@@ -60,6 +61,11 @@ class LoadedModel:
     kpis: dict[str, Any]
     source: str
     folder: Path
+    scorer: Scorer = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Compiled once per load: every request and rerun shares it.
+        object.__setattr__(self, "scorer", compile_scorer(self.pipeline, self.schema))
 
     @property
     def version(self) -> str:

@@ -1,0 +1,62 @@
+"""`python -m bench [--quick] [--output PATH]`: every benchmark, one table, one JSON file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import inference, memory
+from bench.timing import Measurement, machine
+from lib.model_loader import load_model
+from lib.settings import PROJECT_ROOT, get_settings
+
+DEFAULT_OUTPUT = PROJECT_ROOT / "bench" / "results" / "latest.json"
+
+
+def _format(value: float, unit: str) -> str:
+    if unit == "rows/s":
+        return f"{value:,.0f}"
+    return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def table(results: list[Measurement]) -> str:
+    lines = ["| benchmark | median | min–max | vs baseline | target |", "|---|---|---|---|---|"]
+    for m in results:
+        ratio = f"{m.ratio:,.0f}× better" if m.ratio and m.ratio >= 10 else (f"{m.ratio:.2f}×" if m.ratio else "")
+        spread = f"{_format(m.minimum, m.unit)}–{_format(m.maximum, m.unit)}"
+        lines.append(f"| {m.name} | {_format(m.median, m.unit)} {m.unit} | {spread} | {ratio} | {m.target or ''} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke run)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--model-uri", default=str(PROJECT_ROOT / "models"))
+    args = parser.parse_args(argv)
+
+    model = load_model(args.model_uri)
+    results = inference.run(model, str(get_settings().data_config), quick=args.quick)
+    with tempfile.TemporaryDirectory() as workdir:
+        results += memory.run(PROJECT_ROOT, args.model_uri, Path(workdir), sessions=3 if args.quick else 20)
+
+    print(table(results))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "model_version": model.version,
+        "scorer": model.scorer.kind,
+        "machine": machine(),
+        "results": [m.to_dict() for m in results],
+    }
+    args.output.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Server memory with many open sessions: one model copy per process, small cost per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.timing import Measurement
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def start_server(project: Path, model_uri: str, log: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=project,
+            env={**os.environ, "MODEL_URI": model_uri},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
+                return process, url
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"server did not start: {log.read_text(errors='replace')[-2000:]}")
+
+
+def run(project: Path, model_uri: str, workdir: Path, sessions: int = 20) -> list[Measurement]:
+    from playwright.sync_api import sync_playwright
+
+    process, url = start_server(project, model_uri, workdir / "memory-server.log")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            context = browser.new_context()
+            pages = []
+            one_session = 0.0
+            for index in range(sessions):
+                page = context.new_page()
+                page.goto(url)
+                page.get_by_text("Score one customer").wait_for(timeout=30_000)
+                pages.append(page)
+                if index == 0:
+                    time.sleep(0.5)
+                    one_session = rss_mb(process.pid)
+            time.sleep(1.0)
+            all_sessions = rss_mb(process.pid)
+            browser.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    per_session = (all_sessions - one_session) / max(sessions - 1, 1)
+    return [
+        Measurement("server RSS, 1 open session", "MB", one_session, one_session, one_session, 1),
+        Measurement(
+            f"server RSS, {sessions} open sessions",
+            "MB",
+            all_sessions,
+            all_sessions,
+            all_sessions,
+            1,
+            baseline_name="server RSS, 1 open session",
+            baseline_median=one_session,
+            target="<= 300 MB",
+        ),
+        Measurement("RSS per extra session", "MB", per_session, per_session, per_session, 1),
+    ]

@@ -1,0 +1,35 @@
+"""The benchmark entry point runs end to end and writes every figure the README quotes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lib.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_bench_writes_medians_spreads_and_ratios(tmp_path):
+    output = tmp_path / "latest.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--output", str(output)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "| benchmark | median |" in completed.stdout
+    report = json.loads(output.read_text())
+    assert report["machine"]["packages"]["scikit-learn"]
+    assert report["scorer"] == "compiled_linear"
+    names = [result["name"] for result in report["results"]]
+    for expected in ("score_record", "raw compiled score", "score_batch", "CSV bytes to scored table", "server RSS"):
+        assert any(name.startswith(expected) for name in names), expected
+    for result in report["results"]:
+        assert result["minimum"] <= result["median"] <= result["maximum"]
+        if result["baseline_name"]:
+            assert result["ratio_to_baseline"] > 0
