@@ -1,19 +1,20 @@
 """Assembles the product: one ASGI app serving the Streamlit UI (and, later, the REST API).
 
 Serve it with `uvicorn app:app` (see the Makefile); `streamlit run app.py` also works
-but stalls on kept-alive connections.
+but stalls on kept-alive connections. Importing this module stays cheap: the model and
+the heavy libraries load in a background thread once the server is up.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
 
-from lib.model_loader import ModelNotAvailable, get_model
 from lib.settings import get_settings
 
 NAVIGATION_SCRIPT = Path(__file__).resolve().parent / "navigation.py"
@@ -21,14 +22,16 @@ NAVIGATION_SCRIPT = Path(__file__).resolve().parent / "navigation.py"
 
 @asynccontextmanager
 async def lifespan(_app: st.App) -> AsyncIterator[None]:
-    """Load the model before the first visitor; without one, the app still starts and says why."""
+    """Start answering at once; without a model the app still starts and says why."""
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        model = get_model(settings)
-        logging.getLogger("app").info("model %s loaded from %s", model.version, model.source)
-    except ModelNotAvailable as exc:
-        logging.getLogger("app").error("starting without a model: %s", exc.reason)
+
+    def warm_up() -> None:
+        from lib.startup import warm_up as run
+
+        run(settings)
+
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     yield
 
 

@@ -8,7 +8,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import inference, memory
+from bench import dashboard, inference, memory
 from bench.timing import Measurement, machine
 from lib.model_loader import load_model
 from lib.settings import PROJECT_ROOT, get_settings
@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 
     model = load_model(args.model_uri)
     results = inference.run(model, str(get_settings().data_config), quick=args.quick)
+    results += dashboard.submit_script_time(PROJECT_ROOT, args.model_uri, args.quick)
     with tempfile.TemporaryDirectory() as workdir:
+        results += dashboard.start_to_first_page(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
         results += memory.run(PROJECT_ROOT, args.model_uri, Path(workdir), sessions=3 if args.quick else 20)
 
     print(table(results))

@@ -17,15 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
-
-from lib.data import file_sha256
+from lib.checksums import file_sha256
 
 MODEL_FILE = "model.joblib"
 SCHEMA_FILE = "features_order.json"
 METADATA_FILE = "metadata.json"
 KPIS_FILE = "kpis.json"
 BUNDLE_FILES = (MODEL_FILE, SCHEMA_FILE, METADATA_FILE, KPIS_FILE)
+# Optional: the compiled scorer, verified against the pipeline at training time.
+SCORER_FILE = "scorer.json"
 POINTER_FILE = "current.json"
 PARTIAL_PREFIX = ".partial-"
 
@@ -55,12 +55,20 @@ def write_json(path: Path, payload: Any) -> None:
 
 
 def write_bundle(
-    registry: Path, version: str, pipeline: Any, schema: dict[str, Any], metadata: dict[str, Any], kpis: dict[str, Any]
+    registry: Path,
+    version: str,
+    pipeline: Any,
+    schema: dict[str, Any],
+    metadata: dict[str, Any],
+    kpis: dict[str, Any],
+    scorer: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a complete version folder; the model's sha256 goes into its metadata."""
+    """Write a complete version folder; the files' sha256 go into its metadata, written last."""
     registry.mkdir(parents=True, exist_ok=True)
     partial = registry / f"{PARTIAL_PREFIX}{version}"
     partial.mkdir()
+    import joblib  # imported here: serving reads bundles without paying for the writer
+
     model_path = partial / MODEL_FILE
     with open(model_path, "wb") as handle:
         joblib.dump(pipeline, handle, compress=3)
@@ -68,7 +76,11 @@ def write_bundle(
         os.fsync(handle.fileno())
     write_json(partial / SCHEMA_FILE, schema)
     write_json(partial / KPIS_FILE, kpis)
-    write_json(partial / METADATA_FILE, {**metadata, "version": version, "model_sha256": file_sha256(model_path)})
+    checksums = {"model_sha256": file_sha256(model_path)}
+    if scorer is not None:
+        write_json(partial / SCORER_FILE, scorer)
+        checksums["scorer_sha256"] = file_sha256(partial / SCORER_FILE)
+    write_json(partial / METADATA_FILE, {**metadata, "version": version, **checksums})
     _fsync_dir(partial)
     final = registry / version
     os.rename(partial, final)

@@ -78,6 +78,29 @@ class LinearScorer:
             if not spec.is_numeric
         }
 
+    def to_json(self) -> dict[str, Any]:
+        """Everything needed to rebuild this scorer without scikit-learn (bundle's scorer.json)."""
+        return {
+            "kind": self.kind,
+            "intercept": self.intercept,
+            "numeric": {name: list(params) for name, params in self.numeric.items()},
+            "categorical": {name: {"weights": w, "fill": fill} for name, (w, fill) in self.categorical.items()},
+        }
+
+    @classmethod
+    def from_json(cls, schema: FeatureSchema, raw: dict[str, Any]) -> LinearScorer:
+        """Raises ValueError (or KeyError / TypeError) when `raw` does not fit the schema."""
+        if raw.get("kind") != cls.kind:
+            raise ValueError(f"not a {cls.kind} scorer")
+        numeric = {name: tuple(float(v) for v in params) for name, params in raw["numeric"].items()}
+        categorical = {
+            name: ({str(k): float(v) for k, v in item["weights"].items()}, float(item["fill"]))
+            for name, item in raw["categorical"].items()
+        }
+        if set(numeric) | set(categorical) != set(schema.names) or any(len(p) != 4 for p in numeric.values()):
+            raise ValueError("the scorer's features differ from the schema's")
+        return cls(schema, float(raw["intercept"]), numeric, categorical)
+
     def _term(self, name: str, is_numeric: bool, value: Any) -> float:
         if is_numeric:
             weight, mean, scale, fill = self.numeric[name]

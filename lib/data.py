@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from lib.checksums import file_sha256
 from lib.dataset_config import DatasetConfig
 
 
@@ -41,14 +40,6 @@ class Split:
     train: np.ndarray
     validation: np.ndarray
     test: np.ndarray
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_raw(config: DatasetConfig) -> pd.DataFrame:

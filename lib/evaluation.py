@@ -20,13 +20,10 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from lib.confidence import CONFIDENCE_EDGES, CONFIDENCE_NAMES, confidence_band
 from lib.dataset_config import BusinessSettings
 
 THRESHOLD_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
-# Confidence is the model's probability that the label it gives is right (p for a positive
-# label, 1 - p for a negative one); these edges separate low / medium / high.
-CONFIDENCE_EDGES = (0.6, 0.8)
-CONFIDENCE_NAMES = ("low", "medium", "high")
 MAX_CURVE_POINTS = 200
 
 
@@ -47,6 +44,32 @@ def classification_metrics(y_true: np.ndarray, probability: np.ndarray, threshol
         "threshold": float(threshold),
         "rows": len(y_true),
     }
+
+
+def threshold_table(
+    y_true: np.ndarray, probability: np.ndarray, value: np.ndarray | None, business: BusinessSettings | None
+) -> dict[str, list[float]]:
+    """Confusion counts, precision, recall, F1 (and profit) at every grid threshold.
+
+    The performance page's threshold slider reads this table: no model call per move.
+    """
+    table: dict[str, list[float]] = {
+        name: [] for name in ("threshold", "tp", "fp", "tn", "fn", "precision", "recall", "f1", "profit")
+    }
+    positives = y_true == 1
+    for t in THRESHOLD_GRID:
+        flagged = probability >= t
+        tp = int(np.sum(flagged & positives))
+        fp = int(np.sum(flagged & ~positives))
+        fn = int(np.sum(~flagged & positives))
+        tn = int(len(y_true) - tp - fp - fn)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        profit = campaign_profit(y_true, probability, value, t, business) if business and value is not None else None
+        for name, number in zip(table, (float(t), tp, fp, tn, fn, precision, recall, f1, profit), strict=True):
+            table[name].append(number)
+    return table
 
 
 def campaign_profit(
@@ -103,14 +126,6 @@ def curves(y_true: np.ndarray, probability: np.ndarray) -> dict[str, Any]:
     }
 
 
-def confidence_band(probability: float, threshold: float) -> str:
-    """With a low business threshold a customer can be flagged at p = 0.3: low confidence."""
-    label_probability = probability if probability >= threshold else 1.0 - probability
-    if label_probability < CONFIDENCE_EDGES[0]:
-        return CONFIDENCE_NAMES[0]
-    return CONFIDENCE_NAMES[1] if label_probability < CONFIDENCE_EDGES[1] else CONFIDENCE_NAMES[2]
-
-
 def confidence_bands(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, Any]:
     """How often predictions in each band were right on the test split: a band means a rate."""
     predicted = (probability >= threshold).astype(int)
@@ -146,9 +161,5 @@ def business_kpis(
         "contacted": int(contacted.sum()),
         "expected_profit": campaign_profit(y_true, probability, value, threshold, business),
         "profit_contact_everyone": campaign_profit(y_true, probability, value, 0.0, business),
-        "profit_by_threshold": {
-            "threshold": [float(t) for t in THRESHOLD_GRID],
-            "profit": [campaign_profit(y_true, probability, value, t, business) for t in THRESHOLD_GRID],
-        },
         "scope": "test split",
     }

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lib.evaluation import CONFIDENCE_EDGES, CONFIDENCE_NAMES
+from lib.confidence import CONFIDENCE_EDGES, CONFIDENCE_NAMES, confidence_band
 from lib.model_loader import LoadedModel
 from lib.validation import EncodedColumns, MissingColumns, Problem, validate_frame, validate_record
 
@@ -74,7 +74,8 @@ class BatchScore:
     """Scored rows (table indexed by input position) and the rows refused, with reasons.
 
     `warnings` and `reasons` are keyed by input position; the table carries the same
-    warnings as text, for display and download.
+    warnings as text, for display and download. `inputs` holds the validated values of
+    the scored rows when the input was a table (for monitoring what was scored).
     """
 
     table: pd.DataFrame
@@ -85,6 +86,7 @@ class BatchScore:
     threshold: float
     latency_ms: float
     rows_in: int
+    inputs: EncodedColumns | None = None
 
     def predictions(self) -> list[Prediction]:
         per_row_ms = self.latency_ms / max(self.rows_in, 1)
@@ -121,14 +123,6 @@ def _band_accuracy(model: LoadedModel) -> dict[str, float | None]:
     return {name: bands.get(name, {}).get("accuracy") for name in CONFIDENCE_NAMES}
 
 
-def _confidence(probability: float, threshold: float) -> str:
-    """Band of the probability that the label given is right (p, or 1 - p for a negative)."""
-    label_probability = probability if probability >= threshold else 1.0 - probability
-    if label_probability < CONFIDENCE_EDGES[0]:
-        return CONFIDENCE_NAMES[0]
-    return CONFIDENCE_NAMES[1] if label_probability < CONFIDENCE_EDGES[1] else CONFIDENCE_NAMES[2]
-
-
 def _reason_list(model: LoadedModel, values: list[Any], contributions: Any) -> list[dict[str, Any]]:
     specs = model.schema.features
     order = sorted(range(len(specs)), key=lambda j: -abs(contributions[j]))[:TOP_REASONS]
@@ -158,7 +152,7 @@ def score_record(record: Any, model: LoadedModel, *, explain: bool = True) -> Pr
         ordered = [values[name] for name in model.schema.names]
         reasons = _reason_list(model, ordered, scorer.contributions(values, probability))
     threshold = model.threshold
-    confidence = _confidence(probability, threshold)
+    confidence = confidence_band(probability, threshold)
     positive = probability >= threshold
     return Prediction(
         label=model.schema.positive_label if positive else model.schema.negative_label,
@@ -243,7 +237,7 @@ def score_batch(rows: pd.DataFrame | list[Any], model: LoadedModel, *, explain: 
     """
     started = time.perf_counter()
     scorer = model.scorer
-    reasons = None
+    reasons, valid = None, None
     if isinstance(rows, pd.DataFrame):
         try:
             encoded, errors, warnings = validate_frame(rows, model.schema)
@@ -287,4 +281,5 @@ def score_batch(rows: pd.DataFrame | list[Any], model: LoadedModel, *, explain: 
         threshold=model.threshold,
         latency_ms=(time.perf_counter() - started) * 1000,
         rows_in=len(rows),
+        inputs=valid,
     )

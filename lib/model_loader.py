@@ -14,12 +14,10 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
-
-import joblib
-import sklearn
 
 from lib.bundle import (
     BUNDLE_FILES,
@@ -28,11 +26,12 @@ from lib.bundle import (
     MODEL_FILE,
     POINTER_FILE,
     SCHEMA_FILE,
+    SCORER_FILE,
     read_pointer,
     version_from_pointer,
 )
-from lib.compiled import Scorer, compile_scorer
-from lib.data import file_sha256
+from lib.checksums import file_sha256
+from lib.compiled import LinearScorer, Scorer, compile_scorer
 from lib.schema import FeatureSchema
 from lib.settings import Settings, get_settings
 
@@ -40,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 # After a failed load, callers get the same error for this long before storage is read again.
 RETRY_AFTER_S = 5.0
+# How often a local registry's pointer is looked at (one stat) for a newly served version.
+POINTER_CHECK_S = 2.0
 
 
 class ModelNotAvailable(Exception):
@@ -51,21 +52,41 @@ class ModelNotAvailable(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
 class LoadedModel:
-    """A checked bundle in memory: the fitted pipeline and everything written beside it."""
+    """A checked bundle in memory: its scorer, schema, metadata and KPIs.
 
-    pipeline: Any
-    schema: FeatureSchema
-    metadata: dict[str, Any]
-    kpis: dict[str, Any]
-    source: str
-    folder: Path
-    scorer: Scorer = field(init=False, repr=False)
+    The fitted pipeline is loaded on first use when the bundle carries a verified
+    compiled scorer (scorer.json): serving a linear model then never imports
+    scikit-learn, which makes the app start about a second sooner.
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        schema: FeatureSchema,
+        metadata: dict[str, Any],
+        kpis: dict[str, Any],
+        source: str,
+        folder: Path,
+        *,
+        pipeline: Any = None,
+        load_pipeline: Callable[[], Any] | None = None,
+        scorer: Scorer | None = None,
+    ) -> None:
+        if pipeline is None and load_pipeline is None:
+            raise ValueError("a LoadedModel needs a pipeline or a way to load it")
+        self.schema, self.metadata, self.kpis, self.source, self.folder = schema, metadata, kpis, source, folder
+        self._pipeline, self._load_pipeline = pipeline, load_pipeline
+        self._pipeline_lock = threading.Lock()
         # Compiled once per load: every request and rerun shares it.
-        object.__setattr__(self, "scorer", compile_scorer(self.pipeline, self.schema))
+        self.scorer: Scorer = scorer if scorer is not None else compile_scorer(self.pipeline, schema)
+
+    @property
+    def pipeline(self) -> Any:
+        if self._pipeline is None:
+            with self._pipeline_lock:
+                if self._pipeline is None:
+                    self._pipeline = self._load_pipeline()
+        return self._pipeline
 
     @property
     def version(self) -> str:
@@ -102,11 +123,11 @@ def read_bundle(folder: Path, source: str | None = None) -> LoadedModel:
         metadata
     ):
         raise ModelNotAvailable("unreadable", f"the bundle metadata at {source} lacks version, checksum or threshold")
-    trained_with = str(metadata["sklearn_version"])
-    if _minor(trained_with) != _minor(sklearn.__version__):
+    trained_with, installed = str(metadata["sklearn_version"]), package_version("scikit-learn")
+    if _minor(trained_with) != _minor(installed):
         raise ModelNotAvailable(
             "incompatible",
-            f"the model was trained with scikit-learn {trained_with} but {sklearn.__version__} is installed: "
+            f"the model was trained with scikit-learn {trained_with} but {installed} is installed: "
             "retrain it or install the version it was trained with",
         )
     actual = file_sha256(folder / MODEL_FILE)
@@ -117,20 +138,48 @@ def read_bundle(folder: Path, source: str | None = None) -> LoadedModel:
             "restore the bundle or retrain",
         )
     try:
+        schema = FeatureSchema.from_json(_read_json(folder / SCHEMA_FILE, "the feature schema"))
+    except (TypeError, KeyError) as exc:
+        raise ModelNotAvailable("unreadable", f"{SCHEMA_FILE} at {source} is not a feature schema: {exc}") from None
+    kpis = _read_json(folder / KPIS_FILE, "the training KPIs")
+
+    def load_pipeline() -> Any:
+        return _load_pipeline(folder, source, metadata["model_sha256"], schema)
+
+    scorer = _stored_scorer(folder, metadata, schema)
+    if scorer is None:
+        return LoadedModel(schema, metadata, kpis, source, folder, pipeline=load_pipeline())
+    return LoadedModel(schema, metadata, kpis, source, folder, load_pipeline=load_pipeline, scorer=scorer)
+
+
+def _load_pipeline(folder: Path, source: str, sha256: str, schema: FeatureSchema) -> Any:
+    """Unpickle model.joblib after checking it is still the file the metadata names."""
+    if file_sha256(folder / MODEL_FILE) != sha256:
+        raise ModelNotAvailable("checksum_mismatch", f"{MODEL_FILE} at {source} changed after the bundle was loaded")
+    import joblib  # imported here, not when the app starts: it brings in scikit-learn
+
+    try:
         pipeline = joblib.load(folder / MODEL_FILE)
     except Exception as exc:  # a pickle can fail in many ways; all mean the same to the user
         raise ModelNotAvailable(
             "unreadable", f"{MODEL_FILE} at {source} cannot be loaded: {type(exc).__name__}: {exc}"
         ) from None
-    try:
-        schema = FeatureSchema.from_json(_read_json(folder / SCHEMA_FILE, "the feature schema"))
-    except (TypeError, KeyError) as exc:
-        raise ModelNotAvailable("unreadable", f"{SCHEMA_FILE} at {source} is not a feature schema: {exc}") from None
     expected = list(getattr(pipeline, "feature_names_in_", []))
     if not hasattr(pipeline, "predict_proba") or expected != schema.names:
         raise ModelNotAvailable("unreadable", f"{MODEL_FILE} at {source} does not fit its feature schema")
-    kpis = _read_json(folder / KPIS_FILE, "the training KPIs")
-    return LoadedModel(pipeline=pipeline, schema=schema, metadata=metadata, kpis=kpis, source=source, folder=folder)
+    return pipeline
+
+
+def _stored_scorer(folder: Path, metadata: dict[str, Any], schema: FeatureSchema) -> Scorer | None:
+    """The compiled scorer training verified and saved, if present and intact; else None."""
+    path = folder / SCORER_FILE
+    if not path.is_file() or file_sha256(path) != metadata.get("scorer_sha256"):
+        return None  # older bundle, other family, or a file that changed: compile from the pipeline
+    try:
+        return LinearScorer.from_json(schema, json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as exc:
+        logger.warning("%s at %s is unusable (%s): compiling from the pipeline", SCORER_FILE, folder, exc)
+        return None
 
 
 def resolve_local(uri: str) -> Path:
@@ -212,7 +261,7 @@ def _download_s3(uri: str, cache_dir: Path) -> Path:
         partial = target.parent / f".partial-{version}-{secrets.token_hex(4)}"
         partial.mkdir()
         try:
-            for name in BUNDLE_FILES:
+            for name in (*BUNDLE_FILES, SCORER_FILE):
                 try:
                     client.download_file(bucket, f"{key_prefix}{name}", str(partial / name))
                 except ClientError as exc:
@@ -252,10 +301,14 @@ class _ModelCache:
         self._lock = threading.Lock()
         self._model: LoadedModel | None = None
         self._failure: tuple[float, ModelNotAvailable] | None = None
+        self._pointer_stamp: int | None = None
+        self._checked_at = 0.0
 
     def get(self, settings: Settings) -> LoadedModel:
         model = self._model
         if model is not None:
+            if self._pointer_moved(settings):
+                return self.refresh(settings)
             return model
         with self._lock:
             if self._model is not None:
@@ -269,7 +322,25 @@ class _ModelCache:
         with self._lock:
             return self._load(settings)
 
+    def _pointer_stamp_now(self, settings: Settings) -> int | None:
+        if settings.model_uri.startswith("s3://"):
+            return None  # S3 registries are polled by the registry's own refresh
+        try:
+            return (Path(settings.model_uri) / POINTER_FILE).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _pointer_moved(self, settings: Settings) -> bool:
+        """True at most every POINTER_CHECK_S, when the local pointer file was replaced."""
+        now = time.monotonic()
+        if now - self._checked_at < POINTER_CHECK_S:
+            return False
+        self._checked_at = now
+        stamp = self._pointer_stamp_now(settings)
+        return stamp is not None and stamp != self._pointer_stamp
+
     def _load(self, settings: Settings) -> LoadedModel:
+        self._pointer_stamp = self._pointer_stamp_now(settings)
         try:
             model = load_model(settings.model_uri, settings.model_cache_dir)
         except ModelNotAvailable as exc:

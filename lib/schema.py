@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lib.data import Dataset
-from lib.dataset_config import DatasetConfig
+if TYPE_CHECKING:  # training-time types only: serving never imports the data pipeline
+    from lib.data import Dataset
+    from lib.dataset_config import DatasetConfig
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ class Settings:
     model_cache_dir: Path
     admin_token: str | None
     log_level: str
+    max_upload_mb: int
 
 
 def _path(value: str) -> Path:
@@ -38,6 +39,14 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
     log_level = env.get("LOG_LEVEL", "INFO").strip().upper()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
+    try:
+        max_upload_mb = int(env.get("MAX_UPLOAD_MB", "50"))
+    except ValueError:
+        raise SettingsError(
+            f"MAX_UPLOAD_MB must be a whole number of megabytes, not {env['MAX_UPLOAD_MB']!r}"
+        ) from None
+    if not 1 <= max_upload_mb <= 2000:
+        raise SettingsError(f"MAX_UPLOAD_MB must be between 1 and 2000, not {max_upload_mb}")
     model_uri = env.get("MODEL_URI", "models").strip() or "models"
     if not model_uri.startswith("s3://"):
         model_uri = str(_path(model_uri))
@@ -48,4 +57,5 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         model_cache_dir=_path(env.get("MODEL_CACHE_DIR", ".cache/models")),
         admin_token=env.get("ADMIN_TOKEN") or None,
         log_level=log_level,
+        max_upload_mb=max_upload_mb,
     )

@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.model_selection import StratifiedKFold, cross_validate
 
 from lib.bundle import new_version_id, point_to, remove_partials, write_bundle
+from lib.compiled import LinearScorer
 from lib.data import DataError, Dataset, file_sha256, load_dataset, split_rows
 from lib.dataset_config import ConfigError, DatasetConfig, load_config
 from lib.distributions import feature_distributions
@@ -35,6 +36,7 @@ from lib.evaluation import (
     classification_metrics,
     confidence_bands,
     curves,
+    threshold_table,
 )
 from lib.inference import score_batch, score_record
 from lib.model_loader import LoadedModel
@@ -203,6 +205,9 @@ def train(config: DatasetConfig, registry: Path, log: Callable[[str], None] = pr
         "feature_importance": feature_importance(pipeline, test_x, test_y, seed),
         "distributions": feature_distributions(train_x, schema),
         "confidence": confidence_bands(test_y, test_p, threshold),
+        "threshold_table": threshold_table(
+            test_y, test_p, None if value is None else value[split.test], config.business
+        ),
         "business": None
         if config.business is None or value is None
         else business_kpis(test_y, test_p, value[split.test], threshold, config.business, base_rate),
@@ -238,9 +243,13 @@ def train(config: DatasetConfig, registry: Path, log: Callable[[str], None] = pr
         "threshold": threshold,
         "threshold_criterion": chosen["criterion"],
         "positive_label": config.positive_label,
+        "business": None if config.business is None else asdict(config.business),
         "test_metrics": {k: v for k, v in test_metrics.items() if k != "confusion_matrix"},
     }
-    in_memory = LoadedModel(pipeline, FeatureSchema.from_json(schema.to_json()), metadata, kpis, "training", Path())
+    in_memory = LoadedModel(
+        FeatureSchema.from_json(schema.to_json()), metadata, kpis, "training", Path(), pipeline=pipeline
+    )
+    metadata["scorer"] = in_memory.scorer.kind
     kpis["latency"] = estimate_latency(in_memory, test_x)
     metadata["training_seconds"] = round(time.perf_counter() - started, 2)
 
@@ -248,7 +257,10 @@ def train(config: DatasetConfig, registry: Path, log: Callable[[str], None] = pr
     removed = remove_partials(registry)
     if removed:
         log(f"      removed {len(removed)} partial folder(s) left by interrupted runs")
-    folder = write_bundle(registry, version, pipeline, schema.to_json(), _json_safe(metadata), _json_safe(kpis))
+    compiled = in_memory.scorer.to_json() if isinstance(in_memory.scorer, LinearScorer) else None
+    folder = write_bundle(
+        registry, version, pipeline, schema.to_json(), _json_safe(metadata), _json_safe(kpis), compiled
+    )
     point_to(registry, version)
     log(f"      now serving {version} from {_display_path(folder)} (trained in {metadata['training_seconds']:.1f} s)")
     return TrainingResult(version=version, folder=folder, metadata=metadata, kpis=kpis)

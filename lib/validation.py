@@ -45,6 +45,15 @@ class EncodedColumns:
     codes: dict[str, np.ndarray]
     rows: int
 
+    @staticmethod
+    def concat(parts: list[EncodedColumns]) -> EncodedColumns:
+        first = parts[0]
+        return EncodedColumns(
+            numbers={name: np.concatenate([p.numbers[name] for p in parts]) for name in first.numbers},
+            codes={name: np.concatenate([p.codes[name] for p in parts]) for name in first.codes},
+            rows=sum(p.rows for p in parts),
+        )
+
     def take(self, positions: np.ndarray) -> EncodedColumns:
         return EncodedColumns(
             numbers={name: values[positions] for name, values in self.numbers.items()},

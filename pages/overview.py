@@ -1,79 +1,51 @@
-"""Overview: the served model's card and a one-record prediction form."""
+"""Overview: the served model and the business at a glance, and what each page is for."""
 
 import streamlit as st
 
-from lib.inference import InvalidInput, score_record
-from lib.model_loader import ModelNotAvailable, get_model
+from lib.activity import activity
+from lib.business import campaign_defaults, revenue_at_risk
+from lib.ui import money, outcome, percent, reference_customers, served_model
 
-st.title("Churn prediction dashboard")
-
-try:
-    model = get_model()
-except ModelNotAvailable as exc:
-    st.error(f"**Model not loaded.** {exc.reason}", icon=":material/error:")
-    st.stop()
-
-metrics = model.kpis["metrics"]
+st.title("Prediction dashboard")
+model = served_model()
+metadata, metrics = model.metadata, model.kpis["metrics"]
 st.caption(
-    f"Model **{model.version}** ({model.metadata['model']['family'].replace('_', ' ')}), "
-    f"trained {model.metadata['created_at']} on {model.metadata['dataset']['name']}"
+    f"Model **{model.version}** ({metadata['model']['family'].replace('_', ' ')}), trained "
+    f"{metadata['created_at']} on {metadata['dataset']['name']} ({metadata['dataset']['rows_used']:,} rows)"
 )
-columns = st.columns(5)
-columns[0].metric("Test ROC AUC", f"{metrics['roc_auc']:.3f}")
-columns[1].metric("Test F1", f"{metrics['f1']:.3f}")
-columns[2].metric("Precision", f"{metrics['precision']:.3f}")
-columns[3].metric("Recall", f"{metrics['recall']:.3f}")
-columns[4].metric("Threshold", f"{model.threshold:.2f}")
 
-st.subheader("Score one customer")
-with st.form("score_one"):
-    record = {}
-    form_columns = st.columns(3)
-    for position, spec in enumerate(model.schema.features):
-        box = form_columns[position % 3]
-        if spec.is_numeric:
-            whole = spec.dtype == "int64"
-            cast = int if whole else float
-            record[spec.name] = box.number_input(
-                spec.name,
-                value=cast(spec.default),
-                min_value=None if spec.hard_min is None else cast(spec.hard_min),
-                max_value=None if spec.hard_max is None else cast(spec.hard_max),
-                step=1 if whole else 1.0,
-                help=f"Training range {spec.min:g} to {spec.max:g}; default is the median.",
-                key=f"field_{spec.name}",
-            )
-        else:
-            record[spec.name] = box.selectbox(
-                spec.name, spec.categories, index=spec.categories.index(spec.default), key=f"field_{spec.name}"
-            )
-    submitted = st.form_submit_button("Predict", type="primary")
+campaign = campaign_defaults(model)
+portfolio = reference_customers(model)
+made = activity.predictions()
+cards = st.columns(4)
+cards[0].metric("Base rate", percent(model.kpis["base_rate"]), help=f"Share of {outcome(model)} in the dataset.")
+if campaign and portfolio is not None and portfolio.has_value:
+    cards[1].metric(
+        "Revenue at risk",
+        money(revenue_at_risk(portfolio, campaign), metadata["business"]["currency"]),
+        help=f"Sum of probability x monthly value x {campaign.horizon_months:g} months over {portfolio.source}.",
+    )
+else:
+    cards[1].metric("Revenue at risk", "n/a", help="The dataset config has no [business] section.")
+cards[2].metric("Model version", model.version.split("-")[0], help=model.version)
+cards[3].metric(
+    "Predictions made",
+    f"{sum(made.values()):,}",
+    help=f"Since this process started: form {made['ui']:,}, batch {made['batch']:,}, API {made['api']:,}.",
+)
+cards = st.columns(4)
+cards[0].metric("Test ROC AUC", f"{metrics['roc_auc']:.3f}")
+cards[1].metric("Test F1", f"{metrics['f1']:.3f}")
+cards[2].metric("Threshold", f"{model.threshold:.2f}", help=metadata["threshold_criterion"].replace("_", " "))
+cards[3].metric("Recall at threshold", percent(metrics["recall"]))
 
-if submitted:
-    try:
-        prediction = score_record(record, model)
-    except InvalidInput as exc:
-        st.error(f"This record cannot be scored: {exc}")
-    else:
-        verdict = st.columns(3)
-        verdict[0].metric("Prediction", prediction.label)
-        verdict[1].metric("Probability", f"{prediction.probability:.1%}")
-        verdict[2].metric("Confidence", prediction.confidence)
-        for warning in prediction.warnings:
-            st.warning(f"{warning['field']}: {warning['message']}")
-        if prediction.reasons:
-            st.markdown("**Top reasons** (change in probability versus a typical customer)")
-            st.dataframe(
-                [
-                    {
-                        "feature": r["feature"],
-                        "value": r["value"],
-                        "typical": r["reference"],
-                        "change": f"{r['contribution']:+.1%}",
-                    }
-                    for r in prediction.reasons
-                ],
-                hide_index=True,
-            )
-        else:
-            st.info("Every value equals the typical customer's: no feature stands out.")
+st.subheader("Pages")
+st.markdown(
+    """
+- **Predict**: score one customer from a form, see why, and explore what-if changes.
+- **Batch scoring**: upload a CSV, score every valid row, see the refused ones, download the result.
+- **Model performance**: metrics, curves, feature importance, and a threshold slider.
+- **Business KPIs**: predicted rate and revenue at risk by segment, top-risk customers, a campaign simulator.
+- **Feature distributions**: what training saw for each feature, with the inputs scored here overlaid.
+"""
+)

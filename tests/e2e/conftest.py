@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lib.settings import PROJECT_ROOT
-from tests.conftest import free_port
+from tests.conftest import COMMITTED_REGISTRY, free_port
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -25,6 +25,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+SCREENSHOTS = PROJECT_ROOT / "test-results" / "screenshots"
 
 
 class Server:
@@ -34,50 +35,67 @@ class Server:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def launch(workdir: Path, **env: str) -> Server:
+    """Start `uvicorn app:app` on a free loopback port and wait until Streamlit answers."""
+    port = free_port()
+    log = workdir / f"server-{port}.log"
+    environment = {
+        **os.environ,
+        "KPI_DIR": str(workdir / "kpis"),
+        "MODEL_CACHE_DIR": str(workdir / "cache"),
+        **env,
+    }
+    with open(log, "wb") as output:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}:\n{server.log_text()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=1) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise AssertionError(f"server not ready in 30 s:\n{server.log_text()}")
+
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Start `uvicorn app:app` on a free loopback port with the given environment."""
     started: list[Server] = []
 
     def start(**env: str) -> Server:
-        port = free_port()
-        log = tmp_path / f"server-{port}.log"
-        environment = {
-            **os.environ,
-            "KPI_DIR": str(tmp_path / "kpis"),
-            "MODEL_CACHE_DIR": str(tmp_path / "cache"),
-            **env,
-        }
-        with open(log, "wb") as output:  # the child keeps its own copy of the descriptor
-            process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=PROJECT_ROOT,
-                env=environment,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        server = Server(process, f"http://127.0.0.1:{port}", log)
+        server = launch(tmp_path, **env)
         started.append(server)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited with {process.returncode}:\n{server.log_text()}")
-            try:
-                with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=1) as response:
-                    if response.status == 200:
-                        return server
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"server not ready in 30 s:\n{server.log_text()}")
+        return server
 
     yield start
     for server in started:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The committed default model, served once for a whole test module."""
+    server = launch(tmp_path_factory.mktemp("served"), MODEL_URI=str(COMMITTED_REGISTRY))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -94,10 +112,21 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def _page(browser, height: int) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": height}, accept_downloads=True)
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(30_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    """A 1280-pixel-wide window, the narrowest the dashboard is designed for."""
+    yield from _page(browser, 1000)
+
+
+@pytest.fixture
+def tall_page(browser) -> Iterator[object]:
+    """The same width, tall enough for a whole page in one screenshot."""
+    yield from _page(browser, 2600)

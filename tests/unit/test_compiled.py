@@ -35,7 +35,7 @@ def family_model(request, telco_parts, telco_model):
     pipeline = CANDIDATES[request.param](dataset.numeric, dataset.categorical, 42)
     pipeline.fit(dataset.features.iloc[split.train], dataset.target[split.train])
     metadata = {"version": f"test-{request.param}", "threshold": 0.3}
-    return LoadedModel(pipeline, telco_model.schema, metadata, telco_model.kpis, "test", Path())
+    return LoadedModel(telco_model.schema, metadata, telco_model.kpis, "test", Path(), pipeline=pipeline)
 
 
 def frame_of(records, schema):

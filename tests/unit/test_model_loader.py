@@ -1,12 +1,14 @@
 """Loading bundles: local and S3, every failure with a specific reason, one copy per process."""
 
+import hashlib
 import json
 import shutil
 
 import boto3
 import pytest
 
-from lib.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE, point_to
+from lib.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE, SCORER_FILE, point_to
+from lib.compiled import compile_scorer
 from lib.model_loader import ModelNotAvailable, get_model, load_model, refresh_model
 from lib.settings import get_settings
 
@@ -51,15 +53,45 @@ def test_missing_model_file_is_an_incomplete_bundle(registry_copy):
     expect_failure(registry_copy, "incomplete", "missing model.joblib")
 
 
+def replace_model_file(folder, body: bytes) -> None:
+    """Swap model.joblib and make the metadata's checksum agree, as a careless copy would."""
+    (folder / MODEL_FILE).write_bytes(body)
+    metadata = json.loads((folder / METADATA_FILE).read_text())
+    metadata["model_sha256"] = hashlib.sha256(body).hexdigest()
+    (folder / METADATA_FILE).write_text(json.dumps(metadata))
+
+
 def test_unreadable_pickle_with_matching_checksum_is_reported(registry_copy):
     folder = served_folder(registry_copy)
-    (folder / MODEL_FILE).write_bytes(b"not a pickle at all")
-    metadata = json.loads((folder / METADATA_FILE).read_text())
-    import hashlib
-
-    metadata["model_sha256"] = hashlib.sha256(b"not a pickle at all").hexdigest()
-    (folder / METADATA_FILE).write_text(json.dumps(metadata))
+    (folder / SCORER_FILE).unlink()  # without a stored scorer, loading unpickles at once
+    replace_model_file(folder, b"not a pickle at all")
     expect_failure(registry_copy, "unreadable", "cannot be loaded")
+
+
+def test_stored_scorer_serves_without_unpickling_until_the_pipeline_is_needed(registry_copy):
+    folder = served_folder(registry_copy)
+    replace_model_file(folder, b"not a pickle at all")
+    model = load_model(str(registry_copy))
+    assert model.scorer.kind == "compiled_linear"
+    values = {spec.name: spec.default for spec in model.schema.features}
+    assert 0 < model.scorer.probability(values) < 1
+    with pytest.raises(ModelNotAvailable, match="cannot be loaded"):
+        _ = model.pipeline
+
+
+def test_stored_scorer_equals_the_one_compiled_from_the_pipeline(registry_copy):
+    model = load_model(str(registry_copy))
+    recompiled = compile_scorer(model.pipeline, model.schema)
+    assert model.scorer.to_json() == recompiled.to_json()
+
+
+def test_tampered_scorer_file_is_ignored_and_the_pipeline_compiled(registry_copy):
+    folder = served_folder(registry_copy)
+    stored = json.loads((folder / SCORER_FILE).read_text())
+    stored["intercept"] += 1.0
+    (folder / SCORER_FILE).write_text(json.dumps(stored))
+    model = load_model(str(registry_copy))
+    assert model.scorer.to_json()["intercept"] == pytest.approx(stored["intercept"] - 1.0)
 
 
 def test_other_sklearn_version_is_incompatible(registry_copy):
@@ -101,6 +133,22 @@ def test_refresh_swaps_to_the_newly_served_version(registry_copy, tmp_path):
     assert get_model(settings) is first  # no reload per call
     point_to(registry_copy, copy.name)
     assert refresh_model(settings).version == copy.name
+    assert get_model(settings).version == copy.name
+
+
+def test_a_newly_served_version_is_picked_up_without_a_restart(registry_copy, tmp_path, monkeypatch):
+    import lib.model_loader
+
+    monkeypatch.setattr(lib.model_loader, "POINTER_CHECK_S", 0.0)
+    settings = settings_for(registry_copy, tmp_path)
+    first = get_model(settings)
+    copy = registry_copy / "20990101T000000Z-abcdef"
+    shutil.copytree(served_folder(registry_copy), copy)
+    metadata = json.loads((copy / METADATA_FILE).read_text())
+    metadata["version"] = copy.name
+    (copy / METADATA_FILE).write_text(json.dumps(metadata))
+    assert get_model(settings) is first  # pointer untouched: the same object, no reload
+    point_to(registry_copy, copy.name)
     assert get_model(settings).version == copy.name
 
 

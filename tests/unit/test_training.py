@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from lib.bundle import BUNDLE_FILES, PARTIAL_PREFIX, list_versions, read_pointer
+from lib.bundle import BUNDLE_FILES, PARTIAL_PREFIX, SCORER_FILE, list_versions, read_pointer
 from lib.data import load_dataset, split_rows
 from lib.dataset_config import load_config
 from lib.evaluation import classification_metrics
@@ -38,7 +38,7 @@ def test_cli_prints_its_progress(telco_cli_run):
 def test_default_config_writes_a_complete_version_and_moves_the_pointer(telco_training):
     registry, result = telco_training
     assert read_pointer(registry) == result.version
-    assert sorted(p.name for p in result.folder.iterdir()) == sorted(BUNDLE_FILES)
+    assert sorted(p.name for p in result.folder.iterdir()) == sorted([*BUNDLE_FILES, SCORER_FILE])
     metadata = json.loads((result.folder / "metadata.json").read_text())
     for key in ("created_at", "python_version", "sklearn_version", "threshold", "model_sha256", "test_metrics"):
         assert key in metadata
@@ -85,8 +85,12 @@ def test_threshold_maximises_expected_profit_on_validation(telco_training):
     _, result = telco_training
     selection = result.kpis["threshold_selection"]
     assert selection["criterion"] == "max_expected_profit"
-    profits = result.kpis["business"]["profit_by_threshold"]
-    assert result.metadata["threshold"] in profits["threshold"]
+    table = result.kpis["threshold_table"]
+    at_chosen = table["threshold"].index(result.metadata["threshold"])
+    assert table["profit"][at_chosen] == pytest.approx(result.kpis["business"]["expected_profit"])
+    matrix = result.kpis["metrics"]["confusion_matrix"]
+    assert [table[k][at_chosen] for k in ("tp", "fp", "tn", "fn")] == [matrix[k] for k in ("tp", "fp", "tn", "fn")]
+    assert result.metadata["business"]["value_column"] == "MonthlyCharges"
 
 
 def test_second_dataset_trains_without_code_change_and_repeats_exactly(synthetic_config, tmp_path):

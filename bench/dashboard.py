@@ -1,0 +1,122 @@
+"""Dashboard speed: the Predict form submit's script time, and server start to first page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.memory import CHROMIUM_ARGS, _free_port
+from bench.timing import Measurement
+
+
+def _submit_times(project: Path, model_uri: str, submits: int) -> list[float]:
+    """Seconds per Predict submit (a full script rerun), measured with Streamlit's AppTest."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["MODEL_URI"] = model_uri
+    at = AppTest.from_file(str(project / "navigation.py"), default_timeout=60).run()
+    at.switch_page("pages/predict.py").run()
+    timings = []
+    for index in range(submits + 3):
+        at.number_input(key="field_tenure").set_value(1 + index % 60)
+        started = time.perf_counter()
+        at.button[0].click().run()
+        if index >= 3:  # the first reruns warm caches and imports
+            timings.append(time.perf_counter() - started)
+    if at.exception:
+        raise RuntimeError(f"the Predict page failed: {at.exception}")
+    return timings
+
+
+def submit_script_time(project: Path, model_uri: str, quick: bool) -> list[Measurement]:
+    from lib.compiled import PipelineScorer
+    from lib.model_loader import forget_model, get_model
+
+    submits = 10 if quick else 60
+    forget_model()
+    compiled = _submit_times(project, model_uri, submits)
+    model = get_model()  # the process-wide instance the page used: now scored by sklearn
+    model.scorer = PipelineScorer(model.pipeline, model.schema)
+    naive = _submit_times(project, model_uri, submits)
+    forget_model()
+    naive_ms = [t * 1000 for t in naive]
+    compiled_ms = [t * 1000 for t in compiled]
+    naive_label = "Predict submit rerun, scored by the sklearn pipeline"
+    return [
+        Measurement(naive_label, "ms", statistics.median(naive_ms), min(naive_ms), max(naive_ms), len(naive_ms)),
+        Measurement(
+            "Predict submit rerun (AppTest script time)",
+            "ms",
+            statistics.median(compiled_ms),
+            min(compiled_ms),
+            max(compiled_ms),
+            len(compiled_ms),
+            baseline_name=naive_label,
+            baseline_median=statistics.median(naive_ms),
+            target="<= 10 ms",
+        ),
+    ]
+
+
+def start_to_first_page(project: Path, model_uri: str, workdir: Path, quick: bool) -> list[Measurement]:
+    """From `uvicorn app:app` being started to the Overview fully rendered in chromium."""
+    from playwright.sync_api import sync_playwright
+
+    health, rendered = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        for attempt in range(2 if quick else 5):
+            port = _free_port()
+            url = f"http://127.0.0.1:{port}"
+            page = browser.new_page()
+            with open(workdir / f"start-{attempt}.log", "wb") as log:
+                started = time.perf_counter()
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
+                    cwd=project,
+                    env={**os.environ, "MODEL_URI": model_uri},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                while True:
+                    try:
+                        page.goto(f"{url}/_stcore/health", timeout=1000)
+                        health.append(time.perf_counter() - started)
+                        break
+                    except Exception:  # not listening yet
+                        if time.perf_counter() - started > 30:
+                            raise
+                        time.sleep(0.02)
+                page.goto(url)
+                page.get_by_text("Test ROC AUC").wait_for(timeout=30_000)
+                rendered.append(time.perf_counter() - started)
+            finally:
+                page.close()
+                process.terminate()
+                process.wait(timeout=10)
+        browser.close()
+    return [
+        Measurement(
+            "server start to /_stcore/health answering",
+            "s",
+            statistics.median(health),
+            min(health),
+            max(health),
+            len(health),
+        ),
+        Measurement(
+            "server start to first rendered page (Overview)",
+            "s",
+            statistics.median(rendered),
+            min(rendered),
+            max(rendered),
+            len(rendered),
+            target="<= 2.5 s",
+        ),
+    ]

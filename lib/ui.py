@@ -1,0 +1,47 @@
+"""The one lib module that imports Streamlit: shared getters and messages for the pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib.business import Portfolio, cached_reference_portfolio
+from lib.csv_io import CsvError
+from lib.dataset_config import ConfigError
+from lib.inference import InvalidInput
+from lib.model_loader import LoadedModel, ModelNotAvailable, get_model
+from lib.settings import get_settings
+
+
+def served_model() -> LoadedModel:
+    """The process-wide model, or a clear message and the end of this page's run."""
+    try:
+        return get_model()
+    except ModelNotAvailable as exc:
+        st.error(f"**Model not loaded.** {exc.reason}", icon=":material/error:")
+        st.caption(
+            "The app keeps running: once a model is available (for example after `make train`), reload this page."
+        )
+        st.stop()
+        raise  # st.stop() raises; this line only reassures type checkers
+
+
+def reference_customers(model: LoadedModel) -> Portfolio | None:
+    """The dataset of DATA_CONFIG scored by the served model, once per version and process."""
+    try:
+        return cached_reference_portfolio(model, get_settings().data_config)
+    except (ConfigError, CsvError, InvalidInput, OSError) as exc:
+        st.warning(f"The reference customers cannot be scored: {exc}. Check DATA_CONFIG.")
+        return None
+
+
+def outcome(model: LoadedModel) -> str:
+    """What the model predicts, in the dataset's own words: "Churn = Yes"."""
+    return f"{model.schema.target} = {model.schema.positive_label}"
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def money(value: float, currency: str) -> str:
+    return f"{currency}{value:,.0f}"

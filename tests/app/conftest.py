@@ -1,0 +1,46 @@
+"""AppTest fixtures: the real navigation script, pointed at a registry through settings."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib.dataset_config import load_config
+from lib.settings import PROJECT_ROOT
+from lib.training import train
+
+NAVIGATION = str(PROJECT_ROOT / "navigation.py")
+PAGES = {
+    "overview": "pages/overview.py",
+    "predict": "pages/predict.py",
+    "batch": "pages/batch.py",
+    "performance": "pages/performance.py",
+    "business": "pages/business.py",
+    "distributions": "pages/distributions.py",
+}
+
+
+@pytest.fixture
+def open_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., AppTest]:
+    """Run the app on one page with MODEL_URI (and optionally DATA_CONFIG) set."""
+
+    def start(registry: Path, page: str = "overview", data_config: Path | None = None) -> AppTest:
+        monkeypatch.setenv("MODEL_URI", str(registry))
+        monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
+        if data_config is not None:
+            monkeypatch.setenv("DATA_CONFIG", str(data_config))
+        at = AppTest.from_file(NAVIGATION, default_timeout=60).run()
+        if page != "overview":
+            at.switch_page(PAGES[page]).run()
+        return at
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def synthetic_registry(synthetic_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle trained from another dataset config: other columns, labels, no [business]."""
+    registry = tmp_path_factory.mktemp("synthetic-registry")
+    train(load_config(synthetic_config), registry, log=lambda _line: None)
+    return registry

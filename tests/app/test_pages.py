@@ -1,0 +1,176 @@
+"""Every page under AppTest: renders, reacts to its widgets, and copes without a model
+or with a model from another dataset."""
+
+import pytest
+
+from lib.activity import activity
+from lib.bundle import MODEL_FILE
+from lib.inference import score_record
+from lib.settings import PROJECT_ROOT
+from tests.app.conftest import PAGES
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def table_with(at, column: str):
+    """The first dataframe shown that has `column` (non-interactive tables carry no key)."""
+    return next(frame.value for frame in at.dataframe if column in frame.value.columns)
+
+
+def charts(at) -> list:
+    return at.get("plotly_chart")
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_renders_with_the_served_model(open_page, registry_copy, page):
+    at = open_page(registry_copy, page)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.title
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_says_the_model_is_missing_instead_of_crashing(open_page, registry_copy, telco_model, page):
+    (registry_copy / telco_model.version / MODEL_FILE).write_bytes(b"")
+    at = open_page(registry_copy, page)
+    assert not at.exception
+    assert "Model not loaded" in at.error[0].value
+    assert "checksum" in at.error[0].value
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_works_with_a_model_from_another_dataset(open_page, synthetic_registry, synthetic_config, page):
+    at = open_page(synthetic_registry, page, data_config=synthetic_config)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    text = " ".join(str(e.value) for e in [*at.title, *at.markdown, *at.caption, *at.info, *at.metric])
+    text += " ".join(str(getattr(e, "label", "")) for e in at.metric)
+    for telco_word in ("Churn", "churn", "MonthlyCharges", "Contract", "tenure"):
+        assert telco_word not in text
+
+
+def test_overview_cards_show_the_bundle_and_the_business(open_page, registry_copy, telco_model):
+    at = open_page(registry_copy)
+    cards = metrics(at)
+    assert cards["Test ROC AUC"] == f"{telco_model.kpis['metrics']['roc_auc']:.3f}"
+    assert cards["Threshold"] == f"{telco_model.threshold:.2f}"
+    assert cards["Base rate"] == f"{telco_model.kpis['base_rate']:.1%}"
+    assert cards["Revenue at risk"].startswith("$")
+    assert telco_model.version in at.caption[0].value
+
+
+def test_predict_shows_the_probability_the_scoring_function_gives(open_page, registry_copy, telco_model):
+    at = open_page(registry_copy, "predict")
+    before = sum(activity.predictions().values())
+    at.number_input(key="field_tenure").set_value(3)
+    at.selectbox(key="field_Contract").set_value("Month-to-month")
+    at.selectbox(key="field_InternetService").set_value("Fiber optic")
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    record = {spec.name: spec.default for spec in telco_model.schema.features}
+    record.update(tenure=3, Contract="Month-to-month", InternetService="Fiber optic")
+    expected = score_record(record, telco_model)
+    assert metrics(at)["Probability"] == f"{expected.probability:.1%}"
+    assert metrics(at)["Prediction"] == expected.label
+    assert len(charts(at)) == 3  # gauge, reasons, what-if
+    assert sum(activity.predictions().values()) == before + 1
+
+
+def test_what_if_panel_follows_the_chosen_feature(open_page, registry_copy):
+    at = open_page(registry_copy, "predict")
+    at.button[0].click().run()
+    at.selectbox(key="what_if_feature").set_value("Contract").run()
+    assert not at.exception
+    what_if = charts(at)[-1]
+    assert "Contract" in what_if.proto.spec
+
+
+def test_out_of_range_form_value_is_scored_with_a_warning(open_page, registry_copy):
+    at = open_page(registry_copy, "predict")
+    at.number_input(key="field_tenure").set_value(150)
+    at.button[0].click().run()
+    assert any("outside the training range" in w.value for w in at.warning)
+
+
+def test_batch_scores_good_rows_and_lists_bad_ones(open_page, registry_copy, telco_model):
+    lines = (PROJECT_ROOT / "data" / "telco-customer-churn.csv").read_text().splitlines()[:6]
+    header = lines[0].split(",")
+    bad_tenure = lines[2].split(",")
+    bad_tenure[header.index("tenure")] = "ten"
+    bad_contract = lines[4].split(",")
+    bad_contract[header.index("Contract")] = ""
+    body = "\n".join([lines[0], lines[1], ",".join(bad_tenure), lines[3], ",".join(bad_contract), lines[5]]) + "\n"
+    at = open_page(registry_copy, "batch")
+    at.file_uploader(key="batch_file").set_value(("mixed.csv", body.encode(), "text/csv")).run()
+    assert not at.exception and not at.error
+    cards = metrics(at)
+    assert (cards["Rows read"], cards["Scored"], cards["Refused"]) == ("5", "3", "2")
+    refused = table_with(at, "problem")
+    assert list(refused["row"]) == [2, 4]
+    assert list(refused["field"]) == ["tenure", "Contract"]
+    scored = table_with(at, "quality_score")
+    assert list(scored["probability"]) == sorted(scored["probability"], reverse=True)
+    assert len(scored) == 3
+
+
+def test_batch_refuses_a_file_without_the_columns(open_page, registry_copy):
+    at = open_page(registry_copy, "batch")
+    at.file_uploader(key="batch_file").set_value(("wrong.csv", b"a,b\n1,2\n", "text/csv")).run()
+    assert not at.exception
+    assert "missing columns" in at.error[0].value
+
+
+def test_batch_filters_narrow_the_table(open_page, registry_copy, telco_model):
+    at = open_page(registry_copy, "batch")
+    at.button(key="batch_sample").click().run()
+    full = len(table_with(at, "quality_score"))
+    assert full == 1000
+    at.slider(key="filter_minimum").set_value(0.5).run()
+    shown = table_with(at, "quality_score")
+    assert 0 < len(shown) < full and (shown["probability"] >= 0.5).all()
+
+
+def test_threshold_slider_changes_the_metrics(open_page, registry_copy, telco_model):
+    at = open_page(registry_copy, "performance")
+    chosen = metrics(at)
+    at.slider(key="threshold").set_value(0.6).run()
+    moved = metrics(at)
+    table = telco_model.kpis["threshold_table"]
+    at_06 = table["threshold"].index(0.6)
+    assert moved["Precision"] == f"{table['precision'][at_06]:.3f}" != chosen["Precision"]
+    assert moved["Recall"] == f"{table['recall'][at_06]:.3f}" != chosen["Recall"]
+
+
+def test_business_segments_follow_the_picked_feature(open_page, registry_copy):
+    at = open_page(registry_copy, "business")
+    assert at.selectbox(key="segment_feature").value == "Contract"
+    segments = table_with(at, "segment")
+    assert set(segments["segment"]) == {"Month-to-month", "One year", "Two year"}
+    assert segments["customers"].sum() == 7043
+    at.selectbox(key="segment_feature").set_value("PaymentMethod").run()
+    assert len(table_with(at, "segment")) == 4
+
+
+def test_campaign_simulator_moves_with_the_costs(open_page, registry_copy):
+    at = open_page(registry_copy, "business")
+    cheap = metrics(at)["Best number to contact"]
+    at.number_input(key="offer_cost").set_value(400.0).run()
+    dear = metrics(at)["Best number to contact"]
+    assert int(dear.replace(",", "")) < int(cheap.replace(",", ""))
+
+
+def test_business_page_says_what_a_config_without_business_cannot_show(open_page, synthetic_registry, synthetic_config):
+    at = open_page(synthetic_registry, "business", data_config=synthetic_config)
+    assert any("[business]" in i.value for i in at.info)
+    assert not any(s.value == "Campaign simulator" for s in at.subheader)
+
+
+def test_distributions_reach_every_feature(open_page, registry_copy, telco_model):
+    at = open_page(registry_copy, "distributions")
+    box = at.selectbox(key="distribution_feature")
+    assert box.options == telco_model.schema.names
+    box.set_value("Contract").run()
+    statistics = table_with(at, "statistic")
+    assert "share of Month-to-month" in set(statistics["statistic"])
