@@ -8,29 +8,65 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bench.memory import CHROMIUM_ARGS, _free_port
 from bench.timing import Measurement
 
 
+@contextmanager
+def _timed_script_runs() -> Iterator[list[float]]:
+    """Collect the duration of every script run (ScriptRunner._run_script) in this process.
+
+    AppTest compiles the scripts afresh on every run, where the server's Runtime keeps one
+    bytecode cache per process; the cache is shared across runs here too, so the figure is
+    the server's script time, not AppTest's.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+
+    durations: list[float] = []
+    compiled: dict[str, Any] = {}
+    run_script, get_bytecode = script_runner.ScriptRunner._run_script, ScriptCache.get_bytecode
+
+    def timed_run(self: Any, rerun_data: Any) -> None:
+        started = time.perf_counter()
+        try:
+            run_script(self, rerun_data)
+        finally:
+            durations.append(time.perf_counter() - started)
+
+    def shared_bytecode(self: Any, script_path: str) -> Any:
+        key = os.path.abspath(script_path)
+        if key not in compiled:
+            compiled[key] = get_bytecode(self, script_path)
+        return compiled[key]
+
+    script_runner.ScriptRunner._run_script, ScriptCache.get_bytecode = timed_run, shared_bytecode
+    try:
+        yield durations
+    finally:
+        script_runner.ScriptRunner._run_script, ScriptCache.get_bytecode = run_script, get_bytecode
+
+
 def _submit_times(project: Path, model_uri: str, submits: int) -> list[float]:
-    """Seconds per Predict submit (a full script rerun), measured with Streamlit's AppTest."""
+    """Seconds of script time per Predict submit (a full rerun), driven by Streamlit's AppTest."""
     from streamlit.testing.v1 import AppTest
 
     os.environ["MODEL_URI"] = model_uri
-    at = AppTest.from_file(str(project / "navigation.py"), default_timeout=60).run()
-    at.switch_page("pages/predict.py").run()
-    timings = []
-    for index in range(submits + 3):
-        at.number_input(key="field_tenure").set_value(1 + index % 60)
-        started = time.perf_counter()
-        at.button[0].click().run()
-        if index >= 3:  # the first reruns warm caches and imports
-            timings.append(time.perf_counter() - started)
+    with _timed_script_runs() as durations:
+        at = AppTest.from_file(str(project / "navigation.py"), default_timeout=60).run()
+        at.switch_page("pages/predict.py").run()
+        for index in range(submits + 3):
+            at.number_input(key="field_tenure").set_value(1 + index % 60)
+            at.button[0].click().run()
     if at.exception:
         raise RuntimeError(f"the Predict page failed: {at.exception}")
-    return timings
+    return durations[-submits:]  # the first reruns warm caches and imports
 
 
 def submit_script_time(project: Path, model_uri: str, quick: bool) -> list[Measurement]:
@@ -50,7 +86,7 @@ def submit_script_time(project: Path, model_uri: str, quick: bool) -> list[Measu
     return [
         Measurement(naive_label, "ms", statistics.median(naive_ms), min(naive_ms), max(naive_ms), len(naive_ms)),
         Measurement(
-            "Predict submit rerun (AppTest script time)",
+            "Predict submit rerun (script time)",
             "ms",
             statistics.median(compiled_ms),
             min(compiled_ms),
@@ -86,13 +122,13 @@ def start_to_first_page(project: Path, model_uri: str, workdir: Path, quick: boo
             try:
                 while True:
                     try:
-                        page.goto(f"{url}/_stcore/health", timeout=1000)
-                        health.append(time.perf_counter() - started)
-                        break
-                    except Exception:  # not listening yet
+                        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
+                            health.append(time.perf_counter() - started)
+                            break
+                    except OSError:  # not listening yet
                         if time.perf_counter() - started > 30:
                             raise
-                        time.sleep(0.02)
+                        time.sleep(0.01)
                 page.goto(url)
                 page.get_by_text("Test ROC AUC").wait_for(timeout=30_000)
                 rendered.append(time.perf_counter() - started)

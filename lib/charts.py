@@ -1,4 +1,9 @@
-"""Plotly figures for the pages: pure functions of plain data, testable without Streamlit."""
+"""Plotly figures for the pages: pure functions of plain data, testable without Streamlit.
+
+Figures are written as plain plotly specs and wrapped without plotly's per-property
+validation, which costs 5-30 ms a figure and would dominate a page rerun; the tests
+validate every figure once instead.
+"""
 
 from __future__ import annotations
 
@@ -12,53 +17,55 @@ PRIMARY = "#0F62FE"
 RISK = "#D62728"
 SAFE = "#2CA02C"
 MUTED = "#8D8D8D"
-LAYOUT = {"template": "plotly_white", "margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 340}
+GRID = "#E5E8EF"
+AXIS = {"gridcolor": GRID, "zerolinecolor": GRID, "linecolor": GRID, "automargin": True}
+TEMPLATE = {"layout": {"colorway": [PRIMARY, RISK, SAFE, MUTED]}}
+ANNOTATION_SPOTS = (("left", "top"), ("right", "top"), ("left", "bottom"), ("right", "bottom"))
 
 
-def _figure(title: str, **layout: Any) -> go.Figure:
-    figure = go.Figure()
-    figure.update_layout(title={"text": title, "font": {"size": 15}}, **{**LAYOUT, **layout})
-    return figure
-
-
-ANNOTATION_SPOTS = ("top right", "top left", "bottom right", "bottom left")
-
-
-def _threshold_line(
-    figure: go.Figure,
-    position: float,
-    axis: str = "x",
-    label: str = "threshold",
-    text: str | None = None,
-    spot: int = 0,
-) -> None:
-    line = {
-        "line_dash": "dash",
-        "line_color": MUTED,
-        "annotation_text": text or f"{label} {position:.2f}",
-        "annotation_position": ANNOTATION_SPOTS[spot % len(ANNOTATION_SPOTS)],
+def _figure(data: list[dict[str, Any]], title: str, height: int = 340, **layout: Any) -> go.Figure:
+    base = {
+        "title": {"text": title, "font": {"size": 15}},
+        "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+        "height": height,
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "font": {"color": "#161616"},
+        "xaxis": dict(AXIS),
+        "yaxis": dict(AXIS),
+        "shapes": [],
+        "annotations": [],
+        "template": TEMPLATE,  # without one, plotly deep-copies its default template into each figure
     }
+    for key, value in layout.items():
+        base[key] = {**base[key], **value} if key in ("xaxis", "yaxis") else value
+    return go.Figure(data=data, layout=base, _validate=False)
+
+
+def _line_at(position: float, text: str, axis: str = "x", spot: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A dashed reference line across the plot, and its label."""
+    side, level = ANNOTATION_SPOTS[spot % len(ANNOTATION_SPOTS)]
+    line = {"type": "line", "line": {"dash": "dash", "color": MUTED, "width": 1.5}}
+    label = {"text": text, "showarrow": False, "font": {"size": 11, "color": "#525252"}}
     if axis == "x":
-        figure.add_vline(x=position, **line)
+        line |= {"xref": "x", "yref": "paper", "x0": position, "x1": position, "y0": 0, "y1": 1}
+        label |= {
+            "xref": "x",
+            "yref": "paper",
+            "x": position,
+            "y": 1 if level == "top" else 0,
+            "xanchor": "left" if side == "left" else "right",
+            "yanchor": level,
+        }
     else:
-        figure.add_hline(y=position, **line)
+        line |= {"xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": position, "y1": position}
+        label |= {"xref": "paper", "yref": "y", "x": 1, "y": position, "xanchor": "right", "yanchor": "bottom"}
+    return line, label
 
 
-def probability_gauge(probability: float, threshold: float) -> go.Figure:
-    """The probability on a 0-100 % dial, red past the threshold."""
-    figure = go.Figure(
-        go.Indicator(
-            mode="gauge+number",
-            value=probability * 100,
-            number={"suffix": " %", "valueformat": ".1f"},
-            gauge={
-                "axis": {"range": [0, 100]},
-                "bar": {"color": RISK if probability >= threshold else SAFE},
-                "threshold": {"line": {"color": "black", "width": 3}, "value": threshold * 100},
-            },
-        )
-    )
-    figure.update_layout(**{**LAYOUT, "height": 260, "margin": {"l": 30, "r": 30, "t": 30, "b": 10}})
+def _with_lines(figure: go.Figure, lines: list[tuple[dict[str, Any], dict[str, Any]]]) -> go.Figure:
+    figure.layout.shapes = [line for line, _ in lines]
+    figure.layout.annotations = [label for _, label in lines]
     return figure
 
 
@@ -71,195 +78,273 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def probability_gauge(probability: float, threshold: float) -> go.Figure:
+    """The probability on a 0-100 % dial, red past the threshold."""
+    gauge = {
+        "type": "indicator",
+        "mode": "gauge+number",
+        "value": probability * 100,
+        "number": {"suffix": " %", "valueformat": ".1f"},
+        "gauge": {
+            "axis": {"range": [0, 100]},
+            "bar": {"color": RISK if probability >= threshold else SAFE},
+            "threshold": {"line": {"color": "black", "width": 3}, "value": threshold * 100},
+        },
+    }
+    return _figure([gauge], "", height=260, margin={"l": 30, "r": 30, "t": 30, "b": 10})
+
+
 def reasons_bar(reasons: list[dict[str, Any]]) -> go.Figure:
     """Top reasons as bars: how much each feature moves the probability from the typical value."""
     ordered = list(reversed(reasons))
-    figure = _figure("Top reasons: change in probability versus a typical customer", height=80 + 45 * len(reasons))
-    figure.add_bar(
-        x=[r["contribution"] * 100 for r in ordered],
-        y=[f"{r['feature']} = {_show(r['value'])}" for r in ordered],
-        orientation="h",
-        marker_color=[RISK if r["contribution"] > 0 else SAFE for r in ordered],
-        hovertemplate="%{y}: %{x:+.1f} points<extra></extra>",
+    bars = {
+        "type": "bar",
+        "orientation": "h",
+        "x": [r["contribution"] * 100 for r in ordered],
+        "y": [f"{r['feature']} = {_show(r['value'])}" for r in ordered],
+        "marker": {"color": [RISK if r["contribution"] > 0 else SAFE for r in ordered]},
+        "hovertemplate": "%{y}: %{x:+.1f} points<extra></extra>",
+    }
+    return _figure(
+        [bars],
+        "Top reasons: change in probability versus a typical customer",
+        height=80 + 45 * len(reasons),
+        xaxis={"title": {"text": "percentage points"}, "zeroline": True, "zerolinecolor": MUTED},
     )
-    figure.update_xaxes(title="percentage points", zeroline=True)
-    return figure
 
 
 def what_if_chart(frame: pd.DataFrame, feature: str, threshold: float, numeric: bool) -> go.Figure:
     """This customer's probability across one feature, with the threshold and their own value."""
-    figure = _figure(f"Probability as {feature} changes")
-    percent = frame["probability"] * 100
+    values = frame["value"].tolist() if numeric else [_show(v) for v in frame["value"]]
+    probability = frame["probability"].to_numpy()
+    percent = (probability * 100).tolist()
     if numeric:
-        figure.add_scatter(x=frame["value"], y=percent, mode="lines", line_color=PRIMARY, name="probability")
+        main = {
+            "type": "scatter",
+            "mode": "lines",
+            "x": values,
+            "y": percent,
+            "line": {"color": PRIMARY},
+            "name": "probability",
+        }
     else:
-        colors = [RISK if p >= threshold else SAFE for p in frame["probability"]]
-        figure.add_bar(x=frame["value"].astype(str), y=percent, marker_color=colors, name="probability")
-    current = frame[frame["is_current"]]
-    if len(current):
-        x = current["value"] if numeric else current["value"].astype(str)
-        figure.add_scatter(
-            x=x,
-            y=current["probability"] * 100,
-            mode="markers",
-            marker={"size": 12, "color": "black"},
-            name="this customer",
-        )
-    _threshold_line(figure, threshold * 100, axis="y", text=f"threshold {threshold:.0%}")
-    figure.update_yaxes(title="probability (%)", range=[0, 100])
-    figure.update_xaxes(title=feature)
-    return figure
+        colors = [RISK if p >= threshold else SAFE for p in probability]
+        main = {"type": "bar", "x": values, "y": percent, "marker": {"color": colors}, "name": "probability"}
+    current = [i for i, flag in enumerate(frame["is_current"]) if flag]
+    marker = {
+        "type": "scatter",
+        "mode": "markers",
+        "x": [values[i] for i in current],
+        "y": [percent[i] for i in current],
+        "marker": {"size": 12, "color": "black"},
+        "name": "this customer",
+    }
+    figure = _figure(
+        [main, marker],
+        f"Probability as {feature} changes",
+        xaxis={"title": {"text": feature}, **({} if numeric else {"type": "category"})},
+        yaxis={"title": {"text": "probability (%)"}, "range": [0, 100]},
+    )
+    return _with_lines(figure, [_line_at(threshold * 100, f"threshold {threshold:.0%}", axis="y")])
 
 
 def probability_histogram(probability: np.ndarray, threshold: float) -> go.Figure:
-    figure = _figure("Scored probabilities")
-    figure.add_histogram(x=probability, xbins={"start": 0, "end": 1, "size": 0.05}, marker_color=PRIMARY)
-    _threshold_line(figure, threshold)
-    figure.update_xaxes(title="probability", range=[0, 1])
-    figure.update_yaxes(title="customers")
-    return figure
+    bins = {
+        "type": "histogram",
+        "x": probability,
+        "xbins": {"start": 0, "end": 1, "size": 0.05},
+        "marker": {"color": PRIMARY},
+    }
+    figure = _figure(
+        [bins],
+        "Scored probabilities",
+        xaxis={"title": {"text": "probability"}, "range": [0, 1]},
+        yaxis={"title": {"text": "customers"}},
+    )
+    return _with_lines(figure, [_line_at(threshold, f"threshold {threshold:.2f}")])
 
 
 def confusion_heatmap(matrix: dict[str, int], negative: str, positive: str) -> go.Figure:
     values = [[matrix["tn"], matrix["fp"]], [matrix["fn"], matrix["tp"]]]
-    figure = _figure("Confusion matrix (test split)", height=300)
-    figure.add_heatmap(
-        z=values,
-        x=[f"predicted {negative}", f"predicted {positive}"],
-        y=[f"actual {negative}", f"actual {positive}"],
-        text=[[f"{v:,}" for v in row] for row in values],
-        texttemplate="%{text}",
-        colorscale="Blues",
-        showscale=False,
-    )
-    figure.update_yaxes(autorange="reversed")
-    return figure
+    heatmap = {
+        "type": "heatmap",
+        "z": values,
+        "x": [f"predicted {negative}", f"predicted {positive}"],
+        "y": [f"actual {negative}", f"actual {positive}"],
+        "text": [[f"{v:,}" for v in row] for row in values],
+        "texttemplate": "%{text}",
+        "colorscale": "Blues",
+        "showscale": False,
+    }
+    return _figure([heatmap], "Confusion matrix (test split)", height=300, yaxis={"autorange": "reversed"})
+
+
+def _diagonal(name: str) -> dict[str, Any]:
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "x": [0, 1],
+        "y": [0, 1],
+        "line": {"dash": "dot", "color": MUTED},
+        "name": name,
+    }
+
+
+def _curve(x: list[float], y: list[float], name: str = "model", mode: str = "lines") -> dict[str, Any]:
+    return {"type": "scatter", "mode": mode, "x": x, "y": y, "line": {"color": PRIMARY}, "name": name}
 
 
 def roc_chart(curves: dict[str, Any], auc: float) -> go.Figure:
-    figure = _figure(f"ROC curve (AUC {auc:.3f})")
-    figure.add_scatter(x=curves["roc"]["fpr"], y=curves["roc"]["tpr"], mode="lines", line_color=PRIMARY, name="model")
-    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": MUTED}, name="chance")
-    figure.update_xaxes(title="false positive rate")
-    figure.update_yaxes(title="true positive rate")
-    return figure
+    return _figure(
+        [_curve(curves["roc"]["fpr"], curves["roc"]["tpr"]), _diagonal("chance")],
+        f"ROC curve (AUC {auc:.3f})",
+        xaxis={"title": {"text": "false positive rate"}},
+        yaxis={"title": {"text": "true positive rate"}},
+    )
 
 
 def pr_chart(curves: dict[str, Any], pr_auc: float, base_rate: float) -> go.Figure:
-    figure = _figure(f"Precision-recall curve (average precision {pr_auc:.3f})")
-    figure.add_scatter(
-        x=curves["pr"]["recall"], y=curves["pr"]["precision"], mode="lines", line_color=PRIMARY, name="model"
+    figure = _figure(
+        [_curve(curves["pr"]["recall"], curves["pr"]["precision"])],
+        f"Precision-recall curve (average precision {pr_auc:.3f})",
+        xaxis={"title": {"text": "recall"}},
+        yaxis={"title": {"text": "precision"}, "range": [0, 1]},
     )
-    figure.add_hline(y=base_rate, line_dash="dot", line_color=MUTED, annotation_text="base rate")
-    figure.update_xaxes(title="recall")
-    figure.update_yaxes(title="precision", range=[0, 1])
-    return figure
+    return _with_lines(figure, [_line_at(base_rate, "base rate", axis="y")])
 
 
 def calibration_chart(curves: dict[str, Any]) -> go.Figure:
-    figure = _figure("Calibration (test split, deciles)")
     calibration = curves["calibration"]
-    figure.add_scatter(
-        x=calibration["predicted"], y=calibration["observed"], mode="lines+markers", line_color=PRIMARY, name="model"
+    return _figure(
+        [_curve(calibration["predicted"], calibration["observed"], mode="lines+markers"), _diagonal("perfect")],
+        "Calibration (test split, deciles)",
+        xaxis={"title": {"text": "mean predicted probability"}},
+        yaxis={"title": {"text": "observed rate"}},
     )
-    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": MUTED}, name="perfect")
-    figure.update_xaxes(title="mean predicted probability")
-    figure.update_yaxes(title="observed rate")
-    return figure
 
 
 def gain_chart(curves: dict[str, Any]) -> go.Figure:
-    figure = _figure("Cumulative gain")
     gain = curves["gain"]
-    figure.add_scatter(
-        x=gain["population_share"], y=gain["positives_captured"], mode="lines", line_color=PRIMARY, name="model"
+    return _figure(
+        [_curve(gain["population_share"], gain["positives_captured"]), _diagonal("random")],
+        "Cumulative gain",
+        xaxis={"title": {"text": "share of customers contacted (riskiest first)"}, "tickformat": ".0%"},
+        yaxis={"title": {"text": "share of positives reached"}, "tickformat": ".0%"},
     )
-    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": MUTED}, name="random")
-    figure.update_xaxes(title="share of customers contacted (riskiest first)", tickformat=".0%")
-    figure.update_yaxes(title="share of positives reached", tickformat=".0%")
-    return figure
 
 
 def importance_chart(importance: list[dict[str, Any]], top: int = 15) -> go.Figure:
     shown = list(reversed(importance[:top]))
-    figure = _figure("Feature importance (drop in ROC AUC when shuffled)", height=120 + 22 * len(shown))
-    figure.add_bar(
-        x=[i["importance"] for i in shown],
-        y=[i["feature"] for i in shown],
-        orientation="h",
-        error_x={"type": "data", "array": [i["std"] for i in shown]},
-        marker_color=PRIMARY,
-    )
-    return figure
+    bars = {
+        "type": "bar",
+        "orientation": "h",
+        "x": [i["importance"] for i in shown],
+        "y": [i["feature"] for i in shown],
+        "error_x": {"type": "data", "array": [i["std"] for i in shown]},
+        "marker": {"color": PRIMARY},
+    }
+    return _figure([bars], "Feature importance (drop in ROC AUC when shuffled)", height=120 + 22 * len(shown))
 
 
 def threshold_chart(table: dict[str, list[float]], marks: dict[str, float]) -> go.Figure:
     """Precision, recall and F1 against the threshold, with the thresholds worth seeing marked."""
-    figure = _figure("Metrics by threshold (test split)")
-    for name, color in (("precision", PRIMARY), ("recall", RISK), ("f1", SAFE)):
-        figure.add_scatter(x=table["threshold"], y=table[name], mode="lines", name=name, line_color=color)
-    for spot, (label, value) in enumerate(marks.items()):
-        _threshold_line(figure, value, label=label, spot=spot)
-    figure.update_xaxes(title="threshold", range=[0, 1])
-    figure.update_yaxes(range=[0, 1])
-    return figure
+    lines = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": table["threshold"],
+            "y": table[name],
+            "name": name,
+            "line": {"color": color},
+        }
+        for name, color in (("precision", PRIMARY), ("recall", RISK), ("f1", SAFE))
+    ]
+    figure = _figure(
+        lines,
+        "Metrics by threshold (test split)",
+        xaxis={"title": {"text": "threshold"}, "range": [0, 1]},
+        yaxis={"range": [0, 1]},
+    )
+    return _with_lines(figure, [_line_at(v, f"{k} {v:.2f}", spot=i) for i, (k, v) in enumerate(marks.items())])
 
 
 def profit_chart(table: dict[str, list[float]], marks: dict[str, float], currency: str) -> go.Figure:
-    figure = _figure("Expected campaign profit by threshold (test split)")
-    figure.add_scatter(x=table["threshold"], y=table["profit"], mode="lines", line_color=PRIMARY, name="profit")
-    for spot, (label, value) in enumerate(marks.items()):
-        _threshold_line(figure, value, label=label, spot=spot)
-    figure.update_xaxes(title="threshold", range=[0, 1])
-    figure.update_yaxes(title=f"profit ({currency})")
-    return figure
+    figure = _figure(
+        [_curve(table["threshold"], table["profit"], name="profit")],
+        "Expected campaign profit by threshold (test split)",
+        xaxis={"title": {"text": "threshold"}, "range": [0, 1]},
+        yaxis={"title": {"text": f"profit ({currency})"}},
+    )
+    return _with_lines(figure, [_line_at(v, f"{k} {v:.2f}", spot=i) for i, (k, v) in enumerate(marks.items())])
 
 
 def segment_chart(table: pd.DataFrame, feature: str, measure: str, title: str) -> go.Figure:
-    figure = _figure(title)
-    figure.add_bar(x=table["segment"].astype(str), y=table[measure], marker_color=PRIMARY)
-    figure.update_xaxes(title=feature, type="category")
-    return figure
+    bars = {
+        "type": "bar",
+        "x": table["segment"].astype(str).tolist(),
+        "y": table[measure].tolist(),
+        "marker": {"color": PRIMARY},
+    }
+    return _figure([bars], title, xaxis={"title": {"text": feature}, "type": "category"})
 
 
 def campaign_chart(curve: pd.DataFrame, best: pd.Series, currency: str) -> go.Figure:
-    figure = _figure("Expected profit by number of customers contacted (riskiest first)")
-    figure.add_scatter(
-        x=curve["targeted"], y=curve["expected_profit"], mode="lines", line_color=PRIMARY, name="expected profit"
+    best_point = {
+        "type": "scatter",
+        "mode": "markers",
+        "x": [best["targeted"]],
+        "y": [best["expected_profit"]],
+        "marker": {"size": 12, "color": RISK},
+        "name": f"best: {int(best['targeted']):,} customers",
+    }
+    return _figure(
+        [_curve(curve["targeted"].tolist(), curve["expected_profit"].tolist(), name="expected profit"), best_point],
+        "Expected profit by number of customers contacted (riskiest first)",
+        xaxis={"title": {"text": "customers contacted"}},
+        yaxis={"title": {"text": f"expected profit ({currency})"}},
     )
-    figure.add_scatter(
-        x=[best["targeted"]],
-        y=[best["expected_profit"]],
-        mode="markers",
-        marker={"size": 12, "color": RISK},
-        name=f"best: {int(best['targeted']):,} customers",
-    )
-    figure.update_xaxes(title="customers contacted")
-    figure.update_yaxes(title=f"expected profit ({currency})")
-    return figure
 
 
 def distribution_chart(reference: dict[str, Any], scored: np.ndarray | None, feature: str) -> go.Figure:
     """Training distribution as shares, with scored inputs overlaid when there are any."""
-    figure = _figure(f"Distribution of {feature}", barmode="overlay")
     if reference["kind"] == "numeric":
         edges = reference["histogram"]["edges"]
         counts = np.asarray(reference["histogram"]["counts"], dtype=float)
         labels = [f"{edges[i]:g} to {edges[i + 1]:g}" for i in range(len(counts))]
-        scored_bins = None if scored is None else scored[: len(counts)]
+        scored_bins = None if scored is None else scored[: len(counts)].astype(float)
     else:
         labels = list(reference["frequencies"])
         counts = np.asarray([reference["frequencies"][k] for k in labels], dtype=float)
         scored_bins = None
-        if scored is not None:  # scored counts follow the schema's sorted categories; plus unseen
+        if scored is not None:  # scored counts follow the schema's sorted categories
             categories = sorted(labels)
             by_category = dict(zip(categories, scored[: len(categories)], strict=True))
             scored_bins = np.asarray([by_category[k] for k in labels], dtype=float)
-    figure.add_bar(x=labels, y=counts / max(counts.sum(), 1), name="training", marker_color=MUTED, opacity=0.6)
+    bars = [
+        {
+            "type": "bar",
+            "x": labels,
+            "y": (counts / max(counts.sum(), 1)).tolist(),
+            "name": "training",
+            "marker": {"color": MUTED},
+            "opacity": 0.6,
+        }
+    ]
     if scored_bins is not None and scored_bins.sum():
-        figure.add_bar(
-            x=labels, y=scored_bins / scored_bins.sum(), name="scored here", marker_color=PRIMARY, opacity=0.6
+        bars.append(
+            {
+                "type": "bar",
+                "x": labels,
+                "y": (scored_bins / scored_bins.sum()).tolist(),
+                "name": "scored here",
+                "marker": {"color": PRIMARY},
+                "opacity": 0.6,
+            }
         )
-    figure.update_yaxes(title="share", tickformat=".0%")
-    figure.update_xaxes(type="category")
-    return figure
+    return _figure(
+        bars,
+        f"Distribution of {feature}",
+        barmode="overlay",
+        xaxis={"type": "category"},
+        yaxis={"title": {"text": "share"}, "tickformat": ".0%"},
+    )

@@ -50,11 +50,12 @@ with st.form("predict_form"):
             st.session_state.pop("prediction", None)
             st.error(f"This customer cannot be scored: {exc}")
 
-if "prediction" not in st.session_state or st.session_state["prediction"][1].model_version != model.version:
+shown = st.session_state.get("prediction")
+if shown is None or shown[1].model_version != model.version:
     st.info("Submit the form to see the prediction, its reasons, and a what-if analysis.")
     st.stop()
 
-record, prediction = st.session_state["prediction"]
+record, prediction = shown
 left, right = st.columns([1, 2])
 with left:
     st.metric(

@@ -1,0 +1,81 @@
+"""What-if curves, the in-process activity counters, and chunked batch scoring."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lib.batch
+from lib.activity import Activity
+from lib.batch import filter_scored, refused_rows, score_upload, scored_table, to_csv_bytes
+from lib.csv_io import CsvError
+from lib.explain import UnknownFeature, what_if
+from lib.inference import score_batch, score_record
+from lib.settings import PROJECT_ROOT
+
+
+@pytest.fixture
+def customer(telco_model):
+    return {spec.name: spec.default for spec in telco_model.schema.features}
+
+
+def test_what_if_spans_the_training_range_and_marks_the_customer(telco_model, customer):
+    curve = what_if(telco_model, {**customer, "tenure": 5.0}, "tenure")
+    assert curve["value"].min() == 0 and curve["value"].max() == 72
+    assert curve.loc[curve["is_current"], "value"].tolist() == [5.0]
+    own = curve.loc[curve["is_current"], "probability"].iloc[0]
+    assert own == pytest.approx(score_record({**customer, "tenure": 5.0}, telco_model).probability, abs=1e-12)
+    assert curve["probability"].iloc[0] > curve["probability"].iloc[-1]  # longer tenure, less churn
+
+
+def test_what_if_over_categories_and_unknown_features(telco_model, customer):
+    curve = what_if(telco_model, customer, "Contract")
+    assert curve["value"].tolist() == ["Month-to-month", "One year", "Two year"]
+    with pytest.raises(UnknownFeature):
+        what_if(telco_model, customer, "nope")
+
+
+def test_activity_counts_records_and_columns_on_training_bins(telco_model, customer):
+    activity = Activity()
+    assert activity.scored_counts(telco_model, "tenure") is None
+    activity.record_values(telco_model, "ui", {**customer, "tenure": 1.0, "Contract": "Two year"})
+    batch = score_batch(pd.DataFrame([customer] * 3), telco_model)
+    activity.record_columns(telco_model, "batch", batch.inputs)
+    assert activity.predictions() == {"ui": 1, "batch": 3, "api": 0}
+    contract = activity.scored_counts(telco_model, "Contract")
+    categories = next(s for s in telco_model.schema.features if s.name == "Contract").categories
+    assert contract[categories.index("Two year")] == 1
+    assert contract[categories.index(customer["Contract"])] == 3
+    assert activity.scored_counts(telco_model, "tenure").sum() == 4
+
+
+def test_chunked_scoring_equals_one_pass(telco_model, monkeypatch):
+    raw = (PROJECT_ROOT / "data" / "telco-customer-churn.csv").read_bytes()
+    whole = score_upload(raw, telco_model, 10_000_000)
+    monkeypatch.setattr(lib.batch, "CHUNK_ROWS", 1000)
+    seen = []
+    chunked = score_upload(raw, telco_model, 10_000_000, progress=seen.append)
+    assert seen[-1] == 1.0 and len(seen) == 8
+    np.testing.assert_array_equal(chunked.batch.table.index, whole.batch.table.index)
+    np.testing.assert_allclose(chunked.batch.table["probability"], whole.batch.table["probability"])
+    assert sorted(chunked.batch.warnings) == sorted(whole.batch.warnings)
+    assert chunked.batch.inputs.rows == 7043
+
+
+def test_upload_limits_and_exports(telco_model):
+    with pytest.raises(CsvError, match="the limit is 0 MB"):
+        score_upload(b"x" * 2000, telco_model, 1000)
+    header = ",".join(telco_model.schema.names)
+    with pytest.raises(CsvError, match="no rows"):
+        score_upload(header.encode() + b"\n", telco_model, 10_000)
+    raw = (PROJECT_ROOT / "data" / "telco-customer-churn.csv").read_bytes()
+    lines = raw.decode().splitlines()
+    bad = lines[1].replace(",Month-to-month,", ",,")
+    upload = score_upload("\n".join([lines[0], bad, lines[2]]).encode(), telco_model, 10_000)
+    assert refused_rows(upload.batch.errors).to_dict("records") == [
+        {"row": 1, "line": 2, "field": "Contract", "problem": "a value is required"}
+    ]
+    table = scored_table(upload)
+    assert list(table.columns[:6]) == ["row", "probability", "label", "confidence", "quality_score", "warnings"]
+    assert len(filter_scored(table, ["Yes", "No"], 0.0, ["low", "medium", "high"])) == 1
+    assert len(filter_scored(table, ["Yes"], 0.99, ["high"])) == 0
+    assert to_csv_bytes(table).decode().startswith("row,probability,label")
