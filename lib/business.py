@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,19 @@ def default_segment_feature(model: LoadedModel) -> str:
     categorical = {spec.name for spec in model.schema.features if not spec.is_numeric}
     ranked = [item["feature"] for item in model.kpis.get("feature_importance", [])]
     return next((name for name in ranked if name in categorical), model.schema.names[0])
+
+
+def threshold_row(table: dict[str, list[Any]], threshold: float) -> dict[str, Any]:
+    """The training-time threshold table's row nearest `threshold` (the grid step is 0.01)."""
+    position = min(range(len(table["threshold"])), key=lambda i: abs(table["threshold"][i] - threshold))
+    return {name: values[position] for name, values in table.items()}
+
+
+def business_optimal_threshold(table: dict[str, list[Any]]) -> float | None:
+    """The threshold of highest expected profit on the test split, if profit was computed."""
+    if not table["profit"] or table["profit"][0] is None:
+        return None
+    return table["threshold"][max(range(len(table["profit"])), key=lambda i: table["profit"][i])]
 
 
 def _segments(values: pd.Series, numeric: bool) -> pd.Series:

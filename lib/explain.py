@@ -16,6 +16,14 @@ class UnknownFeature(ValueError):
     """The feature asked for is not one of the model's."""
 
 
+def default_what_if_feature(model: LoadedModel, reasons: list[dict[str, Any]]) -> str:
+    """The feature that moves this customer most, else the one that matters most overall."""
+    if reasons:
+        return reasons[0]["feature"]
+    ranked = model.kpis.get("feature_importance") or [{"feature": model.schema.names[0]}]
+    return ranked[0]["feature"]
+
+
 def what_if(model: LoadedModel, values: dict[str, Any], feature: str, points: int = WHAT_IF_POINTS) -> pd.DataFrame:
     """Probability for each value of `feature` (its training range, or every category).
 

@@ -4,8 +4,15 @@ import streamlit as st
 
 from lib import charts
 from lib.activity import activity
-from lib.batch import filter_scored, refused_rows, sample_upload, score_upload, scored_table, to_csv_bytes
-from lib.business import campaign_defaults
+from lib.batch import (
+    filter_scored,
+    refused_rows,
+    sample_upload,
+    score_upload,
+    scored_table,
+    to_csv_bytes,
+    upload_revenue_at_risk,
+)
 from lib.csv_io import CsvError
 from lib.dataset_config import ConfigError, load_config
 from lib.inference import InvalidInput
@@ -73,11 +80,10 @@ cards[0].metric("Rows read", f"{batch.rows_in:,}")
 cards[1].metric("Scored", f"{len(batch.table):,}")
 cards[2].metric("Refused", f"{len(batch.errors):,}")
 cards[3].metric(f"At or above threshold ({model.threshold:.2f})", f"{flagged:,}")
-business, campaign = model.metadata.get("business"), campaign_defaults(model)
-if business and business["value_column"] in upload.rows.columns and campaign:
-    value = upload.rows[business["value_column"]].iloc[batch.table.index].astype(float).fillna(0.0).to_numpy()
-    at_risk = float((batch.table["probability"].to_numpy() * value).sum() * campaign.horizon_months)
-    st.metric(f"Revenue at risk over {campaign.horizon_months:g} months", money(at_risk, business["currency"]))
+at_risk = upload_revenue_at_risk(upload, model)
+if at_risk is not None:
+    business = model.metadata["business"]
+    st.metric(f"Revenue at risk over {business['horizon_months']:g} months", money(at_risk, business["currency"]))
 else:
     st.caption("Revenue at risk needs the dataset config's [business] value column in the file.")
 

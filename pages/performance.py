@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from lib import charts
+from lib.business import business_optimal_threshold, threshold_row
 from lib.ui import money, served_model
 
 st.title("Model performance")
@@ -43,30 +44,23 @@ st.plotly_chart(charts.importance_chart(kpis["feature_importance"]), key="import
 
 st.subheader("Threshold")
 table = kpis["threshold_table"]
-has_profit = table["profit"][0] is not None
-marks = {"chosen": model.threshold}
-if has_profit:
-    best = max(range(len(table["threshold"])), key=lambda i: table["profit"][i])
-    marks["business-optimal"] = table["threshold"][best]
+optimal = business_optimal_threshold(table)
+has_profit = optimal is not None
+marks = {"chosen": model.threshold, **({"business-optimal": optimal} if has_profit else {})}
 threshold = st.slider("Decision threshold", 0.01, 0.99, float(model.threshold), 0.01, key="threshold")
-position = min(range(len(table["threshold"])), key=lambda i: abs(table["threshold"][i] - threshold))
-at = {name: values[position] for name, values in table.items()}
+at, chosen = threshold_row(table, threshold), threshold_row(table, model.threshold)
 cards = st.columns(4)
-cards[0].metric("Precision", f"{at['precision']:.3f}", delta=f"{at['precision'] - metrics['precision']:+.3f}")
-cards[1].metric("Recall", f"{at['recall']:.3f}", delta=f"{at['recall'] - metrics['recall']:+.3f}")
-cards[2].metric("F1", f"{at['f1']:.3f}", delta=f"{at['f1'] - metrics['f1']:+.3f}")
+for card, (name, label) in zip(cards, (("precision", "Precision"), ("recall", "Recall"), ("f1", "F1")), strict=False):
+    card.metric(label, f"{at[name]:.3f}", delta=f"{at[name] - chosen[name]:+.3f}")
 if has_profit:
     currency = model.metadata["business"]["currency"]
-    chosen_profit = table["profit"][table["threshold"].index(model.threshold)]
-    cards[3].metric(
-        "Expected profit", money(at["profit"], currency), delta=f"{at['profit'] - chosen_profit:+,.0f} vs chosen"
-    )
+    delta = f"{at['profit'] - chosen['profit']:+,.0f} vs chosen"
+    cards[3].metric("Expected profit", money(at["profit"], currency), delta=delta)
 else:
     cards[3].metric("Expected profit", "n/a", help="The dataset config has no [business] section.")
 st.caption(
     f"Chosen threshold {model.threshold:.2f} ({model.metadata['threshold_criterion'].replace('_', ' ')} on the "
-    "validation split)"
-    + (f"; business-optimal on the test split {marks['business-optimal']:.2f}." if has_profit else ".")
+    "validation split)" + (f"; business-optimal on the test split {optimal:.2f}." if has_profit else ".")
 )
 row = st.columns(2)
 row[0].plotly_chart(

@@ -4,7 +4,7 @@ import streamlit as st
 
 from lib import charts
 from lib.activity import activity
-from lib.explain import what_if
+from lib.explain import default_what_if_feature, what_if
 from lib.inference import InvalidInput, score_record
 from lib.ui import percent, served_model
 
@@ -16,75 +16,82 @@ st.caption(
     f"**Predict**. Model {model.version}; decision threshold {model.threshold:.2f}."
 )
 
-with st.form("predict_form"):
-    record = {}
-    columns = st.columns(3)
-    for position, spec in enumerate(schema.features):
-        box = columns[position % 3]
-        if spec.is_numeric:
-            whole = spec.dtype == "int64"
-            cast = int if whole else float
-            record[spec.name] = box.number_input(
-                spec.name,
-                value=cast(spec.default),
-                min_value=None if spec.hard_min is None else cast(spec.hard_min),
-                max_value=None if spec.hard_max is None else cast(spec.hard_max),
-                step=1 if whole else 0.01,
-                format=None if whole else "%.2f",
-                help=f"Training range {spec.min:g} to {spec.max:g}; default: the median.",
-                key=f"field_{spec.name}",
-            )
-        else:
-            record[spec.name] = box.selectbox(
-                spec.name,
-                spec.categories,
-                index=spec.categories.index(spec.default),
-                help=f"{len(spec.categories)} categories seen in training; default: the most frequent.",
-                key=f"field_{spec.name}",
-            )
-    if st.form_submit_button("Predict", type="primary"):
-        try:
-            st.session_state["prediction"] = (record, score_record(record, model))
-            activity.record_values(model, "ui", record)
-        except InvalidInput as exc:
-            st.session_state.pop("prediction", None)
-            st.error(f"This customer cannot be scored: {exc}")
 
-shown = st.session_state.get("prediction")
-if shown is None or shown[1].model_version != model.version:
-    st.info("Submit the form to see the prediction, its reasons, and a what-if analysis.")
-    st.stop()
+@st.fragment
+def predictor() -> None:
+    """The form and its result: a submit reruns only this part of the page."""
+    with st.form("predict_form"):
+        record = {}
+        columns = st.columns(3)
+        for position, spec in enumerate(schema.features):
+            box = columns[position % 3]
+            if spec.is_numeric:
+                whole = spec.dtype == "int64"
+                cast = int if whole else float
+                record[spec.name] = box.number_input(
+                    spec.name,
+                    value=cast(spec.default),
+                    min_value=None if spec.hard_min is None else cast(spec.hard_min),
+                    max_value=None if spec.hard_max is None else cast(spec.hard_max),
+                    step=1 if whole else 0.01,
+                    format=None if whole else "%.2f",
+                    help=f"Training range {spec.min:g} to {spec.max:g}; default: the median.",
+                    key=f"field_{spec.name}",
+                )
+            else:
+                record[spec.name] = box.selectbox(
+                    spec.name,
+                    spec.categories,
+                    index=spec.categories.index(spec.default),
+                    help=f"{len(spec.categories)} categories seen in training; default: the most frequent.",
+                    key=f"field_{spec.name}",
+                )
+        if st.form_submit_button("Predict", type="primary"):
+            try:
+                st.session_state["prediction"] = (record, score_record(record, model))
+                activity.record_values(model, "ui", record)
+            except InvalidInput as exc:
+                st.session_state.pop("prediction", None)
+                st.error(f"This customer cannot be scored: {exc}")
 
-record, prediction = shown
-left, right = st.columns([1, 2])
-with left:
-    st.metric(
-        "Prediction",
-        prediction.label,
-        help=f"{schema.positive_label} when the probability is at least the threshold ({prediction.threshold:.2f}).",
-    )
-    st.metric("Probability", f"{prediction.probability:.1%}")
-    st.metric(
-        "Confidence",
-        prediction.confidence,
-        help=f"Predictions in this band were right {percent(prediction.confidence_accuracy)} of the time on the "
-        "test split.",
-    )
-    st.metric("Input quality", f"{prediction.quality_score:.2f}")
-with right:
-    st.plotly_chart(charts.probability_gauge(prediction.probability, prediction.threshold), key="gauge")
-for warning in prediction.warnings:
-    st.warning(f"**{warning['field']}**: {warning['message']}", icon=":material/warning:")
-if prediction.reasons:
-    st.plotly_chart(charts.reasons_bar(prediction.reasons), key="reasons")
-else:
-    st.info("Every value equals the typical customer's: no feature stands out.")
+    shown = st.session_state.get("prediction")
+    if shown is None or shown[1].model_version != model.version:
+        st.info("Submit the form to see the prediction, its reasons, and a what-if analysis.")
+        return
 
-st.subheader("What if?")
-names = schema.names
-most_important = model.kpis["feature_importance"][0]["feature"] if model.kpis.get("feature_importance") else names[0]
-default_feature = prediction.reasons[0]["feature"] if prediction.reasons else most_important
-feature = st.selectbox("Feature to vary", names, index=names.index(default_feature), key="what_if_feature")
-spec = next(s for s in schema.features if s.name == feature)
-curve = what_if(model, {name: record[name] for name in names}, feature)
-st.plotly_chart(charts.what_if_chart(curve, feature, prediction.threshold, spec.is_numeric), key="what_if")
+    record, prediction = shown
+    left, right = st.columns([1, 2])
+    with left:
+        st.metric(
+            "Prediction",
+            prediction.label,
+            help=f"{schema.positive_label} when the probability is at least the threshold "
+            f"({prediction.threshold:.2f}).",
+        )
+        st.metric("Probability", f"{prediction.probability:.1%}")
+        st.metric(
+            "Confidence",
+            prediction.confidence,
+            help=f"Predictions in this band were right {percent(prediction.confidence_accuracy)} of the time on the "
+            "test split.",
+        )
+        st.metric("Input quality", f"{prediction.quality_score:.2f}")
+    with right:
+        st.plotly_chart(charts.probability_gauge(prediction.probability, prediction.threshold), key="gauge")
+    for warning in prediction.warnings:
+        st.warning(f"**{warning['field']}**: {warning['message']}", icon=":material/warning:")
+    if prediction.reasons:
+        st.plotly_chart(charts.reasons_bar(prediction.reasons), key="reasons")
+    else:
+        st.info("Every value equals the typical customer's: no feature stands out.")
+
+    st.subheader("What if?")
+    names = schema.names
+    first = names.index(default_what_if_feature(model, prediction.reasons))
+    feature = st.selectbox("Feature to vary", names, index=first, key="what_if_feature")
+    spec = next(s for s in schema.features if s.name == feature)
+    curve = what_if(model, {name: record[name] for name in names}, feature)
+    st.plotly_chart(charts.what_if_chart(curve, feature, prediction.threshold, spec.is_numeric), key="what_if")
+
+
+predictor()

@@ -9,12 +9,14 @@ from lib.business import (
     Campaign,
     Portfolio,
     best_cutoff,
+    business_optimal_threshold,
     cached_reference_portfolio,
     campaign_curve,
     campaign_defaults,
     default_segment_feature,
     revenue_at_risk,
     segment_table,
+    threshold_row,
     top_risk,
 )
 from tests.conftest import TELCO_CONFIG
@@ -68,3 +70,16 @@ def test_defaults_come_from_the_bundle(telco_model, portfolio):
     risky = top_risk(portfolio, telco_model, 5)
     assert list(risky["probability"]) == sorted(risky["probability"], reverse=True)
     assert "customerID" in risky.columns
+
+
+def test_threshold_helpers_read_the_training_table(telco_model):
+    table = telco_model.kpis["threshold_table"]
+    row = threshold_row(table, 0.504)
+    assert row["threshold"] == 0.5
+    assert (
+        row["tp"] + row["fn"]
+        == telco_model.kpis["metrics"]["confusion_matrix"]["tp"] + telco_model.kpis["metrics"]["confusion_matrix"]["fn"]
+    )
+    optimal = business_optimal_threshold(table)
+    assert table["profit"][table["threshold"].index(optimal)] == max(table["profit"])
+    assert business_optimal_threshold({**table, "profit": [None] * len(table["profit"])}) is None

@@ -6,7 +6,7 @@ import pytest
 
 import lib.batch
 from lib.activity import Activity
-from lib.batch import filter_scored, refused_rows, score_upload, scored_table, to_csv_bytes
+from lib.batch import filter_scored, refused_rows, score_upload, scored_table, to_csv_bytes, upload_revenue_at_risk
 from lib.csv_io import CsvError
 from lib.explain import UnknownFeature, what_if
 from lib.inference import score_batch, score_record
@@ -79,3 +79,5 @@ def test_upload_limits_and_exports(telco_model):
     assert len(filter_scored(table, ["Yes", "No"], 0.0, ["low", "medium", "high"])) == 1
     assert len(filter_scored(table, ["Yes"], 0.99, ["high"])) == 0
     assert to_csv_bytes(table).decode().startswith("row,probability,label")
+    expected = upload.batch.table["probability"].iloc[0] * float(lines[2].split(",")[18]) * 12
+    assert upload_revenue_at_risk(upload, telco_model) == pytest.approx(expected)
