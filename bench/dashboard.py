@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -14,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.memory import CHROMIUM_ARGS, _free_port
+from bench.browser import launch_chromium
+from bench.memory import free_port
 from bench.timing import Measurement
 
 
@@ -105,9 +105,9 @@ def start_to_first_page(project: Path, model_uri: str, workdir: Path, quick: boo
 
     health, rendered = [], []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         for attempt in range(2 if quick else 5):
-            port = _free_port()
+            port = free_port()
             url = f"http://127.0.0.1:{port}"
             page = browser.new_page()
             with open(workdir / f"start-{attempt}.log", "wb") as log:

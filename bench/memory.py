@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -11,20 +10,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.browser import launch_chromium
 from bench.timing import Measurement
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
-
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -38,7 +28,7 @@ def rss_mb(pid: int) -> float:
 
 
 def start_server(project: Path, model_uri: str, log: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
@@ -65,7 +55,7 @@ def run(project: Path, model_uri: str, workdir: Path, sessions: int = 20) -> lis
     process, url = start_server(project, model_uri, workdir / "memory-server.log")
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             context = browser.new_context()
             pages = []
             one_session = 0.0

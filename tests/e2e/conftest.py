@@ -13,18 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.browser import launch_chromium
 from lib.settings import PROJECT_ROOT
 from tests.conftest import COMMITTED_REGISTRY, free_port
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SCREENSHOTS = PROJECT_ROOT / "test-results" / "screenshots"
 
 
@@ -103,11 +95,10 @@ def browser() -> Iterator[object]:
     """Debian's chromium driven by Playwright; missing chromium is a failure, never a skip."""
     from playwright.sync_api import sync_playwright
 
-    executable = shutil.which("chromium")
-    if executable is None:
+    if shutil.which("chromium") is None:
         pytest.fail("chromium is not installed: run .ci/run (apt-get install -y chromium)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 

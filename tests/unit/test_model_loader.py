@@ -122,14 +122,20 @@ def test_get_model_returns_one_shared_instance(registry_copy, tmp_path):
     assert get_model(settings) is first
 
 
-def test_refresh_swaps_to_the_newly_served_version(registry_copy, tmp_path):
-    settings = settings_for(registry_copy, tmp_path)
-    first = get_model(settings)
-    copy = registry_copy / "20990101T000000Z-abcdef"
-    shutil.copytree(served_folder(registry_copy), copy)
+def copy_as_new_version(registry):
+    """A second complete version beside the served one (not served yet)."""
+    copy = registry / "20990101T000000Z-abcdef"
+    shutil.copytree(served_folder(registry), copy)
     metadata = json.loads((copy / METADATA_FILE).read_text())
     metadata["version"] = copy.name
     (copy / METADATA_FILE).write_text(json.dumps(metadata))
+    return copy
+
+
+def test_refresh_swaps_to_the_newly_served_version(registry_copy, tmp_path):
+    settings = settings_for(registry_copy, tmp_path)
+    first = get_model(settings)
+    copy = copy_as_new_version(registry_copy)
     assert get_model(settings) is first  # no reload per call
     point_to(registry_copy, copy.name)
     assert refresh_model(settings).version == copy.name
@@ -142,11 +148,7 @@ def test_a_newly_served_version_is_picked_up_without_a_restart(registry_copy, tm
     monkeypatch.setattr(lib.model_loader, "POINTER_CHECK_S", 0.0)
     settings = settings_for(registry_copy, tmp_path)
     first = get_model(settings)
-    copy = registry_copy / "20990101T000000Z-abcdef"
-    shutil.copytree(served_folder(registry_copy), copy)
-    metadata = json.loads((copy / METADATA_FILE).read_text())
-    metadata["version"] = copy.name
-    (copy / METADATA_FILE).write_text(json.dumps(metadata))
+    copy = copy_as_new_version(registry_copy)
     assert get_model(settings) is first  # pointer untouched: the same object, no reload
     point_to(registry_copy, copy.name)
     assert get_model(settings).version == copy.name
