@@ -1,4 +1,4 @@
-"""Assembles the product: one ASGI app serving the Streamlit UI (and, later, the REST API).
+"""Assembles the product: one ASGI app serving the Streamlit UI and the REST API.
 
 Serve it with `uvicorn app:app` (see the Makefile); `streamlit run app.py` also works
 but stalls on kept-alive connections. Importing this module stays cheap: the model and
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from lib.api import routes as api_routes
 from lib.settings import get_settings
 
 NAVIGATION_SCRIPT = Path(__file__).resolve().parent / "navigation.py"
@@ -35,4 +36,4 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     yield
 
 
-app = st.App(NAVIGATION_SCRIPT, lifespan=lifespan)
+app = st.App(NAVIGATION_SCRIPT, routes=api_routes(), lifespan=lifespan)

@@ -362,6 +362,11 @@ class _ModelCache:
 _cache = _ModelCache()
 
 
+def loaded_model() -> LoadedModel | None:
+    """The shared model if one is loaded already; never reads storage (safe on an event loop)."""
+    return _cache._model
+
+
 def get_model(settings: Settings | None = None) -> LoadedModel:
     """The one shared model of this process; raises ModelNotAvailable with the reason."""
     return _cache.get(settings or get_settings())

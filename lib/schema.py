@@ -13,6 +13,11 @@ if TYPE_CHECKING:  # training-time types only: serving never imports the data pi
     from lib.dataset_config import DatasetConfig
 
 
+# Without a configured bound, numbers beyond this are refused: no real feature is that
+# large, and such values (1e308) overflow the scaler and give a meaningless probability.
+ABSOLUTE_LIMIT = 1e15
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """One model input: its type, what training saw, and what is refused."""

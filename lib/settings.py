@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ class Settings:
     admin_token: str | None
     log_level: str
     max_upload_mb: int
+    max_batch: int
+    max_body_mb: int
 
 
 def _path(value: str) -> Path:
@@ -33,20 +36,26 @@ def _path(value: str) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-def get_settings(environ: dict[str, str] | None = None) -> Settings:
+def _bounded_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings now (not at import), so tests and processes can change them."""
     env = os.environ if environ is None else environ
     log_level = env.get("LOG_LEVEL", "INFO").strip().upper()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
-    try:
-        max_upload_mb = int(env.get("MAX_UPLOAD_MB", "50"))
-    except ValueError:
-        raise SettingsError(
-            f"MAX_UPLOAD_MB must be a whole number of megabytes, not {env['MAX_UPLOAD_MB']!r}"
-        ) from None
-    if not 1 <= max_upload_mb <= 2000:
-        raise SettingsError(f"MAX_UPLOAD_MB must be between 1 and 2000, not {max_upload_mb}")
+    max_upload_mb = _bounded_int(env, "MAX_UPLOAD_MB", 50, 1, 2000)
+    max_batch = _bounded_int(env, "MAX_BATCH", 10_000, 1, 1_000_000)
+    max_body_mb = _bounded_int(env, "MAX_BODY_MB", 32, 1, 2000)
     model_uri = env.get("MODEL_URI", "models").strip() or "models"
     if not model_uri.startswith("s3://"):
         model_uri = str(_path(model_uri))
@@ -58,4 +67,6 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         admin_token=env.get("ADMIN_TOKEN") or None,
         log_level=log_level,
         max_upload_mb=max_upload_mb,
+        max_batch=max_batch,
+        max_body_mb=max_body_mb,
     )

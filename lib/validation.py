@@ -18,11 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lib.schema import FeatureSchema, FeatureSpec
-
-# Without a configured bound, numbers beyond this are refused: no real feature is that
-# large, and such values (1e308) overflow the scaler and give a meaningless probability.
-ABSOLUTE_LIMIT = 1e15
+from lib.schema import ABSOLUTE_LIMIT, FeatureSchema, FeatureSpec
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 
 from lib.bundle import KPIS_FILE, METADATA_FILE, read_pointer
+from lib.dataset_config import load_config
 from lib.model_loader import LoadedModel, forget_model, load_model
 from lib.settings import PROJECT_ROOT
-from lib.training import TrainingResult
+from lib.training import TrainingResult, train
 
 TELCO_CONFIG = PROJECT_ROOT / "data" / "telco.toml"
 COMMITTED_REGISTRY = PROJECT_ROOT / "models"
@@ -150,3 +151,11 @@ def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return moto_endpoint
+
+
+@pytest.fixture(scope="session")
+def synthetic_registry(synthetic_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle trained from another dataset config: other columns, labels, no [business]."""
+    registry = tmp_path_factory.mktemp("synthetic-registry")
+    train(load_config(synthetic_config), registry, log=lambda _line: None)
+    return registry

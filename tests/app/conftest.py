@@ -6,9 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.dataset_config import load_config
 from lib.settings import PROJECT_ROOT
-from lib.training import train
 
 NAVIGATION = str(PROJECT_ROOT / "navigation.py")
 PAGES = {
@@ -36,11 +34,3 @@ def open_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., 
         return at
 
     return start
-
-
-@pytest.fixture(scope="session")
-def synthetic_registry(synthetic_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A bundle trained from another dataset config: other columns, labels, no [business]."""
-    registry = tmp_path_factory.mktemp("synthetic-registry")
-    train(load_config(synthetic_config), registry, log=lambda _line: None)
-    return registry

@@ -1,0 +1,404 @@
+"""The REST API: thin Starlette handlers over the same lib functions as the pages.
+
+Every route accepts every method and answers a wrong one itself (405 JSON with Allow),
+because under st.App a GET on a POST-only path would otherwise fall through to the
+Streamlit page. Every response is JSON without NaN or Infinity; every request is
+counted for /metrics/system; no stack trace ever leaves the process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from lib.access import check_admin
+from lib.openapi import MAX_PAGE
+from lib.request_log import WINDOWS, request_log
+from lib.settings import Settings, get_settings
+
+# The model, pandas and numpy are imported by the first request (or the warm-up thread),
+# not here: app.py imports this module, and the server should answer within a second.
+if TYPE_CHECKING:
+    from lib.inference import RecordError
+    from lib.model_loader import LoadedModel
+
+logger = logging.getLogger(__name__)
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+PROCESS_STARTED = time.monotonic()
+TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ApiError(Exception):
+    """A request the API refuses: status, a sentence, and details a program can read."""
+
+    def __init__(
+        self, status: int, message: str, details: list[Any] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.details, self.headers = status, message, details or [], headers or {}
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    # allow_nan=False: a NaN or an infinity is a bug here, never something to send.
+    body = json.dumps(payload, allow_nan=False, separators=(",", ":"), default=str).encode()
+    return Response(body, status, headers, media_type="application/json")
+
+
+def error_response(
+    status: int, message: str, details: list[Any] | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    return json_response({"error": message, "details": details or []}, status, headers)
+
+
+def _route(path: str, methods: tuple[str, ...], handler: Handler, name: str) -> Route:
+    """A route that answers every method: its own, or 405 with Allow; counts every request."""
+    allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+    allow_header = ", ".join(sorted(allowed))
+
+    async def dispatch(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            if request.method not in allowed:
+                raise ApiError(
+                    405,
+                    f"{request.method} is not allowed on {path}: use {allow_header}",
+                    headers={"Allow": allow_header},
+                )
+            response = await handler(request)
+        except ApiError as exc:
+            response = error_response(exc.status, exc.message, exc.details, exc.headers)
+        except Exception:  # never a stack trace to the caller; the log keeps it
+            logger.exception("unexpected error on %s %s", request.method, path)
+            response = error_response(500, "internal error: the server log has the details")
+        request_log.record(path, response.status_code, time.perf_counter() - started)
+        return response
+
+    return Route(path, dispatch, methods=ALL_METHODS, name=name)
+
+
+async def _model() -> LoadedModel:
+    """The shared model; loading (only the first time) runs off the event loop."""
+    from lib.model_loader import ModelNotAvailable, get_model, loaded_model
+
+    model = loaded_model()
+    try:
+        return get_model() if model is not None else await run_in_threadpool(get_model)
+    except ModelNotAvailable as exc:
+        raise ApiError(503, f"no model loaded: {exc.reason}", [{"kind": exc.kind}]) from None
+
+
+def _flag(request: Request, name: str, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in TRUE | FALSE:
+        return raw.lower() in TRUE
+    raise ApiError(
+        422, f"query parameter {name} must be true or false, not {raw!r}", [{"field": name, "code": "wrong_type"}]
+    )
+
+
+def _positive_int(request: Request, name: str, default: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise ApiError(
+            422,
+            f"query parameter {name} must be a whole number from 1 to {maximum}, not {raw!r}",
+            [{"field": name, "code": "out_of_bounds"}],
+        )
+    return int(raw)
+
+
+def _window(request: Request) -> str:
+    window = request.query_params.get("window", "1h")
+    if window not in WINDOWS:
+        raise ApiError(
+            422,
+            f"window must be one of {', '.join(WINDOWS)}, not {window!r}",
+            [{"field": "window", "code": "unknown_value"}],
+        )
+    return window
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is too large for a float")
+    return value
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def read_json(request: Request, settings: Settings) -> Any:
+    """The body as JSON, strictly: 415 not JSON, 413 too big, 400 malformed (NaN, 1e999...)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise ApiError(415, f"the body must be application/json, not {content_type or 'unspecified'}")
+    limit = settings.max_body_mb * 1_000_000
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise ApiError(413, f"the body is larger than the {settings.max_body_mb} MB limit (MAX_BODY_MB)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"the body is larger than the {settings.max_body_mb} MB limit (MAX_BODY_MB)")
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks), parse_float=_finite_float, parse_constant=_no_constants)
+    except RecursionError:
+        raise ApiError(400, "malformed JSON: nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise ApiError(400, f"malformed JSON: {str(exc)[:200]}") from None
+
+
+def _record_errors(errors: list[RecordError]) -> list[dict[str, Any]]:
+    return [
+        {"index": e.index, "field": p.field, "code": p.code, "message": p.message} for e in errors for p in e.problems
+    ]
+
+
+async def predict(request: Request) -> Response:
+    from lib.activity import activity
+    from lib.inference import InvalidInput, score_batch, score_record
+
+    settings = get_settings()
+    explain = _flag(request, "explain", True)
+    payload = await read_json(request, settings)
+    model = await _model()
+    if not isinstance(payload, dict) or len(payload.keys() & {"record", "records"}) != 1:
+        raise ApiError(
+            422, 'the body must be {"record": {...}} or {"records": [...]}', [{"field": "", "code": "wrong_shape"}]
+        )
+    unexpected = sorted(set(payload) - {"record", "records"})
+    if unexpected:
+        raise ApiError(
+            422,
+            f"unexpected top-level fields: {', '.join(map(str, unexpected))}",
+            [{"field": name, "code": "unexpected_field"} for name in unexpected],
+        )
+    if "record" in payload:
+        try:
+            prediction = score_record(payload["record"], model, explain=explain)
+        except InvalidInput as exc:
+            raise ApiError(422, f"the record cannot be scored: {exc}", _record_errors(exc.errors)) from None
+        activity.record_values(model, "api", payload["record"])
+        return json_response({"prediction": prediction.to_dict(), "model_version": model.version})
+    records = payload["records"]
+    if not isinstance(records, list) or not records:
+        raise ApiError(422, "records must be a non-empty list of objects", [{"field": "records", "code": "wrong_type"}])
+    if len(records) > settings.max_batch:
+        raise ApiError(
+            422,
+            f"at most {settings.max_batch} records per request (MAX_BATCH), got {len(records)}",
+            [{"field": "records", "code": "too_many"}],
+        )
+    batch = await run_in_threadpool(score_batch, records, model, explain=explain)
+    if batch.errors:
+        refused = len(batch.errors)
+        raise ApiError(
+            422,
+            f"{refused} of {len(records)} records cannot be scored; nothing was scored",
+            _record_errors(batch.errors),
+        )
+    for record in records:
+        activity.record_values(model, "api", record)
+    predictions = [p.to_dict() for p in batch.predictions()]
+    return json_response({"predictions": predictions, "model_version": model.version, "count": len(predictions)})
+
+
+async def health(request: Request) -> Response:
+    uptime = round(time.monotonic() - PROCESS_STARTED, 3)
+    try:
+        model = await _model()
+    except ApiError as exc:
+        checks = {"model": {"ok": False, "reason": exc.message}}
+        return json_response(
+            {
+                "status": "unavailable",
+                "model_loaded": False,
+                "model_version": None,
+                "model_source": None,
+                "kpis_loaded": False,
+                "uptime_s": uptime,
+                "reason": exc.message,
+                "checks": checks,
+            },
+            503,
+        )
+    kpis_loaded = bool(model.kpis.get("metrics"))
+    return json_response(
+        {
+            "status": "ok" if kpis_loaded else "degraded",
+            "model_loaded": True,
+            "model_version": model.version,
+            "model_source": model.source,
+            "kpis_loaded": kpis_loaded,
+            "uptime_s": uptime,
+            "checks": {
+                "model": {"ok": True, "version": model.version, "scorer": model.scorer.kind},
+                "kpis": {"ok": kpis_loaded},
+            },
+        }
+    )
+
+
+async def live(request: Request) -> Response:
+    return json_response({"status": "alive", "uptime_s": round(time.monotonic() - PROCESS_STARTED, 3)})
+
+
+async def ready(request: Request) -> Response:
+    from lib.inference import score_record
+
+    model = await _model()
+    typical = {spec.name: spec.default for spec in model.schema.features}
+    try:
+        probability = score_record(typical, model, explain=False).probability
+    except Exception as exc:  # a model that cannot score its own typical record is not ready
+        raise ApiError(503, f"the smoke prediction failed: {type(exc).__name__}") from None
+    return json_response({"status": "ready", "model_version": model.version, "smoke_probability": probability})
+
+
+async def train(request: Request) -> Response:
+    settings = get_settings()
+    client = request.client.host if request.client else None
+    decision = check_admin(request.headers.get("authorization"), client, request.headers, settings.admin_token)
+    if not decision.allowed:
+        headers = {"WWW-Authenticate": "Bearer"} if decision.status == 401 else None
+        raise ApiError(decision.status, decision.reason, headers=headers)
+    raise ApiError(
+        501,
+        "retraining over the API is not available yet: run `python -m lib.training` "
+        "(or `make train`) on the server; the running app picks the new version up",
+    )
+
+
+def _model_metrics(model: LoadedModel) -> dict[str, Any]:
+    metrics = model.kpis["metrics"]
+    return {
+        **metrics,
+        "version": model.version,
+        "threshold": model.threshold,
+        "threshold_criterion": model.metadata.get("threshold_criterion"),
+        "scope": "test split",
+    }
+
+
+def _kpis(model: LoadedModel) -> dict[str, Any]:
+    from lib.activity import activity
+
+    business = model.kpis.get("business")
+    return {
+        "base_rate": model.kpis.get("base_rate"),
+        "business": business,
+        "business_available": business is not None,
+        "predictions_made": activity.predictions(),
+        "model_version": model.version,
+    }
+
+
+async def metrics(request: Request) -> Response:
+    window = _window(request)
+    model = await _model()
+    return json_response({"model": _model_metrics(model), "system": request_log.summary(window), "kpis": _kpis(model)})
+
+
+async def metrics_model(request: Request) -> Response:
+    return json_response(_model_metrics(await _model()))
+
+
+async def metrics_system(request: Request) -> Response:
+    return json_response(request_log.summary(_window(request)))
+
+
+async def metrics_kpis(request: Request) -> Response:
+    return json_response(_kpis(await _model()))
+
+
+async def feature_distribution(request: Request) -> Response:
+    from lib.activity import activity
+
+    model = await _model()
+    page = _positive_int(request, "page", 1, MAX_PAGE)
+    page_size = _positive_int(request, "page_size", 10, 100)
+    names = model.schema.names
+    wanted = request.query_params.get("feature")
+    if wanted is not None and wanted not in names:
+        raise ApiError(404, f"unknown feature {wanted!r}", [{"field": "feature", "known": names}])
+    chosen = [wanted] if wanted is not None else names[(page - 1) * page_size : page * page_size]
+
+    def describe(name: str) -> dict[str, Any]:
+        scored = activity.scored_counts(model, name)
+        return {
+            "feature": name,
+            "training": model.kpis["distributions"][name],
+            "scored_here": None if scored is None else scored.tolist(),
+        }
+
+    return json_response(
+        {
+            "features": [describe(name) for name in chosen],
+            "page": 1 if wanted else page,
+            "page_size": page_size,
+            "total": 1 if wanted else len(names),
+            "pages": 1 if wanted else max(1, math.ceil(len(names) / page_size)),
+            "model_version": model.version,
+        }
+    )
+
+
+async def openapi(request: Request) -> Response:
+    from lib.openapi import document
+
+    try:
+        model = await _model()
+    except ApiError:  # still a document: /predict then takes any object and answers 503
+        model = None
+    settings = get_settings()
+    return json_response(
+        document(model.schema if model else None, settings.max_batch, model.version if model else None)
+    )
+
+
+def _not_found(prefix: str) -> Handler:
+    async def handler(request: Request) -> Response:
+        raise ApiError(404, f"no such endpoint: {request.url.path} (see /openapi.json for {prefix} routes)")
+
+    return handler
+
+
+def routes() -> list[BaseRoute]:
+    """Every API route, for st.App(routes=...)."""
+    table: list[tuple[str, tuple[str, ...], Handler]] = [
+        ("/health", ("GET",), health),
+        ("/health/live", ("GET",), live),
+        ("/health/ready", ("GET",), ready),
+        ("/predict", ("POST",), predict),
+        ("/train", ("POST",), train),
+        ("/metrics", ("GET",), metrics),
+        ("/metrics/model", ("GET",), metrics_model),
+        ("/metrics/system", ("GET",), metrics_system),
+        ("/metrics/kpis", ("GET",), metrics_kpis),
+        ("/metrics/feature-distribution", ("GET",), feature_distribution),
+        ("/openapi.json", ("GET",), openapi),
+    ]
+    built = [_route(path, methods, handler, handler.__name__) for path, methods, handler in table]
+    for prefix in ("/health", "/predict", "/train", "/metrics"):
+        built.append(_route(f"{prefix}/{{rest:path}}", ("GET", "POST"), _not_found(prefix), f"{prefix[1:]}_unknown"))
+    return built

@@ -1,0 +1,279 @@
+"""The OpenAPI 3.1 document of the REST API; the record schema follows features_order.json.
+
+It describes exactly what the API accepts (schemathesis checks that in CI): numbers
+within the hard bounds, text for categories (an enum when unknown categories are
+refused; any text, with the known ones listed, when they are accepted with a warning).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lib.schema import ABSOLUTE_LIMIT, FeatureSchema, FeatureSpec
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+MAX_PAGE = 1_000_000
+NUMBER_OR_NULL = {"type": ["number", "null"]}
+
+
+def _feature(spec: FeatureSpec, policy: str) -> dict[str, Any]:
+    if spec.is_numeric:
+        schema: dict[str, Any] = {
+            "type": ["number", "null"] if spec.nullable else "number",
+            "minimum": spec.hard_min if spec.hard_min is not None else -ABSOLUTE_LIMIT,
+            "maximum": spec.hard_max if spec.hard_max is not None else ABSOLUTE_LIMIT,
+            "description": f"training range {spec.min:g} to {spec.max:g}; outside it a warning is returned",
+        }
+    elif policy == "reject":
+        schema = {"enum": [*spec.categories, *([None] if spec.nullable else [])]}
+    else:
+        schema = {
+            "type": ["string", "null"] if spec.nullable else "string",
+            "examples": spec.categories,
+            "description": "known: " + ", ".join(spec.categories) + "; any other value is scored with a warning",
+        }
+    schema["x-default"] = spec.default
+    return schema
+
+
+def record_schema(schema: FeatureSchema) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": schema.names,
+        "properties": {spec.name: _feature(spec, schema.unknown_categories) for spec in schema.features},
+        "additionalProperties": True,
+        "description": "Other fields (an id, the target) are ignored, with a warning when unknown.",
+    }
+
+
+def _error_responses(*codes: int) -> dict[str, Any]:
+    texts = {
+        400: "Malformed request",
+        401: "No admin token",
+        403: "Wrong admin token, or not allowed from here",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Body too large",
+        415: "Body is not JSON",
+        422: "Invalid input: every bad field is named",
+        501: "Not implemented yet",
+        503: "No model loaded",
+    }
+    return {
+        str(code): {"description": texts[code], "content": {"application/json": {"schema": ERROR}}} for code in codes
+    }
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+PREDICTION = {
+    "type": "object",
+    "required": [
+        "label",
+        "probability",
+        "threshold",
+        "confidence",
+        "quality_score",
+        "warnings",
+        "reasons",
+        "model_version",
+    ],
+    "properties": {
+        "label": {"type": "string"},
+        "predicted_positive": {"type": "boolean"},
+        "probability": {"type": "number", "minimum": 0, "maximum": 1},
+        "threshold": {"type": "number"},
+        "confidence": {"enum": ["low", "medium", "high"]},
+        "confidence_accuracy": NUMBER_OR_NULL,
+        "quality_score": {"type": "number", "minimum": 0, "maximum": 1},
+        "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
+        "reasons": {"type": "array", "items": {"type": "object"}},
+        "model_version": {"type": "string"},
+        "latency_ms": {"type": "number"},
+    },
+}
+
+
+def document(schema: FeatureSchema | None, max_batch: int, version: str | None) -> dict[str, Any]:
+    """The whole document; without a model, /predict takes any object (and answers 503)."""
+    record = record_schema(schema) if schema is not None else {"type": "object"}
+    window = {
+        "name": "window",
+        "in": "query",
+        "required": False,
+        "schema": {"enum": ["5m", "1h", "24h", "7d"], "default": "1h"},
+    }
+    positive_int = {"type": "integer", "minimum": 1}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Prediction dashboard API",
+            "version": version or "no model loaded",
+            "description": "Served by the same process as the Streamlit UI. Every error is JSON "
+            "{error, details}. The /predict record schema follows the served model.",
+        },
+        "paths": {
+            "/health": {
+                "get": {
+                    "summary": "Service state; 503 when no model can be loaded",
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Health"}),
+                        **{"503": _json({"$ref": "#/components/schemas/Health"}, "No model loaded")},
+                    },
+                }
+            },
+            "/health/live": {
+                "get": {"summary": "The process answers", "responses": {"200": _json({"type": "object"})}}
+            },
+            "/health/ready": {
+                "get": {
+                    "summary": "Model loaded and a smoke prediction passes",
+                    "responses": {"200": _json({"type": "object"}), **_error_responses(503)},
+                }
+            },
+            "/predict": {
+                "post": {
+                    "summary": "Score one record or many",
+                    "parameters": [
+                        {
+                            "name": "explain",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "boolean", "default": True},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {
+                                            "type": "object",
+                                            "required": ["record"],
+                                            "properties": {"record": record},
+                                            "additionalProperties": False,
+                                        },
+                                        {
+                                            "type": "object",
+                                            "required": ["records"],
+                                            "additionalProperties": False,
+                                            "properties": {
+                                                "records": {
+                                                    "type": "array",
+                                                    "items": record,
+                                                    "minItems": 1,
+                                                    "maxItems": max_batch,
+                                                }
+                                            },
+                                        },
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "prediction": PREDICTION,
+                                    "predictions": {"type": "array", "items": PREDICTION},
+                                    "model_version": {"type": "string"},
+                                    "count": {"type": "integer"},
+                                },
+                            }
+                        ),
+                        **_error_responses(400, 413, 415, 422, 503),
+                    },
+                }
+            },
+            "/train": {
+                "post": {
+                    "summary": "Start a retrain (admin)",
+                    "security": [{"bearer": []}],
+                    "responses": _error_responses(401, 403, 501),
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Model, system and business metrics in one object",
+                    "parameters": [window],
+                    "responses": {"200": _json({"type": "object"}), **_error_responses(422, 503)},
+                }
+            },
+            "/metrics/model": {
+                "get": {
+                    "summary": "Test-split metrics of the served model",
+                    "responses": {"200": _json({"type": "object"}), **_error_responses(503)},
+                }
+            },
+            "/metrics/system": {
+                "get": {
+                    "summary": "Requests, throughput, error rate, latency percentiles",
+                    "parameters": [window],
+                    "responses": {"200": _json({"type": "object"}), **_error_responses(422)},
+                }
+            },
+            "/metrics/kpis": {
+                "get": {
+                    "summary": "Business KPIs",
+                    "responses": {"200": _json({"type": "object"}), **_error_responses(503)},
+                }
+            },
+            "/metrics/feature-distribution": {
+                "get": {
+                    "summary": "Training distribution of the features (and what this process scored), paginated",
+                    "parameters": [
+                        {"name": "feature", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "required": False,
+                            "schema": {**positive_int, "maximum": MAX_PAGE, "default": 1},
+                        },
+                        {
+                            "name": "page_size",
+                            "in": "query",
+                            "required": False,
+                            "schema": {**positive_int, "maximum": 100, "default": 10},
+                        },
+                    ],
+                    "responses": {"200": _json({"type": "object"}), **_error_responses(404, 422, 503)},
+                }
+            },
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "required": ["field", "code", "message"],
+                    "properties": {
+                        "field": {"type": "string"},
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "details"],
+                    "properties": {"error": {"type": "string"}, "details": {"type": "array"}},
+                },
+                "Health": {
+                    "type": "object",
+                    "required": ["status", "model_loaded"],
+                    "properties": {
+                        "status": {"enum": ["ok", "degraded", "unavailable"]},
+                        "model_loaded": {"type": "boolean"},
+                        "model_version": {"type": ["string", "null"]},
+                        "uptime_s": {"type": "number"},
+                        "checks": {"type": "object"},
+                    },
+                },
+            },
+        },
+    }

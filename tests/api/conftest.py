@@ -1,0 +1,38 @@
+"""API fixtures: Starlette's TestClient on the real app object, pointed at a registry."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from lib.request_log import request_log
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., TestClient]:
+    """A TestClient for `app.app` with MODEL_URI and other settings from keyword arguments.
+
+    The client is not entered as a context manager: Streamlit's runtime starts once per
+    process and cannot start again after a lifespan shut it down. Settings are read per
+    request, and the model cache is reset around every test (tests/conftest.py).
+    """
+
+    def start(registry: Path, **env: str) -> TestClient:
+        monkeypatch.setenv("MODEL_URI", str(registry))
+        monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
+        for name in ("ADMIN_TOKEN", "MAX_BATCH", "MAX_BODY_MB"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        from app import app
+
+        request_log.clear()
+        return TestClient(app)
+
+    return start
+
+
+@pytest.fixture
+def customer(telco_model) -> dict:
+    return {spec.name: spec.default for spec in telco_model.schema.features}

@@ -1,0 +1,322 @@
+"""Every endpoint and status code, in-process through Starlette's TestClient."""
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lib.bundle import MODEL_FILE
+from lib.inference import score_record
+
+
+def strict(response) -> dict:
+    """The body parsed as standard JSON: NaN or Infinity would raise here."""
+    assert response.headers["content-type"].startswith("application/json")
+    return json.loads(response.text, parse_constant=lambda name: pytest.fail(f"{name} in a response"))
+
+
+def post(client, body, **kwargs):
+    return client.post("/predict", content=json.dumps(body), headers={"content-type": "application/json"}, **kwargs)
+
+
+# --- health ----------------------------------------------------------------------------
+
+
+def test_health_reports_the_served_model(api, registry_copy, telco_model):
+    body = strict(api(registry_copy).get("/health"))
+    assert body["status"] == "ok" and body["model_loaded"] and body["kpis_loaded"]
+    assert body["model_version"] == telco_model.version
+    assert body["checks"]["model"]["scorer"] == "compiled_linear"
+    assert body["uptime_s"] >= 0
+
+
+def test_without_a_model_health_and_predict_say_why(api, registry_copy, telco_model, customer):
+    (registry_copy / telco_model.version / MODEL_FILE).write_bytes(b"")
+    client = api(registry_copy)
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = strict(response)
+    assert body["status"] == "unavailable" and not body["model_loaded"]
+    assert "checksum" in body["reason"]
+    assert client.get("/health/live").status_code == 200
+    assert client.get("/health/ready").status_code == 503
+    refused = post(client, {"record": customer})
+    assert refused.status_code == 503 and "no model loaded" in strict(refused)["error"]
+
+
+def test_readiness_runs_a_smoke_prediction(api, registry_copy):
+    body = strict(api(registry_copy).get("/health/ready"))
+    assert body["status"] == "ready" and 0 < body["smoke_probability"] < 1
+
+
+# --- predict ---------------------------------------------------------------------------
+
+
+def test_one_record_gets_what_the_scoring_function_gives(api, registry_copy, telco_model, customer):
+    record = {**customer, "tenure": 2, "Contract": "Month-to-month"}
+    body = strict(post(api(registry_copy), {"record": record}))
+    expected = score_record(record, telco_model)
+    assert body["prediction"]["probability"] == pytest.approx(expected.probability, abs=1e-12)
+    assert body["prediction"]["label"] == expected.label
+    assert [r["feature"] for r in body["prediction"]["reasons"]] == [r["feature"] for r in expected.reasons]
+    assert body["model_version"] == telco_model.version
+
+
+def test_explain_false_skips_the_reasons(api, registry_copy, customer):
+    client = api(registry_copy)
+    body = strict(post(client, {"record": {**customer, "tenure": 2}}, params={"explain": "false"}))
+    assert body["prediction"]["reasons"] == []
+    bad = post(client, {"record": customer}, params={"explain": "maybe"})
+    assert bad.status_code == 422 and strict(bad)["details"][0]["field"] == "explain"
+
+
+def test_many_records_are_scored_in_order(api, registry_copy, telco_model, customer):
+    records = [{**customer, "tenure": tenure} for tenure in (1, 30, 70)]
+    body = strict(post(api(registry_copy), {"records": records}))
+    assert body["count"] == 3
+    expected = [score_record(r, telco_model).probability for r in records]
+    assert [p["probability"] for p in body["predictions"]] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("tenure", "12", "wrong_type"),
+        ("tenure", True, "wrong_type"),
+        ("tenure", None, "missing"),
+        ("tenure", {"months": 3}, "wrong_type"),
+        ("tenure", -1, "out_of_bounds"),
+        ("tenure", 10**30, "out_of_bounds"),
+        ("Contract", 3, "wrong_type"),
+    ],
+)
+def test_bad_fields_are_named_with_their_record_index(api, registry_copy, customer, field, value, code):
+    client = api(registry_copy)
+    records = [customer, {**customer, field: value}]
+    response = post(client, {"records": records})
+    assert response.status_code == 422
+    details = strict(response)["details"]
+    assert {"index": 1, "field": field, "code": code} == {k: details[0][k] for k in ("index", "field", "code")}
+    single = post(client, {"record": {**customer, field: value}})
+    assert single.status_code == 422 and strict(single)["details"][0]["field"] == field
+
+
+def test_missing_field_and_wrong_shapes_are_422(api, registry_copy, customer):
+    client = api(registry_copy)
+    partial = dict(customer)
+    del partial["Contract"]
+    assert strict(post(client, {"record": partial}))["details"][0]["code"] == "missing"
+    for body in (
+        [customer],
+        {"record": customer, "records": [customer]},
+        {"rec": customer},
+        {"records": []},
+        {"records": "x"},
+        {"record": [1, 2]},
+        {"record": customer, "extra": 1},
+    ):
+        assert post(client, body).status_code == 422, body
+
+
+def test_unseen_category_is_scored_with_a_warning(api, registry_copy, customer):
+    body = strict(post(api(registry_copy), {"record": {**customer, "PaymentMethod": "Crypto"}}))
+    assert [w["code"] for w in body["prediction"]["warnings"]] == ["unseen_category"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b'{"record": NaN}',
+        b'{"record": {"tenure": Infinity}}',
+        b'{"record": {"tenure": -Infinity}}',
+        b'{"record": {"tenure": 1e999}}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b"\xff\xfe",
+        b"",
+    ],
+)
+def test_malformed_json_is_400(api, registry_copy, raw):
+    response = api(registry_copy).post("/predict", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert strict(response)["error"].startswith("malformed JSON")
+
+
+def test_body_over_the_limit_is_413(api, registry_copy, customer):
+    client = api(registry_copy, MAX_BODY_MB="1")
+    big = {"records": [customer] * 3000}
+    response = post(client, big)
+    assert response.status_code == 413 and "MAX_BODY_MB" in strict(response)["error"]
+
+
+def test_too_many_records_is_422(api, registry_copy, customer):
+    response = post(api(registry_copy, MAX_BATCH="2"), {"records": [customer] * 3})
+    assert response.status_code == 422 and "MAX_BATCH" in strict(response)["error"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_a_body_that_is_not_json_is_415(api, registry_copy, content_type, customer):
+    headers = {"content-type": content_type} if content_type else {}
+    response = api(registry_copy).post("/predict", content=json.dumps({"record": customer}), headers=headers)
+    assert response.status_code == 415
+
+
+# --- train and access ------------------------------------------------------------------
+
+
+def test_train_needs_the_admin_token(api, registry_copy):
+    client = api(registry_copy, ADMIN_TOKEN="s3cret-token")
+    missing = client.post("/train")
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert client.post("/train", headers={"authorization": "Bearer nope"}).status_code == 403
+    assert client.post("/train", headers={"authorization": "Basic s3cret-token"}).status_code == 401
+    right = client.post("/train", headers={"authorization": "Bearer s3cret-token"})
+    assert right.status_code == 501 and "python -m lib.training" in strict(right)["error"]
+
+
+def test_without_a_token_train_is_refused_to_remote_clients(api, registry_copy):
+    response = api(registry_copy).post("/train")  # TestClient's client is not on loopback
+    assert response.status_code == 403 and "ADMIN_TOKEN" in strict(response)["error"]
+
+
+# --- HTTP semantics --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/predict", "POST"),
+        ("PUT", "/predict", "POST"),
+        ("POST", "/health", "GET, HEAD"),
+        ("DELETE", "/metrics", "GET, HEAD"),
+        ("GET", "/train", "POST"),
+        ("OPTIONS", "/openapi.json", "GET, HEAD"),
+    ],
+)
+def test_wrong_method_is_405_json_with_allow(api, registry_copy, method, path, allow):
+    response = api(registry_copy).request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert strict(response)["error"].startswith(f"{method} is not allowed")
+
+
+@pytest.mark.parametrize("path", ["/metrics/nope", "/metrics/model/extra", "/health/deep", "/predict/batch"])
+def test_unknown_api_paths_are_404_json(api, registry_copy, path):
+    response = api(registry_copy).get(path)
+    assert response.status_code == 404 and "no such endpoint" in strict(response)["error"]
+
+
+# --- metrics ---------------------------------------------------------------------------
+
+
+def test_metrics_summary_and_model(api, registry_copy, telco_model):
+    client = api(registry_copy)
+    summary = strict(client.get("/metrics"))
+    assert set(summary) == {"model", "system", "kpis"}
+    model = strict(client.get("/metrics/model"))
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "confusion_matrix"):
+        assert model[key] == telco_model.kpis["metrics"][key]
+    assert model["version"] == telco_model.version and model["threshold"] == telco_model.threshold
+
+
+def test_system_metrics_count_every_request(api, registry_copy, customer):
+    client = api(registry_copy)
+    for _ in range(3):
+        post(client, {"record": customer})
+    post(client, {"record": {}})
+    client.get("/predict")
+    client.get("/metrics/nope")
+    body = strict(client.get("/metrics/system", params={"window": "5m"}))
+    assert body["by_route"]["/predict"]["requests"] == 5
+    assert body["by_route"]["/predict"]["errors"] == 2
+    assert body["by_route"]["/metrics/{rest:path}"]["requests"] == 1
+    assert body["requests"] == 6  # this request is counted after it answers
+    assert body["latency_ms"]["p50"] > 0
+    assert client.get("/metrics/system", params={"window": "2w"}).status_code == 422
+
+
+def test_kpis_expose_the_business_figures(api, registry_copy, telco_model):
+    body = strict(api(registry_copy).get("/metrics/kpis"))
+    assert body["business_available"]
+    assert body["business"]["expected_profit"] == pytest.approx(telco_model.kpis["business"]["expected_profit"])
+    assert body["base_rate"] == pytest.approx(1869 / 7043)
+
+
+def test_feature_distribution_is_paginated(api, registry_copy, telco_model, customer):
+    client = api(registry_copy)
+    first = strict(client.get("/metrics/feature-distribution", params={"page_size": 5}))
+    assert [f["feature"] for f in first["features"]] == telco_model.schema.names[:5]
+    assert (first["total"], first["pages"]) == (19, 4)
+    last = strict(client.get("/metrics/feature-distribution", params={"page_size": 5, "page": 4}))
+    assert len(last["features"]) == 4
+    post(client, {"record": {**customer, "Contract": "Two year"}})
+    one = strict(client.get("/metrics/feature-distribution", params={"feature": "Contract"}))
+    categories = next(s for s in telco_model.schema.features if s.name == "Contract").categories
+    assert one["features"][0]["scored_here"][categories.index("Two year")] >= 1
+    assert client.get("/metrics/feature-distribution", params={"feature": "nope"}).status_code == 404
+    for bad in ({"page": "0"}, {"page": "x"}, {"page_size": "1000"}):
+        assert client.get("/metrics/feature-distribution", params=bad).status_code == 422
+
+
+# --- OpenAPI ---------------------------------------------------------------------------
+
+
+def test_openapi_record_schema_follows_the_served_model(api, registry_copy, telco_model):
+    document = strict(api(registry_copy).get("/openapi.json"))
+    assert document["openapi"] == "3.1.0"
+    for path in (
+        "/health",
+        "/health/live",
+        "/health/ready",
+        "/predict",
+        "/train",
+        "/metrics",
+        "/metrics/model",
+        "/metrics/system",
+        "/metrics/kpis",
+        "/metrics/feature-distribution",
+    ):
+        assert path in document["paths"]
+    body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    record = body["oneOf"][0]["properties"]["record"]
+    assert record["required"] == telco_model.schema.names
+    assert (record["properties"]["tenure"]["minimum"], record["properties"]["tenure"]["maximum"]) == (0, 1200)
+    assert record["properties"]["TotalCharges"]["type"] == ["number", "null"]
+    assert record["properties"]["Contract"]["examples"] == ["Month-to-month", "One year", "Two year"]
+
+
+def test_openapi_uses_enums_when_unknown_categories_are_refused(api, synthetic_registry):
+    document = strict(api(synthetic_registry).get("/openapi.json"))
+    body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["oneOf"][0]["properties"]["record"]["properties"]["plan"]["enum"] == ["basic", "plus", "premium"]
+
+
+# --- generated bodies ------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_json_body_gets_a_json_answer_never_a_server_error(api, registry_copy, customer, data):
+    client = api(registry_copy)
+    field = data.draw(st.sampled_from(sorted(customer)))
+    body = data.draw(
+        st.one_of(
+            json_values,
+            st.builds(lambda v: {"record": {**customer, field: v}}, json_values),
+            st.builds(lambda v: {"records": [customer, {**customer, field: v}]}, json_values),
+        )
+    )
+    response = post(client, body)
+    assert response.status_code in (200, 400, 422)
+    parsed = strict(response)
+    if response.status_code == 200:
+        assert 0 <= (parsed.get("prediction") or parsed["predictions"][0])["probability"] <= 1
+    else:
+        assert parsed["error"] and isinstance(parsed["details"], list)

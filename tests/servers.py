@@ -1,0 +1,61 @@
+"""A real server process, `uvicorn app:app` as `make run` starts it, for e2e and API tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from lib.settings import PROJECT_ROOT
+from tests.conftest import free_port
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen, url: str, log: Path) -> None:
+        self.process, self.url, self.log = process, url, log
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def launch(workdir: Path, **env: str) -> Server:
+    """Start `uvicorn app:app` on a free loopback port and wait until Streamlit answers."""
+    port = free_port()
+    log = workdir / f"server-{port}.log"
+    environment = {
+        **os.environ,
+        "KPI_DIR": str(workdir / "kpis"),
+        "MODEL_CACHE_DIR": str(workdir / "cache"),
+        **env,
+    }
+    with open(log, "wb") as output:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}:\n{server.log_text()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=1) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise AssertionError(f"server not ready in 30 s:\n{server.log_text()}")
