@@ -8,7 +8,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import dashboard, inference, memory
+from bench import dashboard, http, inference, memory
 from bench.timing import Measurement, machine
 from lib.model_loader import load_model
 from lib.settings import PROJECT_ROOT, get_settings
@@ -17,7 +17,7 @@ DEFAULT_OUTPUT = PROJECT_ROOT / "bench" / "results" / "latest.json"
 
 
 def _format(value: float, unit: str) -> str:
-    if unit == "rows/s":
+    if unit in ("rows/s", "req/s"):
         return f"{value:,.0f}"
     return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
 
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as workdir:
         results += dashboard.start_to_first_page(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
         results += memory.run(PROJECT_ROOT, args.model_uri, Path(workdir), sessions=3 if args.quick else 20)
+        results += http.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
 
     print(table(results))
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ The monitoring store (prediction log and rollups on disk) replaces this with his
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from collections import Counter
 from typing import Any
 
@@ -25,6 +26,7 @@ class Activity:
         self._predictions: Counter[str] = Counter()
         # (model version, feature) -> counts per training bin (numeric) or per category code
         self._bins: dict[tuple[str, str], np.ndarray] = {}
+        self._plans: dict[str, list[tuple[str, list[float] | None, dict[str, int], np.ndarray]]] = {}
 
     def _bins_for(self, model: LoadedModel, name: str, size: int) -> np.ndarray:
         key = (model.version, name)
@@ -33,21 +35,33 @@ class Activity:
         return self._bins[key]
 
     def record_values(self, model: LoadedModel, source: str, values: dict[str, Any]) -> None:
-        """One scored record (validated values, None for missing)."""
+        """One scored record (validated values, None for missing): a few µs, on every prediction."""
+        plan = self._plan(model)
         with self._lock:
             self._predictions[source] += 1
+            for name, edges, positions, counts in plan:
+                value = values.get(name)
+                if edges is not None:  # numeric: training bin, values outside go to the end bins
+                    slot = len(edges) if value is None else min(max(bisect_right(edges, value) - 1, 0), len(edges) - 2)
+                else:  # categorical: its index, then unseen, then missing
+                    slot = len(counts) - 1 if value is None else positions.get(value, len(counts) - 2)
+                counts[slot] += 1
+
+    def _plan(self, model: LoadedModel) -> list[tuple[str, list[float] | None, dict[str, int], np.ndarray]]:
+        """Per feature: its bin edges or category positions, and its counts (built once per model)."""
+        plan = self._plans.get(model.version)
+        if plan is None:
+            plan = []
             for spec in model.schema.features:
-                value = values.get(spec.name)
                 if spec.is_numeric:
-                    edges = _edges(model, spec.name)
-                    counts = self._bins_for(model, spec.name, len(edges) + 1)  # last slot: missing
-                    counts[len(edges) if value is None else _bin(edges, value)] += 1
+                    edges = _edges(model, spec.name).tolist()
+                    plan.append((spec.name, edges, {}, self._bins_for(model, spec.name, len(edges) + 1)))
                 else:
+                    positions = {category: i for i, category in enumerate(spec.categories)}
                     counts = self._bins_for(model, spec.name, len(spec.categories) + 2)
-                    if value is None:
-                        counts[-1] += 1
-                    else:
-                        counts[spec.categories.index(value) if value in spec.category_set else -2] += 1
+                    plan.append((spec.name, None, positions, counts))
+            self._plans[model.version] = plan
+        return plan
 
     def record_columns(self, model: LoadedModel, source: str, columns: EncodedColumns) -> None:
         """Many scored rows at once, vectorised."""
@@ -84,14 +98,11 @@ class Activity:
         with self._lock:
             self._predictions.clear()
             self._bins.clear()
+            self._plans.clear()
 
 
 def _edges(model: LoadedModel, name: str) -> np.ndarray:
     return np.asarray(model.kpis["distributions"][name]["histogram"]["edges"], dtype=float)
-
-
-def _bin(edges: np.ndarray, value: float) -> int:
-    return int(min(max(np.searchsorted(edges, value, side="right") - 1, 0), len(edges) - 2))
 
 
 activity = Activity()
