@@ -159,3 +159,22 @@ def test_schemathesis_finds_nothing(server, tmp_path):
     assert completed.returncode == 0, output[-6000:]
     generated = int(output.split(" generated")[0].rsplit("\n", 1)[-1].strip().split()[-1])
     assert generated >= 500, output[-2000:]
+
+
+def test_without_a_model_the_real_server_answers_503_as_json(tmp_path, registry_copy, telco_model):
+    (registry_copy / telco_model.version / "model.joblib").write_bytes(b"")
+    broken = launch(tmp_path, MODEL_URI=str(registry_copy))
+    try:
+        record = json.dumps({"record": record_of(telco_model)}).encode()
+        for method, path, body, headers in (
+            ("GET", "/health", None, {}),
+            ("GET", "/health/ready", None, {}),
+            ("POST", "/predict", record, JSON),
+            ("GET", "/metrics/model", None, {}),
+        ):
+            status, _, data = call(broken, method, path, body, headers)
+            assert status == 503, (path, data[:200])
+            assert "checksum" in data.decode()
+        assert call(broken, "GET", "/health/live")[0] == 200
+    finally:
+        broken.stop()
