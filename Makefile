@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format train bench install install-dev clean
+.PHONY: run test lint format train bench install install-dev system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,19 @@ install-dev: $(VENV)/.dev-installed
 run: install
 	$(BIN)/uvicorn app:app --host $(HOST) --port $(PORT)
 
-## Run the whole test suite.
-test: install-dev
+## Run the whole test suite (installs Debian's chromium and wrk first when missing).
+test: install-dev system-deps
 	$(BIN)/pytest
+
+## Browser tests need Debian's chromium, the benchmark smoke test wrk.
+system-deps:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing (install them: sudo apt-get install -y$$missing)"; exit 1; fi; \
+	fi
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -42,7 +52,7 @@ train: install
 	$(BIN)/python -m lib.training
 
 ## Every benchmark: prints a table, writes bench/results/latest.json (about a minute).
-bench: install-dev
+bench: install-dev system-deps
 	$(BIN)/python -m bench
 
 clean:
