@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.browser import launch_chromium
-from bench.memory import free_port
+from bench.servers import free_port
 from bench.timing import Measurement
 
 

@@ -5,17 +5,13 @@ the product is served) and under `streamlit run` (to show why not)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import statistics
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from bench.memory import free_port
+from bench.servers import STREAMLIT_RUN, UVICORN, start
 from bench.timing import Measurement
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
@@ -32,23 +28,6 @@ def _wrk(url: str, connections: int, seconds: int, script: Path | None) -> tuple
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     percentiles = {p: float(v) * UNITS[u] for p, v, u in re.findall(r"\s(50|99)%\s+([\d.]+)(us|ms|s)\b", output)}
     return rate, percentiles["50"], percentiles["99"]
-
-
-def _start(command: list[str], port: int, project: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            command, cwd=project, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as response:
-                if response.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"server did not become ready: {log.read_text(errors='replace')[-2000:]}")
 
 
 def _record(project: Path) -> dict:
@@ -68,27 +47,9 @@ def run(project: Path, model_uri: str, workdir: Path, quick: bool) -> list[Measu
     )
     seconds, repeats = (2, 1) if quick else (5, 3)
     results: list[Measurement] = []
-    servers = {
-        "uvicorn app:app": [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port"],
-        "streamlit run": [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-        ],
-    }
-    for label, command in servers.items():
-        port = free_port()
-        process = _start(
-            [*command, str(port)], port, project, {"MODEL_URI": model_uri}, workdir / f"http-{label.split()[0]}.log"
-        )
-        base = f"http://127.0.0.1:{port}"
+    for label, command in {"uvicorn app:app": UVICORN, "streamlit run": STREAMLIT_RUN}.items():
+        log = workdir / f"http-{label.split()[0]}.log"
+        process, base = start(project, model_uri, log, command, ready_path="/health/ready")
         try:
             for connections in (1, 8):
                 runs = {"trivial": [], "predict": []}

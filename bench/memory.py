@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from bench.browser import launch_chromium
+from bench.servers import start
 from bench.timing import Measurement
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -27,32 +17,10 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def start_server(project: Path, model_uri: str, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=project,
-            env={**os.environ, "MODEL_URI": model_uri},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
-                return process, url
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"server did not start: {log.read_text(errors='replace')[-2000:]}")
-
-
 def run(project: Path, model_uri: str, workdir: Path, sessions: int = 20) -> list[Measurement]:
     from playwright.sync_api import sync_playwright
 
-    process, url = start_server(project, model_uri, workdir / "memory-server.log")
+    process, url = start(project, model_uri, workdir / "memory-server.log")
     try:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
