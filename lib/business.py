@@ -43,7 +43,7 @@ def portfolio_from_batch(rows: pd.DataFrame, batch: BatchScore, model: LoadedMod
     """Join the scored rows back to their input columns (refused rows are left out)."""
     frame = rows.iloc[batch.table.index].reset_index(drop=True)
     for column in ("probability", "predicted_positive", "label", "confidence"):
-        frame[f"{column}"] = batch.table[column].to_numpy()
+        frame[column] = batch.table[column].to_numpy()
     schema = model.schema
     has_actual = schema.target in rows.columns
     if has_actual:

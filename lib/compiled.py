@@ -38,7 +38,9 @@ class Scorer(Protocol):
 
     def probability(self, values: dict[str, Any]) -> float: ...
 
-    def contributions(self, values: dict[str, Any], probability: float) -> list[float]: ...
+    def explain(self, values: dict[str, Any]) -> tuple[float, list[float]]:
+        """The probability and, per feature, its change when that feature is set to its default."""
+        ...
 
     def probabilities(self, columns: EncodedColumns) -> np.ndarray: ...
 
@@ -114,10 +116,11 @@ class LinearScorer:
     def probability(self, values: dict[str, Any]) -> float:
         return _sigmoid(self.intercept + sum(self.terms(values)))
 
-    def contributions(self, values: dict[str, Any], probability: float) -> list[float]:
-        terms = self.terms(values)
+    def explain(self, values: dict[str, Any]) -> tuple[float, list[float]]:
+        terms = self.terms(values)  # once, for the probability and every reason
         logit = self.intercept + sum(terms)
-        return [
+        probability = _sigmoid(logit)
+        return probability, [
             0.0 if term == default else probability - _sigmoid(logit - term + default)
             for term, default in zip(terms, self.default_terms, strict=True)
         ]
@@ -172,12 +175,13 @@ class PipelineScorer:
     def probability(self, values: dict[str, Any]) -> float:
         return float(self._predict(self._frame([values]))[0])
 
-    def contributions(self, values: dict[str, Any], probability: float) -> list[float]:
+    def explain(self, values: dict[str, Any]) -> tuple[float, list[float]]:
         variants = [{**values, spec.name: spec.default} for spec in self.schema.features]
-        occluded = self._predict(self._frame(variants))
-        return [
+        scored = self._predict(self._frame([values, *variants]))  # one pipeline call for all
+        probability = float(scored[0])
+        return probability, [
             0.0 if values[spec.name] == spec.default else probability - float(p)
-            for spec, p in zip(self.schema.features, occluded, strict=True)
+            for spec, p in zip(self.schema.features, scored[1:], strict=True)
         ]
 
     def decoded(self, columns: EncodedColumns) -> pd.DataFrame:

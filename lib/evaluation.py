@@ -20,7 +20,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from lib.confidence import CONFIDENCE_EDGES, CONFIDENCE_NAMES, confidence_band
+from lib.confidence import CONFIDENCE_EDGES, CONFIDENCE_NAMES, confidence_codes
 from lib.dataset_config import BusinessSettings
 
 THRESHOLD_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
@@ -129,7 +129,7 @@ def curves(y_true: np.ndarray, probability: np.ndarray) -> dict[str, Any]:
 def confidence_bands(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, Any]:
     """How often predictions in each band were right on the test split: a band means a rate."""
     predicted = (probability >= threshold).astype(int)
-    names = np.array([confidence_band(p, threshold) for p in probability])
+    names = np.asarray(CONFIDENCE_NAMES)[confidence_codes(probability, threshold)]
     bands = {}
     for name in CONFIDENCE_NAMES:
         mask = names == name

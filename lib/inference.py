@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lib.confidence import CONFIDENCE_EDGES, CONFIDENCE_NAMES, confidence_band
+from lib.confidence import CONFIDENCE_NAMES, confidence_band, confidence_codes
 from lib.model_loader import LoadedModel
 from lib.validation import EncodedColumns, MissingColumns, Problem, validate_frame, validate_record
 
@@ -149,12 +149,12 @@ def score_record(record: Any, model: LoadedModel, *, explain: bool = True) -> Pr
     values, errors, warnings = validate_record(record, model.schema)
     if errors:
         raise InvalidInput([RecordError(0, errors)])
-    scorer = model.scorer
-    probability = scorer.probability(values)
     reasons = []
     if explain:
-        ordered = [values[name] for name in model.schema.names]
-        reasons = _reason_list(model, ordered, scorer.contributions(values, probability))
+        probability, contributions = model.scorer.explain(values)
+        reasons = _reason_list(model, [values[name] for name in model.schema.names], contributions)
+    else:
+        probability = model.scorer.probability(values)
     threshold = model.threshold
     confidence = confidence_band(probability, threshold)
     positive = probability >= threshold
@@ -179,8 +179,7 @@ def _table(
     """The scored table, built column-wise: no Python work per row except flagged rows."""
     threshold = model.threshold
     positive = probability >= threshold
-    label_probability = np.where(positive, probability, 1.0 - probability)
-    band = np.searchsorted(np.asarray(CONFIDENCE_EDGES), label_probability, side="right").astype(np.int8)
+    band = confidence_codes(probability, threshold)
     accuracy = _band_accuracy(model)
     accuracies = np.array([np.nan if accuracy[name] is None else accuracy[name] for name in CONFIDENCE_NAMES])
     quality = np.ones(len(positions))
@@ -256,24 +255,23 @@ def score_batch(rows: pd.DataFrame | list[Any], model: LoadedModel, *, explain: 
             listed = _frame_values(model, rows, valid, positions)
             reasons = _batch_reasons(model, positions, listed, scorer.batch_contributions(valid, probability))
     else:
-        errors, warnings, kept, scored, ordered = {}, {}, [], [], []
+        errors, warnings, kept, scored = {}, {}, [], []
+        reasons = {} if explain else None
         for index, record in enumerate(rows):
             values, problems, record_warnings = validate_record(record, model.schema)
             if problems:
                 errors[index] = problems
                 continue
             kept.append(index)
-            scored.append(scorer.probability(values))
             if record_warnings:
                 warnings[index] = record_warnings
             if explain:
-                ordered.append((values, [values[name] for name in model.schema.names]))
+                p, contributions = scorer.explain(values)
+                reasons[index] = _reason_list(model, [values[name] for name in model.schema.names], contributions)
+            else:
+                p = scorer.probability(values)
+            scored.append(p)
         positions, probability = np.array(kept, dtype=int), np.array(scored, dtype=float)
-        if explain:
-            reasons = {
-                int(position): _reason_list(model, listed, scorer.contributions(values, p))
-                for position, (values, listed), p in zip(positions, ordered, probability, strict=True)
-            }
     table = _table(model, positions, probability, warnings)
     record_errors = [RecordError(index, problems) for index, problems in sorted(errors.items())]
     return BatchScore(
