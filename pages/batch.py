@@ -65,7 +65,10 @@ if source is not None and st.session_state.get("batch_key") != source[0]:
         st.stop()
     bar.empty()
     activity.record_columns(model, "batch", upload.batch.inputs)
-    st.session_state.update(batch_key=source[0], batch_name=source[1], batch_upload=upload)
+    # The sorted table is built once per upload, not on every filter change.
+    st.session_state.update(
+        batch_key=source[0], batch_name=source[1], batch_upload=upload, batch_scored=scored_table(upload)
+    )
 
 upload = st.session_state.get("batch_upload")
 if upload is None or upload.batch.model_version != model.version:
@@ -73,7 +76,7 @@ if upload is None or upload.batch.model_version != model.version:
     st.stop()
 
 batch = upload.batch
-scored = scored_table(upload)
+scored = st.session_state["batch_scored"]
 flagged = int(batch.table["predicted_positive"].sum())
 cards = st.columns(4)
 cards[0].metric("Rows read", f"{batch.rows_in:,}")
