@@ -26,6 +26,8 @@ PAGES = {
             url_path="feature-distributions",
         ),
     ],
-    # "Operations": the Health and Retrain pages join here.
+    "Operations": [
+        st.Page("pages/health.py", title="Health", icon=":material/monitor_heart:", url_path="service-health"),
+    ],
 }
 st.navigation(PAGES).run()

@@ -2,8 +2,8 @@
 
 Every route accepts every method and answers a wrong one itself (405 JSON with Allow),
 because under st.App a GET on a POST-only path would otherwise fall through to the
-Streamlit page. Every response is JSON without NaN or Infinity; every request is
-counted for /metrics/system; no stack trace ever leaves the process.
+Streamlit page. Every response is JSON without NaN or Infinity; every /predict request,
+scored or refused, goes to the prediction log; no stack trace ever leaves the process.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from lib.access import check_admin
+from lib.drift import ALERT, MIN_RECENT_ROWS, WATCH
+from lib.monitoring import WINDOWS
 from lib.openapi import MAX_PAGE
-from lib.request_log import WINDOWS, request_log
 from lib.settings import Settings, get_settings
 
 # The model, pandas and numpy are imported by the first request (or the warm-up thread),
@@ -33,11 +34,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+SOURCES = ("ui", "batch", "api")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-PROCESS_STARTED = time.monotonic()
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 Handler = Callable[[Request], Awaitable[Response]]
+# How a refused /predict request is logged, by status.
+ERROR_KINDS = {
+    400: "malformed_json",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "not_json",
+    422: "invalid_input",
+    503: "no_model",
+}
 
 
 class ApiError(Exception):
@@ -63,7 +73,7 @@ def error_response(
 
 
 def _route(path: str, methods: tuple[str, ...], handler: Handler, name: str) -> Route:
-    """A route that answers every method: its own, or 405 with Allow; counts every request."""
+    """A route that answers every method: its own, or 405 with Allow."""
     allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
     allow_header = ", ".join(sorted(allowed))
 
@@ -82,10 +92,20 @@ def _route(path: str, methods: tuple[str, ...], handler: Handler, name: str) -> 
         except Exception:  # never a stack trace to the caller; the log keeps it
             logger.exception("unexpected error on %s %s", request.method, path)
             response = error_response(500, "internal error: the server log has the details")
-        request_log.record(path, response.status_code, time.perf_counter() - started)
+        if path == "/predict" and response.status_code >= 400:
+            _log_refused(response.status_code, (time.perf_counter() - started) * 1000)
         return response
 
     return Route(path, dispatch, methods=ALL_METHODS, name=name)
+
+
+def _log_refused(status: int, latency_ms: float) -> None:
+    from lib.model_loader import loaded_model
+    from lib.prediction_log import prediction_log
+
+    model = loaded_model()
+    kind = ERROR_KINDS.get(status, "internal" if status >= 500 else f"http_{status}")
+    prediction_log().log_failure("api", model.version if model else None, latency_ms, kind)
 
 
 async def _model() -> LoadedModel:
@@ -123,8 +143,8 @@ def _positive_int(request: Request, name: str, default: int, maximum: int) -> in
     return int(raw)
 
 
-def _window(request: Request) -> str:
-    window = request.query_params.get("window", "1h")
+def _window(request: Request, default: str = "1h") -> str:
+    window = request.query_params.get("window", default)
     if window not in WINDOWS:
         raise ApiError(
             422,
@@ -175,9 +195,10 @@ def _record_errors(errors: list[RecordError]) -> list[dict[str, Any]]:
 
 
 async def predict(request: Request) -> Response:
-    from lib.activity import activity
-    from lib.inference import InvalidInput, score_batch, score_record
+    from lib.inference import InvalidInput, score_batch
+    from lib.prediction_log import prediction_log, score_and_log
 
+    started = time.perf_counter()
     settings = get_settings()
     explain = _flag(request, "explain", True)
     payload = await read_json(request, settings)
@@ -195,10 +216,9 @@ async def predict(request: Request) -> Response:
         )
     if "record" in payload:
         try:
-            prediction = score_record(payload["record"], model, explain=explain)
+            prediction = score_and_log(payload["record"], model, "api", explain=explain, started=started)
         except InvalidInput as exc:
             raise ApiError(422, f"the record cannot be scored: {exc}", _record_errors(exc.errors)) from None
-        activity.record_values(model, "api", payload["record"])
         return json_response({"prediction": prediction.to_dict(), "model_version": model.version})
     records = payload["records"]
     if not isinstance(records, list) or not records:
@@ -217,50 +237,29 @@ async def predict(request: Request) -> Response:
             f"{refused} of {len(records)} records cannot be scored; nothing was scored",
             _record_errors(batch.errors),
         )
-    for record in records:
-        activity.record_values(model, "api", record)
-    predictions = [p.to_dict() for p in batch.predictions()]
-    return json_response({"predictions": predictions, "model_version": model.version, "count": len(predictions)})
-
-
-async def health(request: Request) -> Response:
-    uptime = round(time.monotonic() - PROCESS_STARTED, 3)
-    try:
-        model = await _model()
-    except ApiError as exc:
-        checks = {"model": {"ok": False, "reason": exc.message}}
-        return json_response(
-            {
-                "status": "unavailable",
-                "model_loaded": False,
-                "model_version": None,
-                "model_source": None,
-                "kpis_loaded": False,
-                "uptime_s": uptime,
-                "reason": exc.message,
-                "checks": checks,
-            },
-            503,
-        )
-    kpis_loaded = bool(model.kpis.get("metrics"))
+    predictions = batch.predictions()
+    share_ms = (time.perf_counter() - started) * 1000 / len(records)
+    prediction_log().log_records(model, "api", records, predictions, share_ms)
     return json_response(
-        {
-            "status": "ok" if kpis_loaded else "degraded",
-            "model_loaded": True,
-            "model_version": model.version,
-            "model_source": model.source,
-            "kpis_loaded": kpis_loaded,
-            "uptime_s": uptime,
-            "checks": {
-                "model": {"ok": True, "version": model.version, "scorer": model.scorer.kind},
-                "kpis": {"ok": kpis_loaded},
-            },
-        }
+        {"predictions": [p.to_dict() for p in predictions], "model_version": model.version, "count": len(predictions)}
     )
 
 
+async def health(request: Request) -> Response:
+    """200 ok or degraded (still serving), 503 unavailable (no model): see lib.health."""
+    from lib.health import health_report
+
+    try:
+        report = health_report(await _model(), None)
+    except ApiError as exc:
+        report = health_report(None, exc.message)
+    return json_response(report, 503 if report["status"] == "unavailable" else 200)
+
+
 async def live(request: Request) -> Response:
-    return json_response({"status": "alive", "uptime_s": round(time.monotonic() - PROCESS_STARTED, 3)})
+    from lib.health import uptime_s
+
+    return json_response({"status": "alive", "uptime_s": uptime_s()})
 
 
 async def ready(request: Request) -> Response:
@@ -300,23 +299,40 @@ def _model_metrics(model: LoadedModel) -> dict[str, Any]:
     }
 
 
+def _store_read(read: Callable[[], Any]) -> Any:
+    """A read from the monitoring store, or 503 saying why it cannot be read."""
+    from lib.monitoring import StoreUnavailable
+
+    try:
+        return read()
+    except StoreUnavailable as exc:
+        raise ApiError(503, f"the monitoring store is unavailable: {exc}", [{"kind": "store"}]) from None
+
+
 def _kpis(model: LoadedModel) -> dict[str, Any]:
-    from lib.activity import activity
+    from lib.prediction_log import prediction_log
 
     business = model.kpis.get("business")
+    totals = _store_read(prediction_log().totals)
     return {
         "base_rate": model.kpis.get("base_rate"),
         "business": business,
         "business_available": business is not None,
-        "predictions_made": activity.predictions(),
+        "predictions_made": {source: totals.get(source, 0) for source in SOURCES},
         "model_version": model.version,
     }
+
+
+def _system(window: str) -> dict[str, Any]:
+    from lib.prediction_log import prediction_log
+
+    return _store_read(lambda: prediction_log().system(window))
 
 
 async def metrics(request: Request) -> Response:
     window = _window(request)
     model = await _model()
-    return json_response({"model": _model_metrics(model), "system": request_log.summary(window), "kpis": _kpis(model)})
+    return json_response({"model": _model_metrics(model), "system": _system(window), "kpis": _kpis(model)})
 
 
 async def metrics_model(request: Request) -> Response:
@@ -324,7 +340,7 @@ async def metrics_model(request: Request) -> Response:
 
 
 async def metrics_system(request: Request) -> Response:
-    return json_response(request_log.summary(_window(request)))
+    return json_response(_system(_window(request)))
 
 
 async def metrics_kpis(request: Request) -> Response:
@@ -332,9 +348,11 @@ async def metrics_kpis(request: Request) -> Response:
 
 
 async def feature_distribution(request: Request) -> Response:
-    from lib.activity import activity
+    """Training distribution, recent counts, PSI and status per feature; probability drift."""
+    from lib.prediction_log import prediction_log
 
     model = await _model()
+    window = _window(request, default="24h")
     page = _positive_int(request, "page", 1, MAX_PAGE)
     page_size = _positive_int(request, "page_size", 10, 100)
     names = model.schema.names
@@ -342,18 +360,16 @@ async def feature_distribution(request: Request) -> Response:
     if wanted is not None and wanted not in names:
         raise ApiError(404, f"unknown feature {wanted!r}", [{"field": "feature", "known": names}])
     chosen = [wanted] if wanted is not None else names[(page - 1) * page_size : page * page_size]
-
-    def describe(name: str) -> dict[str, Any]:
-        scored = activity.scored_counts(model, name)
-        return {
-            "feature": name,
-            "training": model.kpis["distributions"][name],
-            "scored_here": None if scored is None else scored.tolist(),
-        }
-
+    drift = _store_read(lambda: prediction_log().drift(model, window, chosen))
+    distributions = model.kpis["distributions"]
     return json_response(
         {
-            "features": [describe(name) for name in chosen],
+            "features": [
+                {"feature": name, "training": distributions[name], **drift["features"][name]} for name in chosen
+            ],
+            "probability": drift["probability"],
+            "window": window,
+            "thresholds": {"watch": WATCH, "alert": ALERT, "min_recent_rows": MIN_RECENT_ROWS},
             "page": 1 if wanted else page,
             "page_size": page_size,
             "total": 1 if wanted else len(names),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from lib.csv_io import CsvError, read_csv_bytes
 from lib.dataset_config import DatasetConfig
-from lib.inference import BatchScore, RecordError, score_batch
+from lib.inference import BatchScore, InvalidInput, RecordError, score_batch
 from lib.model_loader import LoadedModel
 from lib.validation import EncodedColumns
 
@@ -38,6 +39,34 @@ def score_upload(
     if len(rows) == 0:
         raise CsvError("the file has a header but no rows")
     return ScoredUpload(rows=rows, batch=score_in_chunks(rows, model, progress))
+
+
+def score_and_log_upload(
+    raw: bytes, model: LoadedModel, max_bytes: int, progress: Callable[[float], None] | None = None
+) -> ScoredUpload:
+    """score_upload, then log every scored row and every refused one (source "batch").
+
+    Each logged row's latency is its share of the whole call (read, validate, score).
+    """
+    from lib.prediction_log import prediction_log
+
+    started = time.perf_counter()
+    log = prediction_log()
+    try:
+        upload = score_upload(raw, model, max_bytes, progress)
+    except (CsvError, InvalidInput) as exc:
+        kind = "unreadable_csv" if isinstance(exc, CsvError) else "invalid_input"
+        log.log_failure("batch", model.version, (time.perf_counter() - started) * 1000, kind)
+        raise
+    batch = upload.batch
+    share_ms = (time.perf_counter() - started) * 1000 / max(batch.rows_in, 1)
+    if len(batch.table) and batch.inputs is not None:
+        log.log_columns(
+            model, "batch", batch.inputs, batch.table["probability"].to_numpy(), batch.table["label"].tolist(), share_ms
+        )
+    if batch.errors:
+        log.log_failure("batch", model.version, share_ms, "invalid_input", rows=len(batch.errors))
+    return upload
 
 
 def score_in_chunks(

@@ -307,46 +307,85 @@ def campaign_chart(curve: pd.DataFrame, best: pd.Series, currency: str) -> go.Fi
     )
 
 
-def distribution_chart(reference: dict[str, Any], scored: np.ndarray | None, feature: str) -> go.Figure:
-    """Training distribution as shares, with scored inputs overlaid when there are any."""
-    if reference["kind"] == "numeric":
-        edges = reference["histogram"]["edges"]
-        counts = np.asarray(reference["histogram"]["counts"], dtype=float)
-        labels = [f"{edges[i]:g} to {edges[i + 1]:g}" for i in range(len(counts))]
-        scored_bins = None if scored is None else scored[: len(counts)].astype(float)
-    else:
-        labels = list(reference["frequencies"])
-        counts = np.asarray([reference["frequencies"][k] for k in labels], dtype=float)
-        scored_bins = None
-        if scored is not None:  # scored counts follow the schema's sorted categories
-            categories = sorted(labels)
-            by_category = dict(zip(categories, scored[: len(categories)], strict=True))
-            scored_bins = np.asarray([by_category[k] for k in labels], dtype=float)
+def drift_chart(report: dict[str, Any], title: str) -> go.Figure:
+    """Training and recent shares per bin, overlaid (a drift report from lib.drift).
+
+    The unseen and missing bins are left out when neither side has any.
+    """
+    training = np.asarray(report["training_counts"], dtype=float)
+    recent = np.asarray(report["recent_counts"], dtype=float)
+    keep = [
+        i for i, label in enumerate(report["bins"]) if label not in ("(unseen)", "missing") or training[i] or recent[i]
+    ]
+    labels = [report["bins"][i] for i in keep]
     bars = [
         {
             "type": "bar",
             "x": labels,
-            "y": (counts / max(counts.sum(), 1)).tolist(),
+            "y": (training[keep] / max(training.sum(), 1)).tolist(),
             "name": "training",
             "marker": {"color": MUTED},
             "opacity": 0.6,
         }
     ]
-    if scored_bins is not None and scored_bins.sum():
+    if recent.sum():
         bars.append(
             {
                 "type": "bar",
                 "x": labels,
-                "y": (scored_bins / scored_bins.sum()).tolist(),
-                "name": "scored here",
+                "y": (recent[keep] / recent.sum()).tolist(),
+                "name": "recent",
                 "marker": {"color": PRIMARY},
                 "opacity": 0.6,
             }
         )
     return _figure(
         bars,
-        f"Distribution of {feature}",
+        title,
         barmode="overlay",
         xaxis={"type": "category"},
         yaxis={"title": {"text": "share"}, "tickformat": ".0%"},
     )
+
+
+def _times(series: list[dict[str, Any]]) -> list[str]:
+    return [pd.Timestamp(point["start"], unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M") for point in series]
+
+
+def throughput_chart(series: list[dict[str, Any]], step_s: int) -> go.Figure:
+    """Predictions per second in each step, stacked by source."""
+    sources = sorted({source for point in series for source in point["by_source"]})
+    x = _times(series)
+    bars = [
+        {"type": "bar", "x": x, "y": [p["by_source"].get(source, 0) / step_s for p in series], "name": source}
+        for source in sources
+    ]
+    return _figure(bars, "Throughput (per second)", height=280, barmode="stack", yaxis={"rangemode": "tozero"})
+
+
+def error_rate_chart(series: list[dict[str, Any]]) -> go.Figure:
+    x = _times(series)
+    y = [p["errors"] / p["requests"] if p["requests"] else None for p in series]
+    line = {"type": "scatter", "mode": "lines+markers", "x": x, "y": y, "name": "error rate", "connectgaps": False}
+    return _figure(
+        [line | {"line": {"color": RISK}}],
+        "Error rate",
+        height=280,
+        yaxis={"tickformat": ".0%", "rangemode": "tozero"},
+    )
+
+
+def latency_chart(series: list[dict[str, Any]]) -> go.Figure:
+    x = _times(series)
+    lines = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": x,
+            "y": [p[q] for p in series],
+            "name": q,
+            "connectgaps": False,
+        }
+        for q in ("p50", "p95", "p99")
+    ]
+    return _figure(lines, "Latency (ms, log scale)", height=280, yaxis={"type": "log"})

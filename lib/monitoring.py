@@ -1,69 +1,92 @@
 """The monitoring store: every prediction logged, with rollups kept at write time.
 
-SQLite in WAL mode (synchronous=NORMAL). Each write adds the raw rows and merges
-per-minute rollups (count, errors, a latency histogram and a probability histogram per
-source and model version; per-feature counts on the training bins), so dashboards read
-O(minutes) rows, never O(predictions). Latency percentiles come from the histogram:
-log-spaced buckets, each edge 1.17x the previous, so a percentile is exact to within one
-bucket (about 17 %). Retention: raw rows pruned by age or count, rollups by age.
+SQLite in WAL mode (synchronous=NORMAL), one file. Each write adds the raw rows and
+merges their rollups in the same transaction: per minute and per hour, per source and
+model version, a count, an error count, a latency histogram and a probability histogram;
+per hour and version, counts of every feature's training bins. Every dashboard query
+reads rollups, so its cost grows with the window (minutes or hours), never with traffic.
+
+Latency percentiles come from the histogram: log-spaced buckets from 1 µs to 60 s, each edge
+1.174x the previous, so a percentile is exact to within one bucket (about 17 %).
+
+Retention: raw rows pruned by age (30 days) or count (1,000,000); hourly rollups kept
+90 days; minute rollups 2 days (they only serve the windows up to 24 hours).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import math
+import os
 import sqlite3
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-LATENCY_EDGES_MS = np.geomspace(0.01, 60_000, 97)  # 96 buckets, plus under and over
-PROBABILITY_EDGES = np.linspace(0.0, 1.0, 21)
+LATENCY_EDGES_MS = np.geomspace(0.001, 60_000, 113)  # 1 µs to 60 s: 112 buckets, plus under and over
+LATENCY_BUCKETS = len(LATENCY_EDGES_MS) + 1
+PROBABILITY_EDGES = np.arange(21) / 20  # exact k/20, as the threshold grid has them
+PROBABILITY_BUCKETS = len(PROBABILITY_EDGES) - 1
+MINUTE, HOUR = 60, 3600
 RAW_MAX_AGE_S = 30 * 86_400
 RAW_MAX_ROWS = 1_000_000
 ROLLUP_MAX_AGE_S = 90 * 86_400
+MINUTE_ROLLUP_MAX_AGE_S = 2 * 86_400
+SCHEMA_VERSION = 1
+
+# Windows a dashboard can ask for, and the rollup that serves each with its chart step.
+WINDOWS = {"5m": 300, "1h": 3600, "24h": 86_400, "7d": 604_800}
+SERIES_STEP_S = {"5m": MINUTE, "1h": MINUTE, "24h": 15 * MINUTE, "7d": HOUR}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
     ts REAL NOT NULL, source TEXT NOT NULL, version TEXT NOT NULL, latency_ms REAL NOT NULL,
     outcome TEXT NOT NULL, error_kind TEXT, probability REAL, label TEXT, features TEXT);
 CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
-CREATE TABLE IF NOT EXISTS minute_stats (
-    minute INTEGER NOT NULL, source TEXT NOT NULL, version TEXT NOT NULL,
-    count INTEGER NOT NULL, errors INTEGER NOT NULL, latency_hist TEXT NOT NULL, probability_hist TEXT NOT NULL,
-    PRIMARY KEY (minute, source, version));
+CREATE INDEX IF NOT EXISTS predictions_errors ON predictions (ts) WHERE outcome != 'ok';
+CREATE TABLE IF NOT EXISTS stats (
+    resolution INTEGER NOT NULL, start INTEGER NOT NULL, source TEXT NOT NULL, version TEXT NOT NULL,
+    count INTEGER NOT NULL, errors INTEGER NOT NULL, latency BLOB NOT NULL, probability BLOB NOT NULL,
+    PRIMARY KEY (resolution, start, source, version));
 CREATE TABLE IF NOT EXISTS feature_counts (
-    minute INTEGER NOT NULL, version TEXT NOT NULL, feature TEXT NOT NULL, bin INTEGER NOT NULL,
-    count INTEGER NOT NULL, PRIMARY KEY (minute, version, feature, bin));
+    hour INTEGER NOT NULL, version TEXT NOT NULL, feature TEXT NOT NULL, bin INTEGER NOT NULL,
+    count INTEGER NOT NULL, PRIMARY KEY (hour, version, feature, bin));
 """
 
 
-@dataclass(frozen=True)
-class LoggedPrediction:
-    """One prediction or failed request, as the store keeps it."""
+class StoreUnavailable(Exception):
+    """The store cannot be written or read now; the message says why, for /health."""
+
+
+class LoggedRow(NamedTuple):
+    """One prediction or failed request, as the raw table keeps it."""
 
     ts: float
     source: str  # "ui", "batch" or "api"
-    version: str
+    version: str  # "none" when no model was loaded
     latency_ms: float
-    outcome: str = "ok"  # or "error"
-    error_kind: str | None = None
-    probability: float | None = None
-    label: str | None = None
-    features: dict[str, Any] | None = None
-    feature_bins: dict[str, int] = field(default_factory=dict)  # training bin or category index
+    outcome: str  # "ok" or "error"
+    error_kind: str | None
+    probability: float | None
+    label: str | None
+    features: str | None  # JSON object of the scored inputs
 
 
-def latency_bucket(latency_ms: float) -> int:
-    return int(np.searchsorted(LATENCY_EDGES_MS, latency_ms, side="right"))
+def latency_histogram(latencies_ms: Iterable[float]) -> np.ndarray:
+    values = np.fromiter(latencies_ms, dtype=float)
+    return np.bincount(np.searchsorted(LATENCY_EDGES_MS, values, side="right"), minlength=LATENCY_BUCKETS)
 
 
-def probability_bucket(probability: float) -> int:
-    return int(min(np.searchsorted(PROBABILITY_EDGES, probability, side="right") - 1, len(PROBABILITY_EDGES) - 2))
+def probability_histogram(probabilities: Iterable[float]) -> np.ndarray:
+    values = np.fromiter(probabilities, dtype=float)
+    buckets = np.clip(np.searchsorted(PROBABILITY_EDGES, values, side="right") - 1, 0, PROBABILITY_BUCKETS - 1)
+    return np.bincount(buckets, minlength=PROBABILITY_BUCKETS)
 
 
 def percentile_from_histogram(counts: np.ndarray, q: float) -> float | None:
@@ -75,133 +98,185 @@ def percentile_from_histogram(counts: np.ndarray, q: float) -> float | None:
     return float(LATENCY_EDGES_MS[min(bucket, len(LATENCY_EDGES_MS) - 1)])
 
 
+@dataclass(frozen=True)
+class _Rollup:
+    count: int
+    errors: int
+    latency: np.ndarray
+    probability: np.ndarray
+
+
+def _rollups(rows: Iterable[LoggedRow]) -> dict[tuple[int, int, str, str], _Rollup]:
+    """Minute and hour rollups of the rows, keyed by (resolution, start, source, version)."""
+    groups: dict[tuple[int, str, str], tuple[list[float], list[float], list[int]]] = {}
+    for row in rows:
+        key = (int(row.ts // MINUTE) * MINUTE, row.source, row.version)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = ([], [], [0])
+        group[0].append(row.latency_ms)
+        if row.probability is not None:
+            group[1].append(row.probability)
+        if row.outcome != "ok":
+            group[2][0] += 1
+    result: dict[tuple[int, int, str, str], _Rollup] = {}
+    for (start, source, version), (latencies, probabilities, errors) in groups.items():
+        minute = _Rollup(len(latencies), errors[0], latency_histogram(latencies), probability_histogram(probabilities))
+        result[(MINUTE, start, source, version)] = minute
+        hour_key = (HOUR, start // HOUR * HOUR, source, version)
+        result[hour_key] = _add(result[hour_key], minute) if hour_key in result else minute
+    return result
+
+
+def _add(a: _Rollup, b: _Rollup) -> _Rollup:
+    return _Rollup(a.count + b.count, a.errors + b.errors, a.latency + b.latency, a.probability + b.probability)
+
+
+def _summary(count: int, errors: int, latency: np.ndarray, seconds: float) -> dict[str, Any]:
+    return {
+        "requests": count,
+        "errors": errors,
+        "error_rate": round(errors / count, 6) if count else 0.0,
+        "throughput_rps": count / seconds,
+        "latency_ms": {f"p{q}": percentile_from_histogram(latency, q) for q in (50, 95, 99)},
+    }
+
+
 class MonitoringStore:
+    """The SQLite file: one writing connection, and a fresh read-only one per query."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file we write
+
+    # --- writing ---------------------------------------------------------------------
+
+    def check_writable(self) -> None:
+        """Raise StoreUnavailable if the file was deleted, replaced or made read-only."""
+        with self._lock:
+            if self._connection is None:
+                return
+            try:
+                info = os.stat(self.path)
+            except FileNotFoundError:
+                self._close()
+                raise StoreUnavailable(f"the store file {self.path.name} was deleted") from None
+            if (info.st_dev, info.st_ino) != self._identity:
+                self._close()
+                raise StoreUnavailable(f"the store file {self.path.name} was replaced")
+            if not os.access(self.path, os.W_OK):
+                self._close()
+                raise StoreUnavailable(f"the store file {self.path.name} is read-only")
+
+    def open(self) -> None:
+        """Create or open the file now (raises StoreUnavailable with the reason)."""
+        with self._lock:
+            self._connect()
 
     def _connect(self) -> sqlite3.Connection:
-        if self._connection is None:
+        if self._connection is not None:
+            return self._connection
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():  # a journal left by a deleted file must not meet the new one
+                for suffix in ("-wal", "-shm"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            elif not os.access(self.path, os.W_OK):
+                raise StoreUnavailable(f"the store file {self.path.name} is read-only")
             connection = sqlite3.connect(self.path, timeout=5, check_same_thread=False, isolation_level=None)
+        except OSError as exc:
+            raise StoreUnavailable(f"the store folder cannot be written: {exc.strerror or exc}") from None
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the store file cannot be opened: {exc}") from None
+        try:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables and version != SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"{self.path.name} is not a monitoring store of this version (schema {version}, "
+                    f"expected {SCHEMA_VERSION}): move it away"
+                )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.executescript(SCHEMA)
-            self._connection = connection
-        return self._connection
+            connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            connection.close()
+            raise StoreUnavailable(f"the store file cannot be written: {exc}") from None
+        except StoreUnavailable:
+            connection.close()
+            raise
+        info = os.stat(self.path)
+        self._identity = (info.st_dev, info.st_ino)
+        self._connection = connection
+        return connection
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.close()
+            self._connection = None
+            self._identity = None
 
     def close(self) -> None:
         with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+            self._close()
 
-    def write(self, rows: list[LoggedPrediction]) -> None:
-        """Raw rows and their rollups in one transaction: all of it lands, or none."""
+    def write(self, rows: list[LoggedRow], feature_counts: Mapping[tuple[int, str, str, int], int]) -> None:
+        """Raw rows and every rollup in one transaction: all of it lands, or none.
+
+        feature_counts: (hour start, version, feature, bin) -> count, computed by the caller
+        who knows each model's bins.
+        """
         if not rows:
             return
-        stats: dict[tuple[int, str, str], list[Any]] = {}
-        features: dict[tuple[int, str, str, int], int] = defaultdict(int)
-        for row in rows:
-            minute = int(row.ts // 60)
-            key = (minute, row.source, row.version)
-            if key not in stats:
-                stats[key] = [0, 0, np.zeros(len(LATENCY_EDGES_MS) + 1, np.int64), np.zeros(20, np.int64)]
-            entry = stats[key]
-            entry[0] += 1
-            entry[1] += row.outcome != "ok"
-            entry[2][latency_bucket(row.latency_ms)] += 1
-            if row.probability is not None:
-                entry[3][probability_bucket(row.probability)] += 1
-            for name, bin_index in row.feature_bins.items():
-                features[(minute, row.version, name, bin_index)] += 1
+        rollups = _rollups(rows)
         with self._lock:
             connection = self._connect()
-            connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.executemany(
-                    "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            r.ts,
-                            r.source,
-                            r.version,
-                            r.latency_ms,
-                            r.outcome,
-                            r.error_kind,
-                            r.probability,
-                            r.label,
-                            None if r.features is None else json.dumps(r.features, default=str),
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    connection.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    for key, delta in rollups.items():
+                        old = connection.execute(
+                            "SELECT count, errors, latency, probability FROM stats "
+                            "WHERE resolution = ? AND start = ? AND source = ? AND version = ?",
+                            key,
+                        ).fetchone()
+                        if old is not None:
+                            delta = _add(
+                                delta,
+                                _Rollup(
+                                    old[0],
+                                    old[1],
+                                    np.frombuffer(old[2], np.int64),
+                                    np.frombuffer(old[3], np.int64),
+                                ),
+                            )
+                        connection.execute(
+                            "INSERT OR REPLACE INTO stats VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (
+                                *key,
+                                delta.count,
+                                delta.errors,
+                                delta.latency.astype(np.int64).tobytes(),
+                                delta.probability.astype(np.int64).tobytes(),
+                            ),
                         )
-                        for r in rows
-                    ],
-                )
-                for (minute, source, version), (count, errors, latency, probability) in stats.items():
-                    old = connection.execute(
-                        "SELECT count, errors, latency_hist, probability_hist FROM minute_stats "
-                        "WHERE minute = ? AND source = ? AND version = ?",
-                        (minute, source, version),
-                    ).fetchone()
-                    if old is not None:
-                        count, errors = count + old[0], errors + old[1]
-                        latency = latency + np.asarray(json.loads(old[2]), np.int64)
-                        probability = probability + np.asarray(json.loads(old[3]), np.int64)
-                    connection.execute(
-                        "INSERT OR REPLACE INTO minute_stats VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            minute,
-                            source,
-                            version,
-                            count,
-                            errors,
-                            json.dumps(latency.tolist()),
-                            json.dumps(probability.tolist()),
-                        ),
+                    connection.executemany(
+                        "INSERT INTO feature_counts VALUES (?, ?, ?, ?, ?) ON CONFLICT (hour, version, feature, bin) "
+                        "DO UPDATE SET count = count + excluded.count",
+                        [(*key, count) for key, count in feature_counts.items()],
                     )
-                connection.executemany(
-                    "INSERT INTO feature_counts VALUES (?, ?, ?, ?, ?) ON CONFLICT (minute, version, feature, bin) "
-                    "DO UPDATE SET count = count + excluded.count",
-                    [(*key, count) for key, count in features.items()],
-                )
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-
-    def system(self, window_s: float, now: float | None = None) -> dict[str, Any]:
-        """Throughput, error rate and latency percentiles over the window, from rollups only."""
-        now = time.time() if now is None else now
-        first_minute = int((now - window_s) // 60)
-        with self._lock:
-            rows = (
-                self._connect()
-                .execute(
-                    "SELECT source, version, count, errors, latency_hist FROM minute_stats WHERE minute >= ?",
-                    (first_minute,),
-                )
-                .fetchall()
-            )
-        latency = np.zeros(len(LATENCY_EDGES_MS) + 1, np.int64)
-        count = errors = 0
-        by_source: dict[str, int] = defaultdict(int)
-        for source, _version, row_count, row_errors, histogram in rows:
-            count += row_count
-            errors += row_errors
-            by_source[source] += row_count
-            latency += np.asarray(json.loads(histogram), np.int64)
-        return {
-            "requests": count,
-            "errors": errors,
-            "error_rate": errors / count if count else 0.0,
-            "throughput_rps": count / window_s,
-            "latency_ms": {f"p{q}": percentile_from_histogram(latency, q) for q in (50, 95, 99)},
-            "by_source": dict(by_source),
-        }
-
-    def raw_count(self) -> int:
-        with self._lock:
-            return int(self._connect().execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
+                    connection.execute("COMMIT")
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                self._close()
+                raise StoreUnavailable(f"writing the store failed: {exc}") from None
 
     def prune(
         self,
@@ -214,23 +289,152 @@ class MonitoringStore:
         now = time.time() if now is None else now
         with self._lock:
             connection = self._connect()
-            removed = {
-                "raw_by_age": connection.execute(
-                    "DELETE FROM predictions WHERE ts < ?", (now - raw_max_age_s,)
+            try:
+                removed = {
+                    "raw_by_age": connection.execute(
+                        "DELETE FROM predictions WHERE ts < ?", (now - raw_max_age_s,)
+                    ).rowcount
+                }
+                excess = connection.execute("SELECT count(*) FROM predictions").fetchone()[0] - raw_max_rows
+                removed["raw_by_count"] = (
+                    connection.execute(
+                        "DELETE FROM predictions WHERE rowid IN (SELECT rowid FROM predictions ORDER BY ts LIMIT ?)",
+                        (excess,),
+                    ).rowcount
+                    if excess > 0
+                    else 0
+                )
+                removed["rollups"] = connection.execute(
+                    "DELETE FROM stats WHERE (resolution = ? AND start < ?) OR (resolution = ? AND start < ?)",
+                    (HOUR, now - rollup_max_age_s, MINUTE, now - min(MINUTE_ROLLUP_MAX_AGE_S, rollup_max_age_s)),
                 ).rowcount
-            }
-            excess = connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] - raw_max_rows
-            removed["raw_by_count"] = (
-                connection.execute(
-                    "DELETE FROM predictions WHERE rowid IN (SELECT rowid FROM predictions ORDER BY ts LIMIT ?)",
-                    (max(excess, 0),),
-                ).rowcount
-                if excess > 0
-                else 0
-            )
-            cutoff = int((now - rollup_max_age_s) // 60)
-            removed["rollup_minutes"] = connection.execute(
-                "DELETE FROM minute_stats WHERE minute < ?", (cutoff,)
-            ).rowcount
-            connection.execute("DELETE FROM feature_counts WHERE minute < ?", (cutoff,))
+                connection.execute("DELETE FROM feature_counts WHERE hour < ?", (now - rollup_max_age_s,))
+            except sqlite3.Error as exc:
+                self._close()
+                raise StoreUnavailable(f"pruning the store failed: {exc}") from None
         return removed
+
+    # --- reading ---------------------------------------------------------------------
+
+    def _read(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """One query on a read-only connection: a reader never creates or blocks the file."""
+        if not self.path.exists():
+            raise StoreUnavailable(f"the store file {self.path.name} does not exist (yet)")
+        try:
+            connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+            try:
+                return connection.execute(sql, parameters).fetchall()
+            finally:
+                connection.close()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the store cannot be read: {exc}") from None
+
+    def system(self, window: str, now: float | None = None) -> dict[str, Any]:
+        """Throughput, error rate and latency percentiles over a window, overall, by source
+        and by model version, with a chart series; from rollups only."""
+        now = time.time() if now is None else now
+        seconds, step = WINDOWS[window], SERIES_STEP_S[window]
+        resolution = HOUR if step >= HOUR else MINUTE
+        first = int((now - seconds) // resolution * resolution)
+        rows = self._read(
+            "SELECT start, source, version, count, errors, latency FROM stats WHERE resolution = ? AND start >= ?",
+            (resolution, first),
+        )
+        latency = (
+            np.frombuffer(b"".join(r[5] for r in rows), np.int64).reshape(len(rows), LATENCY_BUCKETS)
+            if rows
+            else np.zeros((0, LATENCY_BUCKETS), np.int64)
+        )
+        counts = np.array([r[3] for r in rows], np.int64)
+        errors = np.array([r[4] for r in rows], np.int64)
+
+        def group(labels: list[Any]) -> dict[Any, dict[str, Any]]:
+            result = {}
+            for label in sorted(set(labels)):
+                mask = np.array([value == label for value in labels], bool)
+                result[label] = _summary(
+                    int(counts[mask].sum()), int(errors[mask].sum()), latency[mask].sum(axis=0), seconds
+                )
+            return result
+
+        first_point = int((now - seconds) // step * step)
+        points = int(math.floor(now / step) * step - first_point) // step + 1
+        slot = np.clip((np.array([r[0] for r in rows], np.int64) - first_point) // step, 0, points - 1)
+        slot_counts = np.bincount(slot, weights=counts, minlength=points).astype(np.int64)
+        slot_errors = np.bincount(slot, weights=errors, minlength=points).astype(np.int64)
+        slot_latency = np.zeros((points, LATENCY_BUCKETS), np.int64)
+        np.add.at(slot_latency, slot, latency)
+        row_sources = np.array([r[1] for r in rows], dtype=object)
+        per_source = {
+            s: np.bincount(slot[row_sources == s], weights=counts[row_sources == s], minlength=points).astype(np.int64)
+            for s in sorted(set(row_sources))
+        }
+        series = [
+            {
+                "start": first_point + i * step,
+                "requests": int(slot_counts[i]),
+                "errors": int(slot_errors[i]),
+                "by_source": {s: int(c[i]) for s, c in per_source.items()},
+                **{f"p{q}": percentile_from_histogram(slot_latency[i], q) for q in (50, 95, 99)},
+            }
+            for i in range(points)
+        ]
+        return {
+            "window": window,
+            "window_seconds": seconds,
+            **_summary(int(counts.sum()), int(errors.sum()), latency.sum(axis=0), seconds),
+            "by_source": group([r[1] for r in rows]),
+            "by_version": group([r[2] for r in rows]),
+            "series_step_seconds": step,
+            "series": series,
+        }
+
+    def totals(self) -> dict[str, int]:
+        """Predictions made (failures excluded) per source over the rollups' retention (90 days)."""
+        rows = self._read(
+            "SELECT source, sum(count) - sum(errors) FROM stats WHERE resolution = ? GROUP BY source", (HOUR,)
+        )
+        return {source: int(count) for source, count in rows if count}
+
+    def feature_counts(self, version: str, since: float) -> dict[str, dict[int, int]]:
+        """Per feature, counts per training bin for one model version, since an hour start."""
+        rows = self._read(
+            "SELECT feature, bin, sum(count) FROM feature_counts WHERE hour >= ? AND version = ? GROUP BY feature, bin",
+            (int(since // HOUR * HOUR), version),
+        )
+        result: dict[str, dict[int, int]] = defaultdict(dict)
+        for feature, bin_index, count in rows:
+            result[feature][int(bin_index)] = int(count)
+        return dict(result)
+
+    def probability_counts(self, version: str, since: float) -> np.ndarray:
+        """The predicted probabilities' histogram (20 buckets of 0.05) for one version."""
+        rows = self._read(
+            "SELECT probability FROM stats WHERE resolution = ? AND start >= ? AND version = ?",
+            (HOUR, int(since // HOUR * HOUR), version),
+        )
+        total = np.zeros(PROBABILITY_BUCKETS, np.int64)
+        for (blob,) in rows:
+            total += np.frombuffer(blob, np.int64)
+        return total
+
+    def recent_errors(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._read(
+            "SELECT ts, source, version, latency_ms, error_kind FROM predictions WHERE outcome != 'ok' "
+            "ORDER BY ts DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            {"ts": ts, "source": source, "version": version, "latency_ms": latency, "error_kind": kind}
+            for ts, source, version, latency, kind in rows
+        ]
+
+    def raw_count(self) -> int:
+        return int(self._read("SELECT count(*) FROM predictions")[0][0])
+
+    def size_bytes(self) -> int:
+        return sum(
+            os.stat(f"{self.path}{suffix}").st_size
+            for suffix in ("", "-wal", "-shm")
+            if os.path.exists(f"{self.path}{suffix}")
+        )

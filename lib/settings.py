@@ -29,6 +29,9 @@ class Settings:
     max_upload_mb: int
     max_batch: int
     max_body_mb: int
+    monitoring_db: Path
+    monitoring_raw_max_days: int
+    monitoring_raw_max_rows: int
 
 
 def _path(value: str) -> Path:
@@ -58,6 +61,9 @@ ENV_KEYS = (
     "MAX_UPLOAD_MB",
     "MAX_BATCH",
     "MAX_BODY_MB",
+    "MONITORING_DB",
+    "MONITORING_RAW_MAX_DAYS",
+    "MONITORING_RAW_MAX_ROWS",
 )
 
 
@@ -82,14 +88,18 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
     model_uri = env.get("MODEL_URI", "models").strip() or "models"
     if not model_uri.startswith("s3://"):
         model_uri = str(_path(model_uri))
+    kpi_dir = _path(env.get("KPI_DIR", "kpis"))
     return Settings(
         data_config=_path(env.get("DATA_CONFIG", "data/telco.toml")),
         model_uri=model_uri,
-        kpi_dir=_path(env.get("KPI_DIR", "kpis")),
+        kpi_dir=kpi_dir,
         model_cache_dir=_path(env.get("MODEL_CACHE_DIR", ".cache/models")),
         admin_token=env.get("ADMIN_TOKEN") or None,
         log_level=log_level,
         max_upload_mb=max_upload_mb,
         max_batch=max_batch,
         max_body_mb=max_body_mb,
+        monitoring_db=_path(env["MONITORING_DB"]) if env.get("MONITORING_DB") else kpi_dir / "monitoring.sqlite3",
+        monitoring_raw_max_days=_bounded_int(env, "MONITORING_RAW_MAX_DAYS", 30, 1, 3650),
+        monitoring_raw_max_rows=_bounded_int(env, "MONITORING_RAW_MAX_ROWS", 1_000_000, 1_000, 100_000_000),
     )

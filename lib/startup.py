@@ -17,6 +17,12 @@ logger = logging.getLogger("app")
 def warm_up(settings: Settings) -> None:
     started = time.perf_counter()
     from lib.model_loader import ModelNotAvailable, get_model
+    from lib.prediction_log import prediction_log
+
+    log = prediction_log(settings)
+    log.start()  # creates the store, so /health reports on it from the start
+    if log.state != "ok":
+        logger.warning("monitoring store unavailable: %s", log.reason)
 
     try:
         model = get_model(settings)

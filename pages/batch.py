@@ -3,12 +3,11 @@
 import streamlit as st
 
 from lib import charts
-from lib.activity import activity
 from lib.batch import (
     filter_scored,
     refused_rows,
     sample_upload,
-    score_upload,
+    score_and_log_upload,
     scored_table,
     to_csv_bytes,
     upload_revenue_at_risk,
@@ -58,13 +57,12 @@ elif use_sample:
 if source is not None and st.session_state.get("batch_key") != source[0]:
     bar = st.progress(0.0, text="Scoring...")
     try:
-        upload = score_upload(source[2](), model, limit_mb * 1_000_000, lambda done: bar.progress(done))
+        upload = score_and_log_upload(source[2](), model, limit_mb * 1_000_000, lambda done: bar.progress(done))
     except (CsvError, InvalidInput) as exc:
         bar.empty()
         st.error(f"**{source[1]}** cannot be scored: {exc}")
         st.stop()
     bar.empty()
-    activity.record_columns(model, "batch", upload.batch.inputs)
     # The sorted table is built once per upload, not on every filter change.
     st.session_state.update(
         batch_key=source[0], batch_name=source[1], batch_upload=upload, batch_scored=scored_table(upload)

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from lib.activity import activity
 from lib.business import campaign_defaults, revenue_at_risk
+from lib.monitoring import StoreUnavailable
+from lib.prediction_log import prediction_log
 from lib.ui import money, outcome, percent, reference_customers, served_model
 
 st.title("Prediction dashboard")
@@ -16,7 +17,10 @@ st.caption(
 
 campaign = campaign_defaults(model)
 portfolio = reference_customers(model)
-made = activity.predictions()
+try:
+    made = prediction_log().totals()
+except StoreUnavailable as exc:
+    made, store_problem = None, str(exc)
 cards = st.columns(4)
 cards[0].metric("Base rate", percent(model.kpis["base_rate"]), help=f"Share of {outcome(model)} in the dataset.")
 if campaign and portfolio is not None and portfolio.has_value:
@@ -28,11 +32,15 @@ if campaign and portfolio is not None and portfolio.has_value:
 else:
     cards[1].metric("Revenue at risk", "n/a", help="The dataset config has no [business] section.")
 cards[2].metric("Model version", model.version.split("-")[0], help=model.version)
-cards[3].metric(
-    "Predictions made",
-    f"{sum(made.values()):,}",
-    help=f"Since this process started: form {made['ui']:,}, batch {made['batch']:,}, API {made['api']:,}.",
-)
+if made is None:
+    cards[3].metric("Predictions made", "n/a", help=f"The monitoring store is unavailable: {store_problem}.")
+else:
+    cards[3].metric(
+        "Predictions made",
+        f"{sum(made.values()):,}",
+        help=f"Logged over the last 90 days: form {made.get('ui', 0):,}, batch {made.get('batch', 0):,}, "
+        f"API {made.get('api', 0):,}.",
+    )
 cards = st.columns(4)
 cards[0].metric("Test ROC AUC", f"{metrics['roc_auc']:.3f}")
 cards[1].metric("Test F1", f"{metrics['f1']:.3f}")
@@ -46,6 +54,7 @@ st.markdown(
 - **Batch scoring**: upload a CSV, score every valid row, see the refused ones, download the result.
 - **Model performance**: metrics, curves, feature importance, and a threshold slider.
 - **Business KPIs**: predicted rate and revenue at risk by segment, top-risk customers, a campaign simulator.
-- **Feature distributions**: what training saw for each feature, with the inputs scored here overlaid.
+- **Feature distributions**: what training saw for each feature, the recent inputs overlaid, and drift (PSI).
+- **Health**: the service's state, latency, error rate and throughput, and the recent errors.
 """
 )

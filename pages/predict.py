@@ -1,11 +1,13 @@
 """Predict: score one customer from a form generated from the model's feature schema."""
 
+import time
+
 import streamlit as st
 
 from lib import charts
-from lib.activity import activity
 from lib.explain import default_what_if_feature, what_if
-from lib.inference import InvalidInput, score_record
+from lib.inference import InvalidInput
+from lib.prediction_log import prediction_log, score_and_log
 from lib.ui import percent, served_model
 
 st.title("Predict one customer")
@@ -47,10 +49,13 @@ def predictor() -> None:
                     key=f"field_{spec.name}",
                 )
         if st.form_submit_button("Predict", type="primary"):
+            started = time.perf_counter()
             try:
-                st.session_state["prediction"] = (record, score_record(record, model))
-                activity.record_values(model, "ui", record)
+                st.session_state["prediction"] = (record, score_and_log(record, model, "ui", started=started))
             except InvalidInput as exc:
+                prediction_log().log_failure(
+                    "ui", model.version, (time.perf_counter() - started) * 1000, "invalid_input"
+                )
                 st.session_state.pop("prediction", None)
                 st.error(f"This customer cannot be scored: {exc}")
 

@@ -87,6 +87,14 @@ def _fresh_model_cache() -> Iterator[None]:
     forget_model()
 
 
+@pytest.fixture(autouse=True)
+def monitoring_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test logs its predictions to its own store, never to the project's kpis/."""
+    path = tmp_path / "monitoring" / "monitoring.sqlite3"
+    monkeypatch.setenv("MONITORING_DB", str(path))
+    return path
+
+
 def write_synthetic_dataset(folder: Path, rows: int = 1500, seed: int = 7) -> Path:
     """A dataset unlike Telco: ';' separator, target 'left' = 'gone', id 'account_no',
     blanks in a numeric column, a numeric label-like column and text categories."""

@@ -35,6 +35,7 @@ def launch(workdir: Path, **env: str) -> Server:
     environment = {
         **os.environ,
         "KPI_DIR": str(workdir / "kpis"),
+        "MONITORING_DB": str(workdir / "kpis" / "monitoring.sqlite3"),
         "MODEL_CACHE_DIR": str(workdir / "cache"),
         **env,
     }

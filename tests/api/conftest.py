@@ -6,8 +6,6 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from lib.request_log import request_log
-
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., TestClient]:
@@ -27,7 +25,6 @@ def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., TestCl
             monkeypatch.setenv(name, value)
         from app import app
 
-        request_log.clear()
         return TestClient(app)
 
     return start

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from lib.bundle import MODEL_FILE
 from lib.inference import score_record
+from lib.prediction_log import prediction_log
 
 
 def strict(response) -> dict:
@@ -220,19 +221,22 @@ def test_metrics_summary_and_model(api, registry_copy, telco_model):
     assert model["version"] == telco_model.version and model["threshold"] == telco_model.threshold
 
 
-def test_system_metrics_count_every_request(api, registry_copy, customer):
+def test_system_metrics_count_every_predict_request(api, registry_copy, customer, telco_model):
     client = api(registry_copy)
     for _ in range(3):
         post(client, {"record": customer})
     post(client, {"record": {}})
     client.get("/predict")
-    client.get("/metrics/nope")
+    client.get("/metrics/nope")  # not a prediction: not logged
+    prediction_log().flush()
     body = strict(client.get("/metrics/system", params={"window": "5m"}))
-    assert body["by_route"]["/predict"]["requests"] == 5
-    assert body["by_route"]["/predict"]["errors"] == 2
-    assert body["by_route"]["/metrics/{rest:path}"]["requests"] == 1
-    assert body["requests"] == 6  # this request is counted after it answers
-    assert body["latency_ms"]["p50"] > 0
+    assert (body["requests"], body["errors"]) == (5, 2)
+    assert body["by_source"]["api"]["requests"] == 5
+    assert body["by_version"][telco_model.version]["errors"] == 2
+    assert 0 < body["latency_ms"]["p50"] <= body["latency_ms"]["p99"]
+    assert sum(point["requests"] for point in body["series"]) == 5
+    assert [e["error_kind"] for e in prediction_log().recent_errors()] == ["method_not_allowed", "invalid_input"]
+    assert strict(client.get("/metrics/kpis"))["predictions_made"] == {"ui": 0, "batch": 0, "api": 3}
     assert client.get("/metrics/system", params={"window": "2w"}).status_code == 422
 
 
@@ -251,9 +255,11 @@ def test_feature_distribution_is_paginated(api, registry_copy, telco_model, cust
     last = strict(client.get("/metrics/feature-distribution", params={"page_size": 5, "page": 4}))
     assert len(last["features"]) == 4
     post(client, {"record": {**customer, "Contract": "Two year"}})
+    prediction_log().flush()
     one = strict(client.get("/metrics/feature-distribution", params={"feature": "Contract"}))
-    categories = next(s for s in telco_model.schema.features if s.name == "Contract").categories
-    assert one["features"][0]["scored_here"][categories.index("Two year")] >= 1
+    contract = one["features"][0]
+    assert contract["recent_counts"][contract["bins"].index("Two year")] == 1 and contract["recent_rows"] == 1
+    assert contract["status"] == "too_few" and one["probability"]["recent_rows"] == 1
     assert client.get("/metrics/feature-distribution", params={"feature": "nope"}).status_code == 404
     for bad in ({"page": "0"}, {"page": "x"}, {"page_size": "1000"}):
         assert client.get("/metrics/feature-distribution", params=bad).status_code == 422

@@ -5,6 +5,7 @@ import http.client
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -107,12 +108,70 @@ def test_every_endpoint_and_status_code_over_http(server, model):
             assert response_headers["allow"]
 
 
-def test_requests_are_counted_by_the_system_metrics(server):
-    before = json.loads(call(server, "GET", "/metrics/system?window=5m")[2])["by_route"].get("/health/live", {})
+def get_json(server: Server, path: str) -> dict:
+    return json.loads(call(server, "GET", path)[2])
+
+
+def wait_for(condition, timeout: float = 10.0):
+    """Poll until condition() is truthy (the prediction log writes every 0.25 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def api_requests(server: Server) -> int:
+    return get_json(server, "/metrics/system?window=5m").get("by_source", {}).get("api", {}).get("requests", 0)
+
+
+def settled(server: Server) -> bool:
+    """Nothing waiting to be written: earlier tests' predictions are all counted."""
+    return get_json(server, "/health")["checks"]["store"]["pending_rows"] == 0
+
+
+def test_predictions_are_logged_and_counted_by_the_system_metrics(server, model):
+    wait_for(lambda: settled(server))
+    before = api_requests(server)
+    body = json.dumps({"record": record_of(model)}).encode()
     for _ in range(4):
-        call(server, "GET", "/health/live")
-    after = json.loads(call(server, "GET", "/metrics/system?window=5m")[2])["by_route"]["/health/live"]
-    assert after["requests"] == before.get("requests", 0) + 4
+        assert call(server, "POST", "/predict", body, JSON)[0] == 200
+    assert call(server, "POST", "/predict", b"{", JSON)[0] == 400
+    wait_for(lambda: api_requests(server) == before + 5)
+    assert get_json(server, "/health")["checks"]["store"]["state"] == "ok"
+
+
+def test_store_faults_degrade_health_but_never_predictions(tmp_path, model):
+    """The store deleted, then made read-only, while a real server runs."""
+    running = launch(tmp_path, MODEL_URI=str(COMMITTED_REGISTRY))
+    store = tmp_path / "kpis" / "monitoring.sqlite3"
+    body = json.dumps({"record": record_of(model)}).encode()
+    try:
+        wait_for(lambda: get_json(running, "/health")["status"] == "ok" and store.exists())
+        for suffix in ("", "-wal", "-shm"):
+            store.with_name(store.name + suffix).unlink(missing_ok=True)
+        health = wait_for(lambda: (h := get_json(running, "/health"))["status"] == "degraded" and h)
+        assert "was deleted" in health["reason"] and health["checks"]["store"]["ok"] is False
+        assert call(running, "POST", "/predict", body, JSON)[0] == 200  # predicting goes on
+        wait_for(lambda: get_json(running, "/health")["status"] == "ok")  # recreated by itself
+        wait_for(lambda: api_requests(running) == 1)  # the prediction made meanwhile landed
+
+        subprocess.run(["chattr", "+i", str(store)], check=True)
+        try:
+            health = wait_for(lambda: (h := get_json(running, "/health"))["status"] == "degraded" and h)
+            assert "read-only" in health["reason"]
+            for _ in range(3):
+                assert call(running, "POST", "/predict", body, JSON)[0] == 200
+            assert call(running, "GET", "/metrics/system?window=5m")[0] in (200, 503)  # never a crash
+        finally:
+            subprocess.run(["chattr", "-i", str(store)], check=True)
+        wait_for(lambda: get_json(running, "/health")["status"] == "ok")
+        wait_for(lambda: api_requests(running) == 4)  # nothing lost while it was read-only
+        assert "Traceback" not in running.log_text()
+    finally:
+        running.stop()
 
 
 def test_api_page_and_function_give_the_same_probability(server, model, monkeypatch):

@@ -16,6 +16,7 @@ PAGES = {
     "performance": "pages/performance.py",
     "business": "pages/business.py",
     "distributions": "pages/distributions.py",
+    "health": "pages/health.py",
 }
 
 

@@ -3,9 +3,10 @@ or with a model from another dataset."""
 
 import pytest
 
-from lib.activity import activity
 from lib.bundle import MODEL_FILE
 from lib.inference import score_record
+from lib.model_loader import get_model
+from lib.prediction_log import prediction_log, score_and_log
 from lib.settings import PROJECT_ROOT
 from tests.app.conftest import PAGES
 
@@ -63,7 +64,6 @@ def test_overview_cards_show_the_bundle_and_the_business(open_page, registry_cop
 
 def test_predict_shows_the_probability_the_scoring_function_gives(open_page, registry_copy, telco_model):
     at = open_page(registry_copy, "predict")
-    before = sum(activity.predictions().values())
     at.number_input(key="field_tenure").set_value(3)
     at.selectbox(key="field_Contract").set_value("Month-to-month")
     at.selectbox(key="field_InternetService").set_value("Fiber optic")
@@ -75,7 +75,8 @@ def test_predict_shows_the_probability_the_scoring_function_gives(open_page, reg
     assert metrics(at)["Probability"] == f"{expected.probability:.1%}"
     assert metrics(at)["Prediction"] == expected.label
     assert len(charts(at)) == 3  # gauge, reasons, what-if
-    assert sum(activity.predictions().values()) == before + 1
+    prediction_log().flush()
+    assert prediction_log().totals() == {"ui": 1}  # the submit was logged, once
 
 
 def test_what_if_panel_follows_the_chosen_feature(open_page, registry_copy):
@@ -174,3 +175,52 @@ def test_distributions_reach_every_feature(open_page, registry_copy, telco_model
     box.set_value("Contract").run()
     statistics = table_with(at, "statistic")
     assert "share of Month-to-month" in set(statistics["statistic"])
+
+
+def log_predictions(model, count: int, **changes) -> None:
+    customer = {spec.name: spec.default for spec in model.schema.features}
+    for _ in range(count):
+        score_and_log({**customer, **changes}, model, "api")
+    prediction_log().flush()
+
+
+def test_distributions_show_drift_per_feature_from_the_log(open_page, registry_copy):
+    at = open_page(registry_copy, "distributions")
+    model = get_model()
+    log_predictions(model, 75, Contract="Two year", tenure=70, gender="Male")
+    log_predictions(model, 75, Contract="Two year", tenure=70, gender="Female")
+    at.run()
+    assert not at.exception
+    drift = table_with(at, "PSI").set_index("feature")
+    assert drift.loc["Contract", "status"] == "ALERT" and drift.loc["Contract", "recent inputs"] == 150
+    assert drift.loc["gender", "status"] == "ok"  # half and half, as in training
+    assert metrics(at)["Recent inputs"] == "150"
+    at.selectbox(key="distribution_feature").set_value("Contract").run()
+    assert any("150 recent inputs" in c.value for c in at.caption)
+
+
+def test_health_page_shows_the_model_the_store_and_the_traffic(open_page, registry_copy, telco_model):
+    at = open_page(registry_copy, "health")
+    log_predictions(get_model(), 7)
+    prediction_log().log_failure("api", telco_model.version, 2.0, "malformed_json")
+    prediction_log().flush()
+    at.run()
+    assert not at.exception and not at.error
+    assert "ok" in at.subheader[0].value
+    text = " ".join(m.value for m in at.markdown)
+    assert telco_model.version in text and telco_model.metadata["dataset"]["sha256"][:16] in text
+    cards = metrics(at)
+    assert cards["Requests (1h)"] == "8" and cards["Error rate"] == "12.50%"
+    assert len(charts(at)) == 3
+    assert table_with(at, "error_kind")["error_kind"].tolist() == ["malformed_json"]
+    at.segmented_control(key="health_window").set_value("7d").run()
+    assert metrics(at)["Requests (7d)"] == "8"
+
+
+def test_health_page_says_why_the_store_is_degraded(open_page, registry_copy, monitoring_db):
+    monitoring_db.mkdir(parents=True)  # a folder where the store file should be
+    at = open_page(registry_copy, "health")
+    assert not at.exception
+    assert "degraded" in at.subheader[0].value
+    assert "monitoring store" in at.warning[0].value
+    assert any("No charts while the monitoring store is unavailable" in i.value for i in at.info)

@@ -3,6 +3,10 @@ download, and no exception anywhere. Screenshots go to test-results/screenshots/
 
 import csv
 import io
+import json
+import re
+import time
+import urllib.request
 
 import pytest
 from playwright.sync_api import expect
@@ -20,6 +24,7 @@ PAGES = {
     "model-performance": "Model performance",
     "business-kpis": "Business KPIs",
     "feature-distributions": "Feature distributions",
+    "service-health": "Service health",
 }
 
 
@@ -88,3 +93,28 @@ def test_batch_upload_scores_and_downloads(served_app, page, tmp_path):
     probabilities = [float(r["probability"]) for r in rows]
     assert probabilities == sorted(probabilities, reverse=True)
     assert "many" not in {r["tenure"] for r in rows}
+
+
+def predictions_waiting(server) -> int:
+    with urllib.request.urlopen(f"{server.url}/health", timeout=10) as response:
+        return json.loads(response.read())["checks"]["store"]["pending_rows"]
+
+
+def test_health_page_refreshes_itself_as_predictions_arrive(served_app, page):
+    model = load_model(str(COMMITTED_REGISTRY))
+    deadline = time.monotonic() + 10
+    while predictions_waiting(served_app) and time.monotonic() < deadline:  # earlier tests' rows written
+        time.sleep(0.1)
+    page.goto(f"{served_app.url}/service-health")
+    expect(page.get_by_role("heading", name="Service health")).to_be_visible()
+    value = page.locator('[data-testid="stMetric"]').filter(has_text="Requests (1h)").get_by_test_id("stMetricValue")
+    expect(value).to_have_text(re.compile(r"^[0-9,]+$"), timeout=30_000)
+    before = int(value.inner_text().replace(",", ""))
+    body = json.dumps({"record": {spec.name: spec.default for spec in model.schema.features}}).encode()
+    for _ in range(3):
+        request = urllib.request.Request(
+            f"{served_app.url}/predict", body, {"content-type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+    expect(value).to_have_text(f"{before + 3:,}", timeout=15_000)  # no reload: the fragment reruns

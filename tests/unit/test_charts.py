@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import pytest
 
 from lib import charts
+from lib.drift import feature_report
 from lib.explain import what_if
 from lib.inference import score_record
 
@@ -61,9 +62,27 @@ def test_batch_business_and_distribution_figures(telco_model):
     curve = pd.DataFrame({"targeted": [0, 1, 2], "cutoff": [1.0, 0.9, 0.5], "expected_profit": [0.0, 5.0, 3.0]})
     validated(charts.campaign_chart(curve, curve.loc[1], "$"))
     numeric = telco_model.kpis["distributions"]["tenure"]
-    scored = np.ones(len(numeric["histogram"]["counts"]) + 1)
-    figure = validated(charts.distribution_chart(numeric, scored, "tenure"))
-    assert [trace["name"] for trace in figure["data"]] == ["training", "scored here"]
+    recent = {i: 1 for i in range(len(numeric["histogram"]["counts"]))}
+    figure = validated(charts.drift_chart(feature_report(numeric, [], recent), "tenure"))
+    assert [trace["name"] for trace in figure["data"]] == ["training", "recent"]
+    assert "missing" not in figure["data"][0]["x"]  # empty on both sides: left out
     categorical = telco_model.kpis["distributions"]["Contract"]
-    figure = validated(charts.distribution_chart(categorical, None, "Contract"))
+    spec = next(s for s in telco_model.schema.features if s.name == "Contract")
+    figure = validated(charts.drift_chart(feature_report(categorical, spec.categories, {3: 5}), "Contract"))
     assert sum(figure["data"][0]["y"]) == pytest.approx(1.0)
+    assert figure["data"][1]["x"][-1] == "(unseen)" and figure["data"][1]["y"][-1] == 1.0
+    series = [
+        {
+            "start": 1_800_000_000 + 60 * i,
+            "requests": i,
+            "errors": i // 2,
+            "by_source": {"api": i},
+            "p50": 1.0,
+            "p95": 2.0,
+            "p99": None,
+        }
+        for i in range(3)
+    ]
+    assert validated(charts.throughput_chart(series, 60))["data"][0]["y"] == [0, 1 / 60, 2 / 60]
+    assert validated(charts.error_rate_chart(series))["data"][0]["y"] == [None, 0.0, 0.5]
+    assert len(validated(charts.latency_chart(series))["data"]) == 3

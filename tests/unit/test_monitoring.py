@@ -1,13 +1,27 @@
-"""The monitoring store: rollup percentiles against numpy, counts, retention."""
+"""The monitoring store and the prediction log: rollups against numpy, counts, retention,
+drift inputs, and what happens when the store file is deleted or made read-only."""
 
 import sqlite3
+import subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from lib.monitoring import LATENCY_EDGES_MS, LoggedPrediction, MonitoringStore
+import lib.prediction_log
+from lib.inference import score_batch, score_record
+from lib.monitoring import (
+    HOUR,
+    LATENCY_EDGES_MS,
+    MINUTE,
+    SCHEMA_VERSION,
+    LoggedRow,
+    MonitoringStore,
+    StoreUnavailable,
+)
+from lib.prediction_log import PredictionLog
 
-NOW = 1_800_000_000.0
+NOW = 1_800_000_000.0  # a minute and hour boundary: 1_800_000_000 % 3600 == 0
 
 
 @pytest.fixture
@@ -17,16 +31,26 @@ def store(tmp_path):
     store.close()
 
 
-def rows(latencies, start=NOW - 120, source="api", errors=0):
+@pytest.fixture
+def log(tmp_path):
+    log = PredictionLog(tmp_path / "log" / "monitoring.sqlite3", raw_max_age_s=30 * 86_400, raw_max_rows=1_000_000)
+    yield log
+    log.stop()
+    subprocess.run(["chattr", "-i", str(log.path)], check=False, capture_output=True)
+
+
+def rows(latencies, start=NOW - 120, source="api", errors=0, version="v1"):
     return [
-        LoggedPrediction(
-            ts=start + i * 0.01,
-            source=source,
-            version="v1",
-            latency_ms=float(latency),
-            outcome="error" if i < errors else "ok",
-            probability=0.3,
-            feature_bins={"tenure": i % 3},
+        LoggedRow(
+            start + i * 0.01,
+            source,
+            version,
+            float(latency),
+            "error" if i < errors else "ok",
+            "invalid_input" if i < errors else None,
+            None if i < errors else 0.3,
+            None if i < errors else "Yes",
+            None,
         )
         for i, latency in enumerate(latencies)
     ]
@@ -36,45 +60,159 @@ def test_rollup_percentiles_agree_with_numpy_within_one_bucket(store):
     rng = np.random.default_rng(0)
     latencies = rng.lognormal(mean=0.0, sigma=1.0, size=5000)
     for chunk in np.array_split(latencies, 7):  # several writes merge into the same minutes
-        store.write(rows(chunk))
-    summary = store.system(window_s=3600, now=NOW)
-    assert summary["requests"] == 5000
-    for q in (50, 95, 99):
-        exact = float(np.percentile(latencies, q))
-        estimate = summary["latency_ms"][f"p{q}"]
-        upper = LATENCY_EDGES_MS[np.searchsorted(LATENCY_EDGES_MS, exact, side="left")]
-        assert exact <= estimate <= upper * 1.0000001, (q, exact, estimate)
-        assert estimate / exact < 1.18  # the documented resolution: one bucket, about 17 %
+        store.write(rows(chunk), {})
+    for window in ("5m", "7d"):  # minute rollups, hour rollups
+        summary = store.system(window, now=NOW)
+        assert summary["requests"] == 5000
+        for q in (50, 95, 99):
+            exact = float(np.percentile(latencies, q))
+            estimate = summary["latency_ms"][f"p{q}"]
+            upper = LATENCY_EDGES_MS[np.searchsorted(LATENCY_EDGES_MS, exact, side="left")]
+            assert exact <= estimate <= upper * 1.0000001, (q, exact, estimate)
+            assert estimate / exact < 1.18  # the documented resolution: one bucket, about 17 %
 
 
-def test_counts_errors_and_window(store):
-    store.write(rows([1.0] * 10, errors=3))
-    store.write(rows([2.0] * 5, start=NOW - 7200, source="ui"))
-    last_hour = store.system(window_s=3600, now=NOW)
-    assert (last_hour["requests"], last_hour["errors"]) == (10, 3)
-    assert last_hour["by_source"] == {"api": 10}
-    assert store.system(window_s=3 * 3600, now=NOW)["requests"] == 15
+def test_counts_errors_windows_sources_versions_and_series(store):
+    store.write(rows([1.0] * 10, errors=3), {})
+    store.write(rows([2.0] * 5, start=NOW - 7200, source="ui", version="v0"), {})
+    last_hour = store.system("1h", now=NOW)
+    assert (last_hour["requests"], last_hour["errors"], last_hour["error_rate"]) == (10, 3, 0.3)
+    assert list(last_hour["by_source"]) == ["api"] and last_hour["by_source"]["api"]["errors"] == 3
+    assert last_hour["throughput_rps"] == pytest.approx(10 / 3600)
+    assert sum(point["requests"] for point in last_hour["series"]) == 10
+    assert len(last_hour["series"]) == 61 and last_hour["series_step_seconds"] == MINUTE
+    day = store.system("24h", now=NOW)
+    assert day["requests"] == 15
+    assert {v: s["requests"] for v, s in day["by_version"].items()} == {"v0": 5, "v1": 10}
+    assert sum(p["by_source"].get("ui", 0) for p in day["series"]) == 5
+    assert store.totals() == {"api": 7, "ui": 5}  # predictions made: failures excluded
+    assert [e["error_kind"] for e in store.recent_errors()] == ["invalid_input"] * 3
     assert store.raw_count() == 15
 
 
+def test_feature_and_probability_counts_are_summed_per_version_and_window(store):
+    store.write(rows([1.0] * 4), {(int(NOW - HOUR), "v1", "tenure", 2): 3, (int(NOW - HOUR), "v2", "tenure", 2): 9})
+    store.write(rows([1.0] * 2, start=NOW - 3 * HOUR), {(int(NOW - 3 * HOUR), "v1", "tenure", 0): 2})
+    assert store.feature_counts("v1", since=NOW - 2 * HOUR) == {"tenure": {2: 3}}
+    assert store.feature_counts("v1", since=NOW - 4 * HOUR) == {"tenure": {0: 2, 2: 3}}
+    assert store.probability_counts("v1", since=NOW - 4 * HOUR)[6] == 6  # 0.3 falls in [0.30, 0.35)
+
+
 def test_retention_prunes_raw_rows_by_age_and_count_and_rollups_by_age(store):
-    store.write(rows([1.0] * 4, start=NOW - 40 * 86_400))  # older than 30 days
-    store.write(rows([1.0] * 10, start=NOW - 60))
+    store.write(rows([1.0] * 4, start=NOW - 40 * 86_400), {})  # older than 30 days
+    store.write(rows([1.0] * 10, start=NOW - 60), {(int(NOW - HOUR), "v1", "tenure", 0): 10})
     removed = store.prune(now=NOW, raw_max_rows=6)
     assert removed["raw_by_age"] == 4 and removed["raw_by_count"] == 4
     assert store.raw_count() == 6
-    assert store.system(window_s=50 * 86_400, now=NOW)["requests"] == 14  # rollups kept 90 days
-    removed = store.prune(now=NOW + 100 * 86_400)
-    assert removed["rollup_minutes"] >= 2
-    assert store.system(window_s=200 * 86_400, now=NOW + 100 * 86_400)["requests"] == 0
+    assert sum(store.totals().values()) == 14  # hourly rollups are kept 90 days
+    store.prune(now=NOW + 3 * 86_400)  # minute rollups go after 2 days, hourly ones stay
+    assert store.system("24h", now=NOW + 60)["requests"] == 0
+    assert sum(store.totals().values()) == 14
+    store.prune(now=NOW + 100 * 86_400)
+    assert store.totals() == {} and store.feature_counts("v1", since=0) == {}
 
 
 def test_a_failed_write_changes_nothing(store):
-    store.write(rows([1.0] * 3))
+    store.write(rows([1.0] * 3), {})
     bad = rows([1.0] * 2)
-    # NOT NULL source: the insert fails inside the transaction, after other rows went in
-    bad.append(LoggedPrediction(ts=NOW, source=None, version="v1", latency_ms=1.0))
-    with pytest.raises(sqlite3.IntegrityError):
-        store.write(bad)
+    bad.append(LoggedRow(NOW, None, "v1", 1.0, "ok", None, None, None, None))  # NOT NULL source
+    with pytest.raises(StoreUnavailable, match="NOT NULL"):
+        store.write(bad, {})
     assert store.raw_count() == 3
-    assert store.system(window_s=3600, now=NOW)["requests"] == 3
+    assert store.system("1h", now=NOW)["requests"] == 3
+
+
+def test_a_file_from_another_schema_is_refused_not_overwritten(tmp_path):
+    path = tmp_path / "monitoring.sqlite3"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE customers (name TEXT)")
+    other.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    other.commit()
+    other.close()
+    with pytest.raises(StoreUnavailable, match="not a monitoring store"):
+        MonitoringStore(path).open()
+    assert sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall() == [("customers",)]
+
+
+def test_the_log_counts_records_tables_and_failures_on_training_bins(log, telco_model):
+    customer = {spec.name: spec.default for spec in telco_model.schema.features}
+    one = {**customer, "tenure": 1.0, "Contract": "Two year"}
+    log.log_records(telco_model, "ui", [one], [score_record(one, telco_model)], 0.02)
+    batch = score_batch(pd.DataFrame([customer] * 3), telco_model)
+    log.log_columns(telco_model, "batch", batch.inputs, batch.table["probability"].to_numpy(), ["No"] * 3, 0.001)
+    log.log_failure("api", None, 1.5, "malformed_json")
+    log.flush()
+    assert log.status()["state"] == "ok" and log.written_rows == 5
+    assert log.totals() == {"ui": 1, "batch": 3}
+    drift = log.drift(telco_model, "1h")
+    contract = drift["features"]["Contract"]
+    assert contract["recent_counts"][contract["bins"].index("Two year")] == 1
+    assert contract["recent_counts"][contract["bins"].index(customer["Contract"])] == 3
+    tenure = drift["features"]["tenure"]
+    assert tenure["recent_rows"] == 4 and tenure["recent_counts"][0] == 1  # tenure 1 in the first bin
+    assert tenure["status"] == "too_few"  # fewer than 100 recent inputs: PSI without a status
+    assert drift["probability"]["recent_rows"] == 4
+    system = log.system("5m")
+    assert system["by_source"]["api"]["errors"] == 1 and system["by_version"]["none"]["requests"] == 1
+    raw = sqlite3.connect(log.path).execute("SELECT source, features FROM predictions ORDER BY rowid").fetchall()
+    assert '"Contract": "Two year"' in raw[0][1] and '"Contract":"' in raw[1][1] and raw[4] == ("api", None)
+
+
+def chattr(flag: str, path) -> None:
+    """The only way to make a file read-only for root too: the immutable attribute."""
+    done = subprocess.run(["chattr", flag, str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"chattr {flag} failed (e2fsprogs installed? filesystem supports it?): {done.stderr}"
+
+
+def log_one(log, model, customer):
+    log.log_records(model, "api", [customer], [score_record(customer, model)], 0.05)
+
+
+def test_a_deleted_store_is_reported_then_recreated(log, telco_model, monkeypatch):
+    customer = {spec.name: spec.default for spec in telco_model.schema.features}
+    log_one(log, telco_model, customer)
+    log.flush()
+    for suffix in ("", "-wal", "-shm"):
+        log.path.with_name(log.path.name + suffix).unlink(missing_ok=True)
+    log_one(log, telco_model, customer)  # predicting goes on
+    log.flush()
+    status = log.status()
+    assert status["state"] == "degraded" and "was deleted" in status["reason"] and status["pending_rows"] == 1
+    log.flush()  # within RETRY_S: no new attempt
+    assert log.status()["state"] == "degraded"
+    monkeypatch.setattr(lib.prediction_log, "RETRY_S", 0.0)
+    log._retry_at = 0.0
+    log.flush()
+    assert log.status()["state"] == "ok" and log.path.exists()
+    assert log.totals() == {"api": 1}  # the waiting row landed in the new file
+
+
+def test_a_read_only_store_keeps_predictions_waiting_until_it_is_writable(log, telco_model):
+    customer = {spec.name: spec.default for spec in telco_model.schema.features}
+    log_one(log, telco_model, customer)
+    log.flush()
+    chattr("+i", log.path)
+    for _ in range(3):
+        log_one(log, telco_model, customer)
+    log.flush(force=True)
+    status = log.status()
+    assert status["state"] == "degraded" and "read-only" in status["reason"] and status["pending_rows"] == 3
+    log.flush(force=True)  # still read-only: still degraded, nothing lost
+    assert log.status()["pending_rows"] == 3
+    chattr("-i", log.path)
+    log.flush(force=True)
+    assert log.status()["state"] == "ok" and log.status()["pending_rows"] == 0
+    assert log.totals() == {"api": 4}
+
+
+def test_while_the_store_is_down_the_backlog_is_bounded_and_drops_are_counted(log, telco_model, monkeypatch):
+    monkeypatch.setattr(lib.prediction_log, "MAX_BACKLOG_ROWS", 5)
+    log.path.parent.mkdir(parents=True)
+    log.path.mkdir()  # a folder where the file should be: cannot be opened
+    for _ in range(8):
+        log.log_failure("api", "v1", 1.0, "invalid_input")
+    log.flush(force=True)
+    status = log.status()
+    assert status["state"] == "degraded" and status["pending_rows"] == 5 and status["dropped_rows"] == 3
+    with pytest.raises(StoreUnavailable):
+        log.system("5m")

@@ -1,15 +1,13 @@
-"""What-if curves, the in-process activity counters, and chunked batch scoring."""
+"""What-if curves and chunked batch scoring."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import lib.batch
-from lib.activity import Activity
 from lib.batch import filter_scored, refused_rows, score_upload, scored_table, to_csv_bytes, upload_revenue_at_risk
 from lib.csv_io import CsvError
 from lib.explain import UnknownFeature, what_if
-from lib.inference import score_batch, score_record
+from lib.inference import score_record
 from lib.settings import PROJECT_ROOT
 
 
@@ -32,20 +30,6 @@ def test_what_if_over_categories_and_unknown_features(telco_model, customer):
     assert curve["value"].tolist() == ["Month-to-month", "One year", "Two year"]
     with pytest.raises(UnknownFeature):
         what_if(telco_model, customer, "nope")
-
-
-def test_activity_counts_records_and_columns_on_training_bins(telco_model, customer):
-    activity = Activity()
-    assert activity.scored_counts(telco_model, "tenure") is None
-    activity.record_values(telco_model, "ui", {**customer, "tenure": 1.0, "Contract": "Two year"})
-    batch = score_batch(pd.DataFrame([customer] * 3), telco_model)
-    activity.record_columns(telco_model, "batch", batch.inputs)
-    assert activity.predictions() == {"ui": 1, "batch": 3, "api": 0}
-    contract = activity.scored_counts(telco_model, "Contract")
-    categories = next(s for s in telco_model.schema.features if s.name == "Contract").categories
-    assert contract[categories.index("Two year")] == 1
-    assert contract[categories.index(customer["Contract"])] == 3
-    assert activity.scored_counts(telco_model, "tenure").sum() == 4
 
 
 def test_chunked_scoring_equals_one_pass(telco_model, monkeypatch):

@@ -1,0 +1,59 @@
+"""The service's health in one place: GET /health and the Health page read the same report."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lib.model_loader import LoadedModel
+
+PROCESS_STARTED = time.monotonic()
+
+
+def uptime_s() -> float:
+    return round(time.monotonic() - PROCESS_STARTED, 3)
+
+
+def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[str, Any]:
+    """ok; degraded (serving, but the bundle has no KPIs or the monitoring store cannot be
+    written); unavailable (no model: nothing can be scored)."""
+    from lib.prediction_log import prediction_log
+
+    store = prediction_log().status()
+    store_check = {key: store[key] for key in ("ok", "state", "reason", "pending_rows", "dropped_rows")}
+    if model is None:
+        return {
+            "status": "unavailable",
+            "model_loaded": False,
+            "model_version": None,
+            "model_source": None,
+            "kpis_loaded": False,
+            "uptime_s": uptime_s(),
+            "reason": model_problem,
+            "checks": {"model": {"ok": False, "reason": model_problem}, "store": store_check},
+        }
+    kpis_loaded = bool(model.kpis.get("metrics"))
+    problems = []
+    if not kpis_loaded:
+        problems.append("the model bundle has no KPIs")
+    if not store["ok"]:
+        problems.append(f"monitoring store: {store['reason']}")
+    report = {
+        "status": "degraded" if problems else "ok",
+        "model_loaded": True,
+        "model_version": model.version,
+        "model_source": model.source,
+        "trained_at": model.metadata.get("created_at"),
+        "dataset_sha256": model.metadata.get("dataset", {}).get("sha256"),
+        "kpis_loaded": kpis_loaded,
+        "uptime_s": uptime_s(),
+        "checks": {
+            "model": {"ok": True, "version": model.version, "scorer": model.scorer.kind},
+            "kpis": {"ok": kpis_loaded},
+            "store": store_check,
+        },
+    }
+    if problems:
+        report["reason"] = "; ".join(problems)
+    return report

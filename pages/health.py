@@ -1,0 +1,111 @@
+"""Health: is the service up, which model does it serve, how fast and how reliably."""
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from lib import charts
+from lib.health import health_report
+from lib.model_loader import ModelNotAvailable, get_model
+from lib.monitoring import WINDOWS, StoreUnavailable
+from lib.prediction_log import prediction_log
+
+REFRESH_S = 5
+STATES = {"ok": ":green[ok]", "degraded": ":orange[degraded]", "unavailable": ":red[unavailable]"}
+
+st.title("Service health")
+window = st.segmented_control("Window", list(WINDOWS), default="1h", key="health_window") or "1h"
+st.caption(f"Refreshes itself every {REFRESH_S} s. Latency is the server's time per prediction.")
+
+
+def when(ts: float | None) -> str:
+    return "never" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@st.fragment(run_every=REFRESH_S)
+def live_health() -> None:
+    """Everything that changes: reruns alone on a timer, the window selector stays put."""
+    try:
+        model, problem = get_model(), None
+    except ModelNotAvailable as exc:
+        model, problem = None, exc.reason
+    report = health_report(model, problem)
+    st.subheader(f"Status: {STATES[report['status']]}")
+    if report.get("reason"):
+        st.warning(report["reason"], icon=":material/warning:")
+
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Model**")
+        if model is None:
+            st.error(f"**Model not loaded.** {problem}", icon=":material/error:")
+        else:
+            st.markdown(
+                f"- version `{model.version}` ({model.scorer.kind} scorer)\n"
+                f"- source `{model.source}`\n"
+                f"- trained at {report['trained_at']}\n"
+                f"- dataset sha256 `{(report['dataset_sha256'] or 'unknown')[:16]}…`"
+            )
+        st.markdown(f"- uptime {report['uptime_s'] / 3600:.2f} h")
+    with right:
+        store = prediction_log().status()
+        st.markdown("**Monitoring store**")
+        st.markdown(
+            f"- state {STATES[store['state']]}"
+            + (f": {store['reason']}" if store["reason"] else "")
+            + f"\n- file `{store['path']}`, {prediction_log().store.size_bytes() / 1e6:.1f} MB"
+            f"\n- rows written by this process {store['written_rows']:,}, waiting {store['pending_rows']:,}, "
+            f"dropped {store['dropped_rows']:,}\n- last write {when(store['last_write_at'])}"
+        )
+
+    try:
+        system = prediction_log().system(window)
+        errors = prediction_log().recent_errors()
+    except StoreUnavailable as exc:
+        st.info(f"No charts while the monitoring store is unavailable: {exc}.")
+        return
+    latency = system["latency_ms"]
+    cards = st.columns(5)
+    cards[0].metric(f"Requests ({window})", f"{system['requests']:,}")
+    cards[1].metric("Error rate", f"{system['error_rate']:.2%}")
+    cards[2].metric("Throughput", f"{system['throughput_rps']:.3g}/s")
+    cards[3].metric("p50 latency", "n/a" if latency["p50"] is None else f"{latency['p50']:.3g} ms")
+    cards[4].metric("p99 latency", "n/a" if latency["p99"] is None else f"{latency['p99']:.3g} ms")
+    if system["by_source"]:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "source": source,
+                        "requests": s["requests"],
+                        "errors": s["errors"],
+                        "error rate": s["error_rate"],
+                        "p50 ms": s["latency_ms"]["p50"],
+                        "p95 ms": s["latency_ms"]["p95"],
+                        "p99 ms": s["latency_ms"]["p99"],
+                    }
+                    for source, s in system["by_source"].items()
+                ]
+            ),
+            hide_index=True,
+            key="by_source",
+        )
+    charts_row = st.columns(3)
+    series, step = system["series"], system["series_step_seconds"]
+    charts_row[0].plotly_chart(charts.throughput_chart(series, step), key="throughput")
+    charts_row[1].plotly_chart(charts.error_rate_chart(series), key="error_rate")
+    charts_row[2].plotly_chart(charts.latency_chart(series), key="latency")
+
+    st.subheader("Recent errors")
+    if errors:
+        st.dataframe(
+            pd.DataFrame([{**e, "ts": when(e["ts"])} for e in errors]).rename(columns={"ts": "time"}),
+            hide_index=True,
+            key="errors",
+        )
+    else:
+        st.caption("No failed prediction logged.")
+
+
+live_health()
