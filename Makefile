@@ -29,10 +29,11 @@ run: install
 test: install-dev system-deps
 	$(BIN)/pytest
 
-## Browser tests need Debian's chromium, the benchmark smoke test wrk.
+## Browser tests need Debian's chromium, the benchmark smoke test wrk, the store-fault tests chattr.
 system-deps:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v chattr >/dev/null 2>&1 || missing="$$missing e2fsprogs"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import dashboard, http, inference, memory
+from bench import dashboard, http, inference, memory, monitoring
 from bench.timing import Measurement, machine
 from lib.model_loader import load_model
 from lib.settings import PROJECT_ROOT, get_settings
@@ -39,9 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     model = load_model(args.model_uri)
-    results = inference.run(model, str(get_settings().data_config), quick=args.quick)
-    results += dashboard.submit_script_time(PROJECT_ROOT, args.model_uri, args.quick)
     with tempfile.TemporaryDirectory() as workdir:
+        # Servers and pages started by the benchmarks log to a throwaway store, not kpis/.
+        os.environ["MONITORING_DB"] = str(Path(workdir) / "kpis" / "monitoring.sqlite3")
+        results = inference.run(model, str(get_settings().data_config), quick=args.quick)
+        results += monitoring.run(model, Path(workdir), args.quick)
+        results += dashboard.submit_script_time(PROJECT_ROOT, args.model_uri, args.quick)
         results += dashboard.start_to_first_page(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
         results += memory.run(PROJECT_ROOT, args.model_uri, Path(workdir), sessions=3 if args.quick else 20)
         results += http.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)

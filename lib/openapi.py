@@ -96,6 +96,31 @@ PREDICTION = {
 }
 
 
+_SUMMARY = {
+    "requests": {"type": "integer"},
+    "errors": {"type": "integer"},
+    "error_rate": {"type": "number"},
+    "throughput_rps": {"type": "number"},
+    "latency_ms": {
+        "type": "object",
+        "properties": {q: {"type": ["number", "null"]} for q in ("p50", "p95", "p99")},
+    },
+}
+SYSTEM_METRICS = {
+    "type": "object",
+    "required": ["window", "requests", "errors", "error_rate", "throughput_rps", "latency_ms", "by_source", "series"],
+    "properties": {
+        "window": {"type": "string"},
+        "window_seconds": {"type": "integer"},
+        **_SUMMARY,
+        "by_source": {"type": "object", "additionalProperties": {"type": "object", "properties": _SUMMARY}},
+        "by_version": {"type": "object", "additionalProperties": {"type": "object", "properties": _SUMMARY}},
+        "series_step_seconds": {"type": "integer"},
+        "series": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
 def document(schema: FeatureSchema | None, max_batch: int, version: str | None) -> dict[str, Any]:
     """The whole document; without a model, /predict takes any object (and answers 503)."""
     record = record_schema(schema) if schema is not None else {"type": "object"}
@@ -117,7 +142,8 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
         "paths": {
             "/health": {
                 "get": {
-                    "summary": "Service state; 503 when no model can be loaded",
+                    "summary": "Service state: ok; degraded (serving, but the monitoring store cannot be written or "
+                    "the bundle has no KPIs; `reason` says which); 503 unavailable when no model can be loaded",
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Health"}),
                         **{"503": _json({"$ref": "#/components/schemas/Health"}, "No model loaded")},
@@ -212,9 +238,11 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
             },
             "/metrics/system": {
                 "get": {
-                    "summary": "Requests, throughput, error rate, latency percentiles",
+                    "summary": "Predictions logged over the window: count, errors, error rate, throughput, "
+                    "latency p50/p95/p99, by source and model version, and a chart series (from the prediction "
+                    "log's rollups); 503 when the monitoring store cannot be read",
                     "parameters": [window],
-                    "responses": {"200": _json({"type": "object"}), **_error_responses(422)},
+                    "responses": {"200": _json(SYSTEM_METRICS), **_error_responses(422, 503)},
                 }
             },
             "/metrics/kpis": {
@@ -225,8 +253,11 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
             },
             "/metrics/feature-distribution": {
                 "get": {
-                    "summary": "Training distribution of the features (and what this process scored), paginated",
+                    "summary": "Per feature: training distribution, recent counts on the training bins, PSI and "
+                    "drift status (ok < 0.1 <= watch < 0.25 <= alert; too_few under 100 recent inputs); drift of the "
+                    "predicted probability; paginated",
                     "parameters": [
+                        {**window, "schema": {**window["schema"], "default": "24h"}},
                         {"name": "feature", "in": "query", "required": False, "schema": {"type": "string"}},
                         {
                             "name": "page",
@@ -271,6 +302,7 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                         "model_loaded": {"type": "boolean"},
                         "model_version": {"type": ["string", "null"]},
                         "uptime_s": {"type": "number"},
+                        "reason": {"type": "string"},
                         "checks": {"type": "object"},
                     },
                 },

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import threading
 import time
 from collections import defaultdict, deque
@@ -215,9 +216,14 @@ class PredictionLog:
             return {}
 
     def _rows(self, items: list[tuple[Any, ...]]) -> tuple[list[LoggedRow], dict[tuple[int, str, str, int], int]]:
-        """Raw rows, and counts per (hour, version, feature, training bin)."""
+        """Raw rows, and counts per (hour, version, feature, training bin).
+
+        Single records are binned together per hour and version: one numpy pass per
+        feature for the whole flush, not one per record.
+        """
         rows: list[LoggedRow] = []
         counts: dict[tuple[int, str, str, int], int] = defaultdict(int)
+        pending_records: dict[tuple[int, str], tuple[LoadedModel, list[dict[str, Any]]]] = {}
         for item in items:
             kind, ts, source = item[0], item[1], item[2]
             hour = int(ts // HOUR * HOUR)
@@ -226,53 +232,68 @@ class PredictionLog:
                 rows.extend([LoggedRow(ts, source, version, latency, "error", error_kind, None, None, None)] * n)
                 continue
             model, latency = item[3], item[4]
-            plan = self._plans.get(model.version) or self._plans.setdefault(model.version, _plan(model))
             if kind == "records":
                 records, predictions = item[5], item[6]
                 names = model.schema.names
-                for record, prediction in zip(records, predictions, strict=True):
-                    features = json.dumps({name: record.get(name) for name in names}, default=str)
-                    rows.append(
-                        LoggedRow(
-                            ts,
-                            source,
-                            model.version,
-                            latency,
-                            "ok",
-                            None,
-                            prediction.probability,
-                            prediction.label,
-                            features,
-                        )
+                rows.extend(
+                    LoggedRow(
+                        ts,
+                        source,
+                        model.version,
+                        latency,
+                        "ok",
+                        None,
+                        prediction.probability,
+                        prediction.label,
+                        json.dumps({name: record.get(name) for name in names}, default=str),
                     )
-                numbers = {name: np.array([_number(r.get(name)) for r in records], float) for name, _ in plan.numeric}
-                codes = {
-                    name: np.array([_code(r.get(name), positions, k) for r in records], np.int64)
-                    for name, positions, k in plan.categorical
-                }
+                    for record, prediction in zip(records, predictions, strict=True)
+                )
+                pending_records.setdefault((hour, model.version), (model, []))[1].extend(records)
             else:
                 columns, probabilities, labels = item[5], item[6], item[7]
-                numbers, codes = columns.numbers, columns.codes
-                features = _features_json(model, columns)
                 rows.extend(
                     LoggedRow(ts, source, model.version, latency, "ok", None, float(p), str(label), text)
-                    for p, label, text in zip(probabilities, labels, features, strict=True)
+                    for p, label, text in zip(probabilities, labels, _features_json(model, columns), strict=True)
                 )
-            for name, edges in plan.numeric:
-                for bin_index, count in enumerate(np.bincount(numeric_bins(edges, numbers[name]))):
-                    if count:
-                        counts[(hour, model.version, name, bin_index)] += int(count)
-            for name, _, _ in plan.categorical:
-                for bin_index, count in enumerate(np.bincount(codes[name])):
-                    if count:
-                        counts[(hour, model.version, name, bin_index)] += int(count)
+                self._count_bins(counts, hour, model, columns.numbers, columns.codes)
+        for (hour, _), (model, records) in pending_records.items():
+            plan = self._plan_for(model)
+            numbers = {name: np.array([_number(r.get(name)) for r in records], float) for name, _ in plan.numeric}
+            codes = {
+                name: np.array([_code(r.get(name), positions, k) for r in records], np.int64)
+                for name, positions, k in plan.categorical
+            }
+            self._count_bins(counts, hour, model, numbers, codes)
         return rows, counts
+
+    def _plan_for(self, model: LoadedModel) -> _Plan:
+        plan = self._plans.get(model.version)
+        if plan is None:
+            plan = self._plans[model.version] = _plan(model)
+        return plan
+
+    def _count_bins(
+        self,
+        counts: dict[tuple[int, str, str, int], int],
+        hour: int,
+        model: LoadedModel,
+        numbers: dict[str, np.ndarray],
+        codes: dict[str, np.ndarray],
+    ) -> None:
+        plan = self._plan_for(model)
+        binned = [(name, numeric_bins(edges, numbers[name])) for name, edges in plan.numeric]
+        binned += [(name, codes[name]) for name, _, _ in plan.categorical]
+        for name, bins in binned:
+            for bin_index, count in enumerate(np.bincount(bins).tolist()):
+                if count:
+                    counts[(hour, model.version, name, bin_index)] += count
 
     # --- reading (each raises StoreUnavailable with the reason) ------------------------
 
     def _readable(self) -> MonitoringStore:
-        if self._thread is None:
-            self.start()
+        if self.state == "ok" and not self.path.exists():  # nothing logged yet: an empty store reads as zeros
+            self._try_open()
         return self.store
 
     def system(self, window: str) -> dict[str, Any]:
@@ -304,6 +325,8 @@ class PredictionLog:
         }
 
     def status(self) -> dict[str, Any]:
+        """The store's state as /health reports it (starting the writer, which opens the store)."""
+        self._ensure_thread()
         return {
             "ok": self.state == "ok",
             "state": self.state,
@@ -362,24 +385,31 @@ def _features_json(model: LoadedModel, columns: EncodedColumns) -> list[str]:
 
 
 _current: PredictionLog | None = None
+_current_key: tuple[str | None, ...] | None = None
 _current_lock = threading.Lock()
+# The settings that decide the store; compared on every call (two lookups, under a
+# microsecond) instead of parsing every setting on the hot path.
+_STORE_KEYS = ("MONITORING_DB", "KPI_DIR", "MONITORING_RAW_MAX_DAYS", "MONITORING_RAW_MAX_ROWS")
 
 
 def prediction_log(settings: Settings | None = None) -> PredictionLog:
     """The process-wide log for the configured store (a new one if the setting changed)."""
-    global _current
-    settings = settings or get_settings()
+    global _current, _current_key
+    key = tuple(os.environ.get(name) for name in _STORE_KEYS)
     log = _current
-    if log is not None and log.path == settings.monitoring_db:
+    if settings is None and log is not None and key == _current_key:
         return log
+    settings = settings or get_settings()
     with _current_lock:
         if _current is not None and _current.path == settings.monitoring_db:
+            _current_key = key
             return _current
         if _current is not None:
             _current.stop()
         _current = PredictionLog(
             settings.monitoring_db, settings.monitoring_raw_max_days * 86_400, settings.monitoring_raw_max_rows
         )
+        _current_key = key
         return _current
 
 
