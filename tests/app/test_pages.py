@@ -60,6 +60,9 @@ def test_overview_cards_show_the_bundle_and_the_business(open_page, registry_cop
     assert cards["Base rate"] == f"{telco_model.kpis['base_rate']:.1%}"
     assert cards["Revenue at risk"].startswith("$")
     assert telco_model.version in at.caption[0].value
+    assert cards["Predictions made"] == "0"
+    log_predictions(get_model(), 2)
+    assert metrics(at.run())["Predictions made"] == "2"
 
 
 def test_predict_shows_the_probability_the_scoring_function_gives(open_page, registry_copy, telco_model):

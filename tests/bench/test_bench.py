@@ -35,6 +35,10 @@ def test_quick_bench_writes_medians_spreads_and_ratios(tmp_path):
         "server RSS",
         "Predict submit rerun (script time)",
         "server start to first rendered page",
+        "logging overhead per prediction",
+        "/metrics/system, all 4 windows",
+        "Health page queries",
+        "drift of 19 features",
     ):
         assert any(name.startswith(expected) for name in names), expected
     for result in report["results"]:

@@ -216,3 +216,16 @@ def test_while_the_store_is_down_the_backlog_is_bounded_and_drops_are_counted(lo
     assert status["state"] == "degraded" and status["pending_rows"] == 5 and status["dropped_rows"] == 3
     with pytest.raises(StoreUnavailable):
         log.system("5m")
+
+
+def test_the_log_prunes_with_its_configured_retention(tmp_path):
+    log = PredictionLog(tmp_path / "monitoring.sqlite3", raw_max_age_s=30 * 86_400, raw_max_rows=5)
+    try:
+        for _ in range(8):
+            log.log_failure("api", "v1", 1.0, "invalid_input")
+        log.flush()
+        assert log.prune()["raw_by_count"] == 3
+        assert log.store.raw_count() == 5
+        assert log.system("5m")["requests"] == 8  # rollups keep the whole count
+    finally:
+        log.stop()

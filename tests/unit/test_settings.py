@@ -1,0 +1,30 @@
+"""Settings from the environment: defaults, derived paths, and clear errors."""
+
+import pytest
+
+from lib.settings import PROJECT_ROOT, SettingsError, get_settings
+
+
+def test_defaults_and_the_store_path_follow_kpi_dir():
+    settings = get_settings({})
+    assert settings.monitoring_db == PROJECT_ROOT / "kpis" / "monitoring.sqlite3"
+    assert (settings.monitoring_raw_max_days, settings.monitoring_raw_max_rows) == (30, 1_000_000)
+    moved = get_settings({"KPI_DIR": "/srv/state"})
+    assert str(moved.monitoring_db) == "/srv/state/monitoring.sqlite3"
+    explicit = get_settings({"KPI_DIR": "/srv/state", "MONITORING_DB": "logs/m.db", "MONITORING_RAW_MAX_ROWS": "5000"})
+    assert explicit.monitoring_db == PROJECT_ROOT / "logs" / "m.db" and explicit.monitoring_raw_max_rows == 5000
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MONITORING_RAW_MAX_DAYS", "0", "between 1 and 3650"),
+        ("MONITORING_RAW_MAX_ROWS", "many", "whole number"),
+        ("MAX_BATCH", "-1", "between 1 and"),
+        ("LOG_LEVEL", "loud", "one of"),
+    ],
+)
+def test_a_bad_value_names_the_variable(name, value, message):
+    with pytest.raises(SettingsError, match=message) as error:
+        get_settings({name: value})
+    assert str(error.value).startswith(name)
