@@ -40,6 +40,15 @@ RETRY_S = 1.0
 PRUNE_EVERY_S = 600.0
 MAX_BACKLOG_ROWS = 200_000
 NO_MODEL = "none"
+# The writer gives the GIL back every this many rows of Python work (about a millisecond):
+# left to the interpreter's 5 ms switch interval, a flush would add up to tens of ms to
+# the requests being served meanwhile.
+YIELD_EVERY_ROWS = 32
+TABLE_CHUNK_ROWS = 2_000
+
+
+def _yield_gil() -> None:
+    time.sleep(0)
 
 
 @dataclass(frozen=True)
@@ -189,7 +198,7 @@ class PredictionLog:
                 if self.state == "degraded":
                     self._try_open()
                 return
-            rows, feature_counts = self._rows(self._backlog)
+            rows, feature_counts = self._rows_or_drop_bad_items()
             try:
                 self.store.write(rows, feature_counts)
             except StoreUnavailable as exc:
@@ -199,6 +208,23 @@ class PredictionLog:
             self.written_rows += len(rows)
             self.last_write_at = time.time()
             self._recover()
+
+    def _rows_or_drop_bad_items(self) -> tuple[list[LoggedRow], dict[tuple[int, str, str, int], int]]:
+        """Rows of the backlog; an item that cannot become rows (a bug) is dropped and
+        counted, so one bad item never blocks the log."""
+        try:
+            return self._rows(self._backlog)
+        except Exception:
+            logger.exception("a logged prediction cannot be written; dropping it")
+        good = []
+        for item in self._backlog:
+            try:
+                self._rows([item])
+                good.append(item)
+            except Exception:
+                self.dropped_rows += _rows_in(item)
+        self._backlog = good
+        return self._rows(self._backlog)
 
     def _bound_backlog(self) -> None:
         total = sum(_rows_in(item) for item in self._backlog)
@@ -235,20 +261,23 @@ class PredictionLog:
             if kind == "records":
                 records, predictions = item[5], item[6]
                 names = model.schema.names
-                rows.extend(
-                    LoggedRow(
-                        ts,
-                        source,
-                        model.version,
-                        latency,
-                        "ok",
-                        None,
-                        prediction.probability,
-                        prediction.label,
-                        json.dumps({name: record.get(name) for name in names}, default=str),
+                for record, prediction in zip(records, predictions, strict=True):
+                    features = json.dumps({name: record.get(name) for name in names}, default=str)
+                    rows.append(
+                        LoggedRow(
+                            ts,
+                            source,
+                            model.version,
+                            latency,
+                            "ok",
+                            None,
+                            prediction.probability,
+                            prediction.label,
+                            features,
+                        )
                     )
-                    for record, prediction in zip(records, predictions, strict=True)
-                )
+                    if len(rows) % YIELD_EVERY_ROWS == 0:
+                        _yield_gil()
                 pending_records.setdefault((hour, model.version), (model, []))[1].extend(records)
             else:
                 columns, probabilities, labels = item[5], item[6], item[7]
@@ -381,7 +410,11 @@ def _features_json(model: LoadedModel, columns: EncodedColumns) -> list[str]:
             for spec in model.schema.features
         }
     )
-    return frame.to_json(orient="records", lines=True).splitlines() if len(frame) else []
+    lines: list[str] = []
+    for start in range(0, len(frame), TABLE_CHUNK_ROWS):  # a big upload: chunks, the GIL given back between
+        lines += frame.iloc[start : start + TABLE_CHUNK_ROWS].to_json(orient="records", lines=True).splitlines()
+        _yield_gil()
+    return lines
 
 
 _current: PredictionLog | None = None

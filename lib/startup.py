@@ -6,6 +6,7 @@ browser boots while the heavy imports (scikit-learn, plotly) and the model load 
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 
@@ -37,4 +38,8 @@ def warm_up(settings: Settings) -> None:
         lib.business.cached_reference_portfolio(model, settings.data_config)
     except Exception as exc:  # the pages report the same problem when they need the data
         logger.warning("reference customers not scored at start: %s", exc)
+    # Everything loaded so far lives as long as the process: keep it out of the garbage
+    # collector's full passes, which otherwise pause requests for tens of ms under load
+    # (measured: POST /predict p99 at 8 connections 31-50 ms -> 9 ms).
+    gc.freeze()
     logger.info("warm-up done in %.2f s", time.perf_counter() - started)

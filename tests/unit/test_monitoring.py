@@ -229,3 +229,13 @@ def test_the_log_prunes_with_its_configured_retention(tmp_path):
         assert log.system("5m")["requests"] == 8  # rollups keep the whole count
     finally:
         log.stop()
+
+
+def test_an_item_that_cannot_be_written_is_dropped_not_blocking(log, telco_model):
+    customer = {spec.name: spec.default for spec in telco_model.schema.features}
+    prediction = score_record(customer, telco_model)
+    log.log_records(telco_model, "api", [{**customer, "tenure": "not a number"}], [prediction], 0.1)
+    log.log_records(telco_model, "api", [customer], [prediction], 0.1)
+    log.flush()
+    assert log.status()["dropped_rows"] == 1 and log.status()["state"] == "ok"
+    assert log.totals() == {"api": 1}
