@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from lib.access import check_admin
 from lib.drift import ALERT, MIN_RECENT_ROWS, WATCH
+from lib.health import health_report, uptime_s  # imported with the app: uptime counts from here
 from lib.monitoring import WINDOWS
 from lib.openapi import MAX_PAGE
 from lib.settings import Settings, get_settings
@@ -247,8 +248,6 @@ async def predict(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     """200 ok or degraded (still serving), 503 unavailable (no model): see lib.health."""
-    from lib.health import health_report
-
     try:
         report = health_report(await _model(), None)
     except ApiError as exc:
@@ -257,8 +256,6 @@ async def health(request: Request) -> Response:
 
 
 async def live(request: Request) -> Response:
-    from lib.health import uptime_s
-
     return json_response({"status": "alive", "uptime_s": uptime_s()})
 
 

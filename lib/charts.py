@@ -388,4 +388,4 @@ def latency_chart(series: list[dict[str, Any]]) -> go.Figure:
         }
         for q in ("p50", "p95", "p99")
     ]
-    return _figure(lines, "Latency (ms, log scale)", height=280, yaxis={"type": "log"})
+    return _figure(lines, "Latency (ms, log scale)", height=280, yaxis={"type": "log", "dtick": 1})

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from lib.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from lib.model_loader import LoadedModel
@@ -13,6 +16,26 @@ PROCESS_STARTED = time.monotonic()
 
 def uptime_s() -> float:
     return round(time.monotonic() - PROCESS_STARTED, 3)
+
+
+def duration(seconds: float) -> str:
+    """45 s, 12 min, 3.5 h, 2.0 days: how a person reads an uptime."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} days"
+
+
+def shown_source(source: str) -> str:
+    """A bundle inside the project folder is shown relative to it (models/<version>);
+    S3 URIs and other places as they are."""
+    try:
+        return str(Path(source).relative_to(PROJECT_ROOT))
+    except ValueError:
+        return source
 
 
 def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[str, Any]:
@@ -43,7 +66,7 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
         "status": "degraded" if problems else "ok",
         "model_loaded": True,
         "model_version": model.version,
-        "model_source": model.source,
+        "model_source": shown_source(model.source),
         "trained_at": model.metadata.get("created_at"),
         "dataset_sha256": model.metadata.get("dataset", {}).get("sha256"),
         "kpis_loaded": kpis_loaded,

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from lib import charts
-from lib.health import health_report
+from lib.health import duration, health_report
 from lib.model_loader import ModelNotAvailable, get_model
 from lib.monitoring import WINDOWS, StoreUnavailable
 from lib.prediction_log import prediction_log
@@ -43,11 +43,11 @@ def live_health() -> None:
         else:
             st.markdown(
                 f"- version `{model.version}` ({model.scorer.kind} scorer)\n"
-                f"- source `{model.source}`\n"
+                f"- source `{report['model_source']}`\n"
                 f"- trained at {report['trained_at']}\n"
                 f"- dataset sha256 `{(report['dataset_sha256'] or 'unknown')[:16]}…`"
             )
-        st.markdown(f"- uptime {report['uptime_s'] / 3600:.2f} h")
+        st.markdown(f"- uptime {duration(report['uptime_s'])}")
     with right:
         store = prediction_log().status()
         st.markdown("**Monitoring store**")
