@@ -1,0 +1,118 @@
+"""The registry on local disk and on a real S3 API (moto's server over HTTP): publish,
+list, promote, roll back, audit, and refusing what cannot be served."""
+
+import json
+import secrets
+import shutil
+from pathlib import Path
+
+import boto3
+import pytest
+
+from lib.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE
+from lib.registry import LocalRegistry, RegistryError, S3Registry
+
+
+def new_bucket() -> str:
+    """A bucket of its own per test: the moto server outlives tests."""
+    name = f"models-{secrets.token_hex(4)}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+def clone_version(registry: Path, source: str, version: str) -> Path:
+    """Another complete version: the same files under a new name (metadata names it)."""
+    target = registry / version
+    shutil.copytree(registry / source, target)
+    metadata = json.loads((target / METADATA_FILE).read_text())
+    metadata.update(version=version, created_at=f"2030-01-0{version[-1]}T00:00:00+00:00")
+    (target / METADATA_FILE).write_text(json.dumps(metadata))
+    return target
+
+
+@pytest.fixture
+def local_versions(registry_copy, telco_model) -> tuple[Path, list[str]]:
+    """A local registry with three versions, the first served."""
+    first = telco_model.version
+    for name in ("v2", "v3"):
+        clone_version(registry_copy, first, f"{first}-{name}")
+    return registry_copy, [first, f"{first}-v2", f"{first}-v3"]
+
+
+@pytest.fixture(params=["local", "s3"])
+def registry(request, local_versions, tmp_path):
+    root, versions = local_versions
+    if request.param == "local":
+        return LocalRegistry(root), versions
+    request.getfixturevalue("s3_env")
+    remote = S3Registry(f"s3://{new_bucket()}/team/churn")
+    for version in versions:
+        assert remote.publish(root / version) == version
+    remote.promote(versions[0], "setup", "first served")
+    return remote, versions
+
+
+def test_lists_every_version_newest_first_with_metrics_and_status(registry, telco_model):
+    store, versions = registry
+    listed = store.versions()
+    assert [v.version for v in listed] == sorted(versions, reverse=True)
+    by_name = {v.version: v for v in listed}
+    assert by_name[versions[0]].status == "serving"
+    assert by_name[versions[1]].status == "candidate"
+    assert by_name[versions[0]].metrics["roc_auc"] == pytest.approx(telco_model.kpis["metrics"]["roc_auc"])
+    assert by_name[versions[0]].dataset_sha256 == telco_model.metadata["dataset"]["sha256"]
+
+
+def test_promote_then_roll_back_switches_the_pointer_and_records_who(registry):
+    store, versions = registry
+    event = store.promote(versions[2], "ana", "better recall")
+    assert (event.from_version, event.to_version, event.actor) == (versions[0], versions[2], "ana")
+    assert store.served() == versions[2]
+    statuses = {v.version: v.status for v in store.versions()}
+    assert statuses == {versions[0]: "archived", versions[1]: "candidate", versions[2]: "serving"}
+    back = store.rollback("bob", "recall was a fluke")
+    assert (back.action, back.from_version, back.to_version) == ("rollback", versions[2], versions[0])
+    assert store.served() == versions[0]
+    assert [(e.actor, e.action) for e in store.audit()][-2:] == [("ana", "promote"), ("bob", "rollback")]
+
+
+def test_refuses_unknown_current_and_incomplete_versions(registry):
+    store, versions = registry
+    with pytest.raises(RegistryError, match="no complete version"):
+        store.promote("nope", "ana", "")
+    with pytest.raises(RegistryError, match="already the served version"):
+        store.promote(versions[0], "ana", "")
+    assert store.served() == versions[0]
+
+
+def test_a_corrupted_local_bundle_is_never_pointed_at(local_versions):
+    root, versions = local_versions
+    (root / versions[1] / MODEL_FILE).write_bytes(b"truncated")
+    store = LocalRegistry(root)
+    with pytest.raises(RegistryError, match="checksum"):
+        store.promote(versions[1], "ana", "")
+    assert store.served() == versions[0]
+
+
+def test_an_s3_version_without_its_metadata_is_not_listed(local_versions, s3_env):
+    root, versions = local_versions
+    bucket = new_bucket()
+    store = S3Registry(f"s3://{bucket}")
+    store.publish(root / versions[0])
+    boto3.client("s3").upload_file(
+        str(root / versions[1] / MODEL_FILE), bucket, f"{versions[1]}/{MODEL_FILE}"
+    )  # cut short
+    assert store.version_names() == [versions[0]]
+    assert store.served() is None
+    with pytest.raises(RegistryError, match="nothing to roll back to"):
+        store.rollback("ana", "")
+
+
+def test_a_torn_audit_line_is_skipped(local_versions):
+    root, versions = local_versions
+    store = LocalRegistry(root)
+    store.promote(versions[1], "ana", "")
+    with open(root / "audit.jsonl", "a") as handle:
+        handle.write('{"at": "2030-01-01", "actor": "cut sh')  # a crash mid-append
+    assert [e.to_version for e in store.audit()] == [versions[1]]
+    assert json.loads((root / POINTER_FILE).read_text())["version"] == versions[1]
