@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -166,27 +167,25 @@ def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-async def read_json(request: Request, settings: Settings) -> Any:
-    """The body as JSON, strictly: 415 not JSON, 413 too big, 400 malformed (NaN, 1e999...)."""
+def _require_json_type(request: Request) -> None:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise ApiError(415, f"the body must be application/json, not {content_type or 'unspecified'}")
-    limit = settings.max_body_mb * 1_000_000
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise ApiError(413, f"the body is larger than the {settings.max_body_mb} MB limit (MAX_BODY_MB)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"the body is larger than the {settings.max_body_mb} MB limit (MAX_BODY_MB)")
-        chunks.append(chunk)
+
+
+def _parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(b"".join(chunks), parse_float=_finite_float, parse_constant=_no_constants)
+        return json.loads(raw, parse_float=_finite_float, parse_constant=_no_constants)
     except RecursionError:
         raise ApiError(400, "malformed JSON: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise ApiError(400, f"malformed JSON: {str(exc)[:200]}") from None
+
+
+async def read_json(request: Request, settings: Settings) -> Any:
+    """The body as JSON, strictly: 415 not JSON, 413 too big, 400 malformed (NaN, 1e999...)."""
+    _require_json_type(request)
+    return _parse_json(await _read_limited(request, settings.max_body_mb, "MAX_BODY_MB"))
 
 
 def _record_errors(errors: list[RecordError]) -> list[dict[str, Any]]:
@@ -271,18 +270,174 @@ async def ready(request: Request) -> Response:
     return json_response({"status": "ready", "model_version": model.version, "smoke_probability": probability})
 
 
-async def train(request: Request) -> Response:
+def _admin(request: Request) -> str:
+    """Who is acting, for the audit log; 401 / 403 when not allowed (lib.access)."""
     settings = get_settings()
     client = request.client.host if request.client else None
     decision = check_admin(request.headers.get("authorization"), client, request.headers, settings.admin_token)
     if not decision.allowed:
         headers = {"WWW-Authenticate": "Bearer"} if decision.status == 401 else None
         raise ApiError(decision.status, decision.reason, headers=headers)
-    raise ApiError(
-        501,
-        "retraining over the API is not available yet: run `python -m lib.training` "
-        "(or `make train`) on the server; the running app picks the new version up",
+    return f"api ({'admin token' if settings.admin_token else 'this machine'}, {client})"
+
+
+async def _read_limited(request: Request, limit_mb: int, setting: str) -> bytes:
+    limit = limit_mb * 1_000_000
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise ApiError(413, f"the body is larger than the {limit_mb} MB limit ({setting})")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"the body is larger than the {limit_mb} MB limit ({setting})")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _optional_json_object(request: Request, fields: set[str]) -> dict[str, Any]:
+    """An optional JSON object body with only `fields` (strings); {} when the body is empty."""
+    raw = await _read_limited(request, get_settings().max_body_mb, "MAX_BODY_MB")
+    if not raw.strip():
+        return {}
+    _require_json_type(request)
+    payload = _parse_json(raw)
+    if not isinstance(payload, dict):
+        raise ApiError(422, "the body must be a JSON object", [{"field": "", "code": "wrong_shape"}])
+    unexpected = sorted(set(payload) - fields)
+    if unexpected:
+        raise ApiError(
+            422,
+            f"unexpected fields: {', '.join(unexpected)} (allowed: {', '.join(sorted(fields))})",
+            [{"field": name, "code": "unexpected_field"} for name in unexpected],
+        )
+    wrong = [name for name, value in payload.items() if not isinstance(value, str)]
+    if wrong:
+        raise ApiError(422, f"{', '.join(wrong)} must be text", [{"field": n, "code": "wrong_type"} for n in wrong])
+    return payload
+
+
+def _training_features(config: Any) -> list[str]:
+    from lib.model_loader import loaded_model
+    from lib.training_data import expected_features
+
+    model = loaded_model()
+    return model.schema.names if model is not None else expected_features(config)
+
+
+async def train(request: Request) -> Response:
+    """Start a retraining job: on the bundled data (no body, or {"data": "bundled"}) or on
+    an uploaded CSV (Content-Type text/csv). 202 with the job; 409 while one runs."""
+    from lib.dataset_config import ConfigError, load_config
+    from lib.jobs import start_retrain
+    from lib.training_data import read_training_csv
+
+    actor = _admin(request)
+    settings = get_settings()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    table, data_name = None, "bundled dataset"
+    try:
+        config = load_config(settings.data_config)
+    except ConfigError as exc:
+        raise ApiError(503, f"the dataset config cannot be read: {exc}") from None
+    if content_type == "text/csv":
+        raw = await _read_limited(request, settings.max_upload_mb, "MAX_UPLOAD_MB")
+        features = await run_in_threadpool(_training_features, config)
+        table, problems = await run_in_threadpool(read_training_csv, raw, config, features)
+        if problems:
+            raise ApiError(
+                422, "the uploaded data cannot train a model; nothing was started", [{"problem": p} for p in problems]
+            )
+        data_name = request.query_params.get("name", "upload.csv")[:100]
+    else:
+        body = await _optional_json_object(request, {"data"})
+        if body.get("data", "bundled") != "bundled":
+            raise ApiError(
+                422,
+                'data must be "bundled"; send a CSV with Content-Type: text/csv to train on other data',
+                [{"field": "data", "code": "unknown_value"}],
+            )
+    state, started = await run_in_threadpool(start_retrain, actor, table, data_name, settings)
+    location = {"Location": f"/train/{state['id']}"}
+    if not started:
+        raise ApiError(
+            409,
+            f"a retraining job is already running ({state['id']}, {state['progress']:.0%} done): "
+            f"follow it at /train/{state['id']}",
+            [{"job_id": state["id"], "status": state["status"], "progress": state["progress"]}],
+            headers=location,
+        )
+    return json_response({"job": state}, 202, location)
+
+
+async def train_job(request: Request) -> Response:
+    from lib.jobs import job_state
+
+    _admin(request)
+    state = job_state(request.path_params["job_id"])
+    if state is None:
+        raise ApiError(404, f"no retraining job {request.path_params['job_id']!r}")
+    return json_response({"job": state})
+
+
+REGISTRY_STATUS = {"unknown": 404, "conflict": 409, "broken": 422, "unreadable": 500, "unavailable": 503}
+
+
+async def _registry_call(action: Callable[[Any], Any]) -> Any:
+    """Run a registry operation off the event loop; its errors become statuses."""
+    from lib.registry import RegistryError, open_registry
+
+    def call() -> Any:
+        return action(open_registry(get_settings().model_uri))
+
+    try:
+        return await run_in_threadpool(call)
+    except RegistryError as exc:
+        raise ApiError(REGISTRY_STATUS[exc.kind], str(exc), [{"kind": exc.kind}]) from None
+
+
+async def _after_switch(event: Any) -> Response:
+    from lib.model_loader import ModelNotAvailable, refresh_model
+
+    try:
+        served = (await run_in_threadpool(refresh_model)).version
+    except ModelNotAvailable as exc:
+        served = None
+        logger.warning("switched to %s but it cannot be loaded here: %s", event.to_version, exc.reason)
+    return json_response({"event": asdict(event), "served_here": served})
+
+
+async def models(request: Request) -> Response:
+    def listing(registry: Any) -> dict[str, Any]:
+        return {
+            "served": registry.served(),
+            "previous": registry.previous_version(),
+            "versions": [v.to_dict() for v in registry.versions()],
+        }
+
+    return json_response(await _registry_call(listing))
+
+
+async def models_audit(request: Request) -> Response:
+    events = await _registry_call(lambda registry: registry.audit())
+    return json_response({"events": [asdict(e) for e in reversed(events)]})
+
+
+async def promote(request: Request) -> Response:
+    actor = _admin(request)
+    body = await _optional_json_object(request, {"reason"})
+    version = request.path_params["version"]
+    event = await _registry_call(lambda registry: registry.promote(version, actor, body.get("reason", "")))
+    return await _after_switch(event)
+
+
+async def rollback(request: Request) -> Response:
+    actor = _admin(request)
+    body = await _optional_json_object(request, {"reason", "version"})
+    event = await _registry_call(
+        lambda registry: registry.rollback(actor, body.get("reason", ""), to=body.get("version"))
     )
+    return await _after_switch(event)
 
 
 def _model_metrics(model: LoadedModel) -> dict[str, Any]:
@@ -404,6 +559,11 @@ def routes() -> list[BaseRoute]:
         ("/health/ready", ("GET",), ready),
         ("/predict", ("POST",), predict),
         ("/train", ("POST",), train),
+        ("/train/{job_id}", ("GET",), train_job),
+        ("/models", ("GET",), models),
+        ("/models/audit", ("GET",), models_audit),
+        ("/models/rollback", ("POST",), rollback),
+        ("/models/{version}/promote", ("POST",), promote),
         ("/metrics", ("GET",), metrics),
         ("/metrics/model", ("GET",), metrics_model),
         ("/metrics/system", ("GET",), metrics_system),
@@ -412,6 +572,6 @@ def routes() -> list[BaseRoute]:
         ("/openapi.json", ("GET",), openapi),
     ]
     built = [_route(path, methods, handler, handler.__name__) for path, methods, handler in table]
-    for prefix in ("/health", "/predict", "/train", "/metrics"):
+    for prefix in ("/health", "/predict", "/train", "/metrics", "/models"):
         built.append(_route(f"{prefix}/{{rest:path}}", ("GET", "POST"), _not_found(prefix), f"{prefix[1:]}_unknown"))
     return built

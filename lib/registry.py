@@ -29,11 +29,23 @@ AUDIT_PREFIX = "audit/"
 
 
 class RegistryError(Exception):
-    """A registry operation that cannot be done; the message says why."""
+    """A registry operation that cannot be done; the message says why.
+
+    kind: unknown (no such version), conflict (already served, nothing to roll back to),
+    broken (the bundle fails its checks), unreadable (a registry file is damaged),
+    unavailable (the storage cannot be reached).
+    """
+
+    def __init__(self, message: str, kind: str = "unreadable") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class RegistryUnavailable(RegistryError):
     """The storage cannot be reached (S3 down, credentials refused)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "unavailable")
 
 
 @dataclass(frozen=True)
@@ -123,11 +135,11 @@ class Registry:
     def promote(self, version: str, actor: str, reason: str, action: str = "promote") -> AuditEvent:
         """Serve `version` from now on (one atomic pointer switch), and record who and why."""
         if version not in self.version_names():
-            raise RegistryError(f"no complete version {version!r} in {self.uri}")
+            raise RegistryError(f"no complete version {version!r} in {self.uri}", "unknown")
         self._check_complete(version)
         previous = self.served()
         if previous == version:
-            raise RegistryError(f"{version} is already the served version")
+            raise RegistryError(f"{version} is already the served version", "conflict")
         self._write_pointer(version)
         event = AuditEvent(_now(), actor, action, previous, version, reason.strip() or "(no reason given)")
         self._append_audit(event)
@@ -145,7 +157,7 @@ class Registry:
         """Serve the previous version again (or `to`)."""
         target = to or self.previous_version()
         if target is None:
-            raise RegistryError("nothing to roll back to: no earlier served version is recorded")
+            raise RegistryError("nothing to roll back to: no earlier served version is recorded", "conflict")
         return self.promote(target, actor, reason, action="rollback")
 
 
@@ -175,7 +187,7 @@ class LocalRegistry(Registry):
         try:
             read_bundle(self.root / version)  # checksums, schema, versions: the same checks as serving
         except ModelNotAvailable as exc:
-            raise RegistryError(f"{version} cannot be served: {exc.reason}") from None
+            raise RegistryError(f"{version} cannot be served: {exc.reason}", "broken") from None
 
     def _write_pointer(self, version: str) -> None:
         point_to(self.root, version)
@@ -295,7 +307,7 @@ class S3Registry(Registry):
         present = {key.rsplit("/", 1)[-1] for key in self._keys(f"{self.base}{version}/")}
         missing = [name for name in BUNDLE_FILES if name not in present]
         if missing:
-            raise RegistryError(f"{version} in {self.uri} is incomplete (missing {', '.join(missing)})")
+            raise RegistryError(f"{version} in {self.uri} is incomplete (missing {', '.join(missing)})", "broken")
 
     def _write_pointer(self, version: str) -> None:
         self._put_json(f"{self.base}{POINTER_FILE}", {"version": version, "updated_at": _now()})

@@ -32,6 +32,8 @@ class Settings:
     monitoring_db: Path
     monitoring_raw_max_days: int
     monitoring_raw_max_rows: int
+    promotion_metric: str
+    promotion_tolerance: float
 
 
 def _path(value: str) -> Path:
@@ -64,7 +66,21 @@ ENV_KEYS = (
     "MONITORING_DB",
     "MONITORING_RAW_MAX_DAYS",
     "MONITORING_RAW_MAX_ROWS",
+    "PROMOTION_METRIC",
+    "PROMOTION_TOLERANCE",
 )
+PROMOTION_METRICS = ("roc_auc", "pr_auc", "f1", "accuracy", "precision", "recall", "brier", "log_loss")
+
+
+def _bounded_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if not low <= value <= high:  # NaN fails this too
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {raw}")
+    return value
 
 
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -89,6 +105,9 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
     if not model_uri.startswith("s3://"):
         model_uri = str(_path(model_uri))
     kpi_dir = _path(env.get("KPI_DIR", "kpis"))
+    promotion_metric = env.get("PROMOTION_METRIC", "roc_auc").strip().lower()
+    if promotion_metric not in PROMOTION_METRICS:
+        raise SettingsError(f"PROMOTION_METRIC must be one of {', '.join(PROMOTION_METRICS)}, not {promotion_metric!r}")
     return Settings(
         data_config=_path(env.get("DATA_CONFIG", "data/telco.toml")),
         model_uri=model_uri,
@@ -102,4 +121,6 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
         monitoring_db=_path(env["MONITORING_DB"]) if env.get("MONITORING_DB") else kpi_dir / "monitoring.sqlite3",
         monitoring_raw_max_days=_bounded_int(env, "MONITORING_RAW_MAX_DAYS", 30, 1, 3650),
         monitoring_raw_max_rows=_bounded_int(env, "MONITORING_RAW_MAX_ROWS", 1_000_000, 1_000, 100_000_000),
+        promotion_metric=promotion_metric,
+        promotion_tolerance=_bounded_float(env, "PROMOTION_TOLERANCE", 0.005, 0.0, 1.0),
     )

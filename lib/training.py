@@ -141,8 +141,83 @@ def estimate_latency(model: LoadedModel, test_features: pd.DataFrame) -> dict[st
     }
 
 
-def train(config: DatasetConfig, registry: Path, log: Callable[[str], None] = print) -> TrainingResult:
-    """Run the whole pipeline and serve the new version; the previous one stays until the end."""
+# Metrics the champion/challenger gate may use, and whether higher is better.
+GATE_METRICS = {
+    "roc_auc": True,
+    "pr_auc": True,
+    "f1": True,
+    "accuracy": True,
+    "precision": True,
+    "recall": True,
+    "brier": False,
+    "log_loss": False,
+}
+COMPARED = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss")
+
+
+def compare_with_champion(
+    champion: LoadedModel, test_x: pd.DataFrame, test_y: np.ndarray, test_p: np.ndarray, threshold: float
+) -> dict[str, Any]:
+    """Both models scored on the same held-out rows: the new model's test split (which is
+    the served model's own test split when the data and the seed are the same)."""
+    missing = [name for name in champion.schema.names if name not in test_x.columns]
+    if missing:
+        return {
+            "champion_version": champion.version,
+            "comparable": False,
+            "reason": f"the served model needs columns the new data lacks: {', '.join(missing)}",
+        }
+    batch = score_batch(test_x[champion.schema.names].reset_index(drop=True), champion, explain=False)
+    scored = batch.table.index.to_numpy()  # rows the served model refuses (closed categories) are left out
+    if len(scored) < 2 or len(np.unique(test_y[scored])) < 2:
+        return {
+            "champion_version": champion.version,
+            "comparable": False,
+            "reason": "the served model refuses too many of the test rows to be compared",
+        }
+    champion_p = batch.table["probability"].to_numpy()
+    mine = classification_metrics(test_y[scored], test_p[scored], threshold)
+    theirs = classification_metrics(test_y[scored], champion_p, champion.threshold)
+    return {
+        "champion_version": champion.version,
+        "comparable": True,
+        "rows": len(scored),
+        "split": "test split of the new model",
+        "challenger": {k: mine[k] for k in COMPARED},
+        "champion": {k: theirs[k] for k in COMPARED},
+        "roc": {
+            "challenger": curves(test_y[scored], test_p[scored])["roc"],
+            "champion": curves(test_y[scored], champion_p)["roc"],
+        },
+    }
+
+
+def gate(comparison: dict[str, Any] | None, metric: str, tolerance: float) -> tuple[bool, str]:
+    """Promote automatically unless the new model is worse than the served one by more
+    than `tolerance` on `metric`; the sentence says why, for the audit log."""
+    if comparison is None:
+        return True, "no model was being served"
+    if not comparison["comparable"]:
+        return False, f"not compared with {comparison['champion_version']}: {comparison['reason']}"
+    new, old = comparison["challenger"][metric], comparison["champion"][metric]
+    higher_is_better = GATE_METRICS[metric]
+    worse_by = (old - new) if higher_is_better else (new - old)
+    verdict = f"{metric} {new:.4f} against {old:.4f} for {comparison['champion_version']} (tolerance {tolerance:g})"
+    if worse_by > tolerance:
+        return False, f"kept as a candidate: {verdict}"
+    return True, f"promoted automatically: {verdict}"
+
+
+def train(
+    config: DatasetConfig,
+    registry: Path,
+    log: Callable[[str], None] = print,
+    *,
+    serve: bool = True,
+    champion: LoadedModel | None = None,
+) -> TrainingResult:
+    """Run the whole pipeline and write a new version; serve it when `serve` (the previous
+    one stays served until the end). With a champion, both are compared on the test split."""
     started = time.perf_counter()
     version = new_version_id()
     seed = config.training.seed
@@ -186,6 +261,16 @@ def train(config: DatasetConfig, registry: Path, log: Callable[[str], None] = pr
         f"      test ROC AUC {test_metrics['roc_auc']:.4f}, F1 {test_metrics['f1']:.4f}, "
         f"precision {test_metrics['precision']:.4f}, recall {test_metrics['recall']:.4f}"
     )
+    comparison = None
+    if champion is not None:
+        comparison = compare_with_champion(champion, test_x, test_y, test_p, threshold)
+        if comparison["comparable"]:
+            log(
+                f"      served model {champion.version} on the same rows: ROC AUC "
+                f"{comparison['champion']['roc_auc']:.4f} (new: {comparison['challenger']['roc_auc']:.4f})"
+            )
+        else:
+            log(f"      not compared with the served model: {comparison['reason']}")
     for candidate in candidates:  # test metrics of every candidate, for the record only
         if candidate["family"] != best["family"]:
             other = CANDIDATES[candidate["family"]](dataset.numeric, dataset.categorical, seed).fit(train_x, train_y)
@@ -245,6 +330,7 @@ def train(config: DatasetConfig, registry: Path, log: Callable[[str], None] = pr
         "positive_label": config.positive_label,
         "business": None if config.business is None else asdict(config.business),
         "test_metrics": {k: v for k, v in test_metrics.items() if k != "confusion_matrix"},
+        "comparison": comparison,
     }
     in_memory = LoadedModel(
         FeatureSchema.from_json(schema.to_json()), metadata, kpis, "training", Path(), pipeline=pipeline
@@ -261,8 +347,12 @@ def train(config: DatasetConfig, registry: Path, log: Callable[[str], None] = pr
     folder = write_bundle(
         registry, version, pipeline, schema.to_json(), _json_safe(metadata), _json_safe(kpis), compiled
     )
-    point_to(registry, version)
-    log(f"      now serving {version} from {_display_path(folder)} (trained in {metadata['training_seconds']:.1f} s)")
+    if serve:
+        point_to(registry, version)
+        seconds = metadata["training_seconds"]
+        log(f"      now serving {version} from {_display_path(folder)} (trained in {seconds:.1f} s)")
+    else:
+        log(f"      written {version} (trained in {metadata['training_seconds']:.1f} s)")
     return TrainingResult(version=version, folder=folder, metadata=metadata, kpis=kpis)
 
 

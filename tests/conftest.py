@@ -89,9 +89,11 @@ def _fresh_model_cache() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def monitoring_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test logs its predictions to its own store, never to the project's kpis/."""
+    """Every test keeps its runtime files (prediction log, retraining jobs) in its own
+    folder, never in the project's kpis/."""
     path = tmp_path / "monitoring" / "monitoring.sqlite3"
     monkeypatch.setenv("MONITORING_DB", str(path))
+    monkeypatch.setenv("KPI_DIR", str(tmp_path / "kpis"))
     return path
 
 

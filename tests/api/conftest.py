@@ -9,23 +9,24 @@ from starlette.testclient import TestClient
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., TestClient]:
-    """A TestClient for `app.app` with MODEL_URI and other settings from keyword arguments.
+    """A TestClient for `app.app` with MODEL_URI and other settings from keyword arguments,
+    seen as coming from `client` (not loopback by default).
 
     The client is not entered as a context manager: Streamlit's runtime starts once per
     process and cannot start again after a lifespan shut it down. Settings are read per
     request, and the model cache is reset around every test (tests/conftest.py).
     """
 
-    def start(registry: Path, **env: str) -> TestClient:
+    def start(registry: Path, client: str = "testclient", **env: str) -> TestClient:
         monkeypatch.setenv("MODEL_URI", str(registry))
         monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
-        for name in ("ADMIN_TOKEN", "MAX_BATCH", "MAX_BODY_MB"):
+        for name in ("ADMIN_TOKEN", "MAX_BATCH", "MAX_BODY_MB", "PROMOTION_TOLERANCE", "PROMOTION_METRIC"):
             monkeypatch.delenv(name, raising=False)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         from app import app
 
-        return TestClient(app)
+        return TestClient(app, client=(client, 50000))  # "127.0.0.1": a client on this machine
 
     return start
 

@@ -1,0 +1,200 @@
+"""Retraining jobs as the server sees them: start one at a time, read their progress.
+
+A job is a folder under KPI_DIR/jobs/<id> (state.json, log.txt, and data.csv for an
+upload) and a separate process (`python -m lib.retraining`), so a page rerun or an HTTP
+request only starts it and reads its files. One job at a time: `active` is created with
+O_EXCL, so two starts at once (two sessions, two requests, two processes on one
+machine) give one job; the second caller gets the running job back. A job whose process
+died without finishing is reported failed, and no longer blocks the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lib.bundle import write_json
+from lib.settings import PROJECT_ROOT, Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_FILE = "active"
+FINAL = ("succeeded", "failed")
+JOB_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
+LOG_TAIL = 60
+QUEUED_TIMEOUT_S = 60  # a job process writes its pid within a second or two of starting
+
+_start_lock = threading.Lock()
+
+
+def jobs_dir(settings: Settings) -> Path:
+    return settings.kpi_dir / "jobs"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _vanished(state: dict[str, Any]) -> bool:
+    """A running job whose process is gone, or a queued one that never started."""
+    if state.get("pid"):
+        return not _alive(state["pid"])
+    started = datetime.fromisoformat(state["created_at"])
+    return (datetime.now(UTC) - started).total_seconds() > QUEUED_TIMEOUT_S
+
+
+def _read_state(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def job_state(job_id: str, settings: Settings | None = None) -> dict[str, Any] | None:
+    """The job's state with the tail of its log; None for an unknown id."""
+    settings = settings or get_settings()
+    if not JOB_ID.match(job_id):
+        return None
+    folder = jobs_dir(settings) / job_id
+    state = _read_state(folder)
+    if state is None:
+        return None
+    if state["status"] not in FINAL and _vanished(state):
+        state.update(status="failed", finished_at=_now(), error="the training process ended before finishing")
+        write_json(folder / "state.json", state)
+    try:
+        lines = (folder / "log.txt").read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    return {**state, "log": lines[-LOG_TAIL:]}
+
+
+def active_job(settings: Settings | None = None) -> dict[str, Any] | None:
+    """The running job, if any (a finished or dead one releases the slot)."""
+    settings = settings or get_settings()
+    marker = jobs_dir(settings) / ACTIVE_FILE
+    try:
+        job_id = marker.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    state = job_state(job_id, settings)
+    if state is None or state["status"] in FINAL:
+        _release(marker, job_id)
+        return None
+    return state
+
+
+def _release(marker: Path, job_id: str) -> None:
+    try:
+        if marker.read_text(encoding="utf-8").strip() == job_id:
+            marker.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def recent_jobs(limit: int = 10, settings: Settings | None = None) -> list[dict[str, Any]]:
+    settings = settings or get_settings()
+    folder = jobs_dir(settings)
+    if not folder.is_dir():
+        return []
+    ids = sorted((p.name for p in folder.iterdir() if JOB_ID.match(p.name)), reverse=True)[:limit]
+    return [state for state in (job_state(i, settings) for i in ids) if state is not None]
+
+
+def start_retrain(
+    requested_by: str, data: pd.DataFrame | None, data_name: str, settings: Settings | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Start a job on the bundled data (data=None) or on a checked upload.
+
+    Returns (state, True) for a new job, or (the running job's state, False).
+    """
+    settings = settings or get_settings()
+    with _start_lock:
+        running = active_job(settings)
+        if running is not None:
+            return running, False
+        folder = jobs_dir(settings)
+        folder.mkdir(parents=True, exist_ok=True)
+        job_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+        try:
+            descriptor = os.open(folder / ACTIVE_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:  # another process started one between our check and now
+            running = active_job(settings)
+            if running is not None:
+                return running, False
+            return start_retrain(requested_by, data, data_name, settings)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(job_id)
+        job_dir = folder / job_id
+        job_dir.mkdir()
+        state = {
+            "id": job_id,
+            "status": "queued",
+            "progress": 0.0,
+            "step": "starting",
+            "requested_by": requested_by,
+            "data": "bundled" if data is None else "upload",
+            "data_name": data_name,
+            "created_at": _now(),
+        }
+        if data is not None:
+            from lib.dataset_config import load_config
+
+            data.to_csv(job_dir / "data.csv", sep=load_config(settings.data_config).separator, index=False)
+        write_json(job_dir / "state.json", state)
+        _spawn(job_dir, settings)
+        return {**state, "log": []}, True
+
+
+def _spawn(job_dir: Path, settings: Settings) -> None:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    with open(job_dir / "process.log", "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lib.retraining", str(job_dir)],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C of the server does not kill a job mid-write
+        )
+    threading.Thread(target=_watch, args=(process, job_dir, settings), name=f"job-{job_dir.name}", daemon=True).start()
+
+
+def _watch(process: subprocess.Popen, job_dir: Path, settings: Settings) -> None:
+    """Wait for the job's process; record a crash; serve what it promoted."""
+    code = process.wait()
+    state = _read_state(job_dir) or {}
+    if state.get("status") not in FINAL:
+        state.update(
+            status="failed", finished_at=_now(), error=f"the training process ended with code {code} before finishing"
+        )
+        write_json(job_dir / "state.json", state)
+    _release(jobs_dir(settings) / ACTIVE_FILE, job_dir.name)
+    if state.get("status") == "succeeded" and (state.get("result") or {}).get("promoted"):
+        from lib.model_loader import ModelNotAvailable, refresh_model
+
+        try:
+            refresh_model(settings)
+        except ModelNotAvailable as exc:  # the cache keeps the old model and says why
+            logger.warning("the promoted model cannot be loaded: %s", exc.reason)

@@ -1,0 +1,113 @@
+"""POST /train, GET /train/{id} and the registry endpoints through the app, with no,
+wrong and right token, from this machine and (simulated) from elsewhere."""
+
+import io
+import json
+import time
+
+import pandas as pd
+import pytest
+
+from lib.settings import PROJECT_ROOT
+
+TOKEN = "retrain-token"
+BEARER = {"authorization": f"Bearer {TOKEN}"}
+JSON = {"content-type": "application/json"}
+CSV = {"content-type": "text/csv"}
+
+
+def body(response) -> dict:
+    return json.loads(response.text)
+
+
+def wait_for_job(client, job_id: str, headers: dict, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = body(client.get(f"/train/{job_id}", headers=headers))["job"]
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+ADMIN_CALLS = [
+    ("POST", "/train", b'{"data": "nowhere"}', 422),  # allowed, then the body is refused: nothing starts
+    ("GET", "/train/20260101T000000Z-abcdef", None, 404),
+    ("POST", "/models/rollback", None, 409),  # allowed, then: nothing to roll back to
+    ("POST", "/models/nope/promote", None, 404),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "payload", "allowed_status"), ADMIN_CALLS)
+def test_admin_endpoints_with_a_token(api, registry_copy, method, path, payload, allowed_status):
+    client = api(registry_copy, client="203.0.113.9", ADMIN_TOKEN=TOKEN)
+    headers = JSON if payload else {}
+    missing = client.request(method, path, content=payload, headers=headers)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    wrong = client.request(method, path, content=payload, headers={**headers, "authorization": "Bearer nope"})
+    assert wrong.status_code == 403
+    right = client.request(method, path, content=payload, headers={**headers, **BEARER})
+    assert right.status_code == allowed_status, right.text
+
+
+@pytest.mark.parametrize(("method", "path", "payload", "allowed_status"), ADMIN_CALLS)
+def test_admin_endpoints_without_a_token_are_for_this_machine_only(
+    api, registry_copy, method, path, payload, allowed_status
+):
+    headers = JSON if payload else {}
+    local = api(registry_copy, client="127.0.0.1")
+    assert local.request(method, path, content=payload, headers=headers).status_code == allowed_status
+    proxied = local.request(method, path, content=payload, headers={**headers, "x-forwarded-for": "198.51.100.7"})
+    assert proxied.status_code == 403
+    remote = api(registry_copy, client="198.51.100.7").request(method, path, content=payload, headers=headers)
+    assert remote.status_code == 403 and "ADMIN_TOKEN" in body(remote)["error"]
+
+
+def test_a_bad_upload_lists_every_problem_and_starts_nothing(api, registry_copy, monitoring_db):
+    client = api(registry_copy, client="127.0.0.1")
+    frame = pd.read_csv(PROJECT_ROOT / "data" / "telco-customer-churn.csv", nrows=50, dtype=str)
+    frame = frame.drop(columns=["tenure"]).assign(Churn="maybe", shoe_size="42")
+    raw = io.BytesIO()
+    frame.to_csv(raw, index=False)
+    response = client.post("/train", content=raw.getvalue(), headers=CSV)
+    assert response.status_code == 422
+    problems = " | ".join(d["problem"] for d in body(response)["details"])
+    for expected in ("missing feature columns (1): tenure", "shoe_size", "positive label 'Yes'", "only 50 rows"):
+        assert expected in problems
+    assert not (monitoring_db.parent.parent / "kpis" / "jobs").exists()  # KPI_DIR of this test: no job
+
+
+def test_retrain_promote_roll_back_over_the_api(api, registry_copy, telco_model):
+    client = api(registry_copy, client="198.51.100.7", ADMIN_TOKEN=TOKEN)
+    assert client.get("/health").json()["model_version"] == telco_model.version
+    started = client.post("/train", headers=BEARER)
+    assert started.status_code == 202, started.text
+    job_id = body(started)["job"]["id"]
+    assert started.headers["location"] == f"/train/{job_id}"
+    again = client.post("/train", headers=BEARER)  # one job at a time
+    assert again.status_code == 409 and body(again)["details"][0]["job_id"] == job_id
+    job = wait_for_job(client, job_id, BEARER)
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    # same data, same seed: the same test split, so the same scores, within the tolerance
+    assert result["promoted"] and result["comparison"]["rows"] == 1409
+    assert result["comparison"]["challenger"]["roc_auc"] == pytest.approx(
+        result["comparison"]["champion"]["roc_auc"], abs=1e-9
+    )
+    assert any(line.endswith("[7/7] writing bundle " + result["version"]) for line in job["log"])
+    listing = body(client.get("/models"))
+    statuses = {v["version"]: v["status"] for v in listing["versions"]}
+    assert statuses == {result["version"]: "serving", telco_model.version: "archived"}
+    assert listing["served"] == result["version"] and listing["previous"] == telco_model.version
+    assert client.get("/health").json()["model_version"] == result["version"]  # no restart
+
+    back = client.post("/models/rollback", content=b'{"reason": "check the old one"}', headers={**BEARER, **JSON})
+    assert back.status_code == 200, back.text
+    assert body(back)["served_here"] == telco_model.version
+    assert client.get("/health").json()["model_version"] == telco_model.version
+    assert client.post(f"/models/{telco_model.version}/promote", headers=BEARER).status_code == 409
+    forward = client.post(f"/models/{result['version']}/promote", headers=BEARER)
+    assert body(forward)["event"]["action"] == "promote"
+    events = body(client.get("/models/audit"))["events"]
+    assert [e["action"] for e in events] == ["promote", "rollback", "auto_promote"]
+    assert events[1]["reason"] == "check the old one" and events[1]["actor"].startswith("api (admin token")
