@@ -28,6 +28,7 @@ PAGES = {
     ],
     "Operations": [
         st.Page("pages/health.py", title="Health", icon=":material/monitor_heart:", url_path="service-health"),
+        st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:", url_path="retrain"),
     ],
 }
 st.navigation(PAGES).run()

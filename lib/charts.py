@@ -205,6 +205,19 @@ def roc_chart(curves: dict[str, Any], auc: float) -> go.Figure:
     )
 
 
+def roc_comparison_chart(roc: dict[str, Any], new_auc: float, served_auc: float) -> go.Figure:
+    """The new model's and the served model's ROC curves on the same held-out rows."""
+    new = _curve(roc["challenger"]["fpr"], roc["challenger"]["tpr"], f"new model (AUC {new_auc:.3f})")
+    served = _curve(roc["champion"]["fpr"], roc["champion"]["tpr"], f"served model (AUC {served_auc:.3f})")
+    served["line"] = {"color": MUTED, "dash": "dot"}
+    return _figure(
+        [new, served, _diagonal("chance")],
+        "ROC curves on the same test rows",
+        xaxis={"title": {"text": "false positive rate"}},
+        yaxis={"title": {"text": "true positive rate"}},
+    )
+
+
 def pr_chart(curves: dict[str, Any], pr_auc: float, base_rate: float) -> go.Figure:
     figure = _figure(
         [_curve(curves["pr"]["recall"], curves["pr"]["precision"])],

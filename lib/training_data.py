@@ -42,8 +42,13 @@ def read_training_csv(raw: bytes, config: DatasetConfig, features: list[str]) ->
         return None, [f"the file is not UTF-8 text (byte {exc.start} cannot be read): save it as UTF-8 CSV"]
     if not text.strip():
         return None, ["the file is empty"]
+    separator = _separator(text, config.separator)
+    header = [name.strip() for name in next(csv.reader(io.StringIO(text), delimiter=separator))]
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:  # pandas would rename them silently (Churn.1)
+        return None, [f"columns appear more than once: {', '.join(duplicated)}"]
     try:
-        table = pd.read_csv(io.StringIO(text), sep=_separator(text, config.separator), dtype=str, skipinitialspace=True)
+        table = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, skipinitialspace=True)
     except (pd.errors.ParserError, ValueError) as exc:
         return None, [f"the file is not a readable CSV: {str(exc).splitlines()[0]}"]
     problems = _problems(table, config, features)
@@ -53,9 +58,6 @@ def read_training_csv(raw: bytes, config: DatasetConfig, features: list[str]) ->
 def _problems(table: pd.DataFrame, config: DatasetConfig, features: list[str]) -> list[str]:
     table.columns = [str(c).strip() for c in table.columns]
     problems = []
-    duplicated = sorted({c for c in table.columns if list(table.columns).count(c) > 1})
-    if duplicated:
-        problems.append(f"columns appear more than once: {', '.join(duplicated)}")
     missing = [name for name in features if name not in table.columns]
     if missing:
         problems.append(f"missing feature columns ({len(missing)}): {', '.join(missing)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib.access import AccessDecision, check_admin
 from lib.business import Portfolio, cached_reference_portfolio
 from lib.csv_io import CsvError
 from lib.dataset_config import ConfigError
@@ -45,3 +46,12 @@ def percent(value: float | None) -> str:
 
 def money(value: float, currency: str) -> str:
     return f"{currency}{value:,.0f}"
+
+
+def admin_access(typed_token: str | None) -> AccessDecision:
+    """The same rule as the API (lib.access): the token when ADMIN_TOKEN is set, else only
+    a browser on this machine, never through a proxy."""
+    settings = get_settings()
+    authorization = f"Bearer {typed_token}" if typed_token else None
+    headers = {name.lower(): value for name, value in st.context.headers.items()}
+    return check_admin(authorization, st.context.ip_address, headers, settings.admin_token)

@@ -17,6 +17,7 @@ PAGES = {
     "business": "pages/business.py",
     "distributions": "pages/distributions.py",
     "health": "pages/health.py",
+    "retrain": "pages/retrain.py",
 }
 
 

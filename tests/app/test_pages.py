@@ -32,7 +32,7 @@ def test_every_page_renders_with_the_served_model(open_page, registry_copy, page
     assert at.title
 
 
-@pytest.mark.parametrize("page", list(PAGES))
+@pytest.mark.parametrize("page", [page for page in PAGES if page != "retrain"])  # retraining is the cure
 def test_every_page_says_the_model_is_missing_instead_of_crashing(open_page, registry_copy, telco_model, page):
     (registry_copy / telco_model.version / MODEL_FILE).write_bytes(b"")
     at = open_page(registry_copy, page)

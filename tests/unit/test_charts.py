@@ -86,3 +86,6 @@ def test_batch_business_and_distribution_figures(telco_model):
     assert validated(charts.throughput_chart(series, 60))["data"][0]["y"] == [0, 1 / 60, 2 / 60]
     assert validated(charts.error_rate_chart(series))["data"][0]["y"] == [None, 0.0, 0.5]
     assert len(validated(charts.latency_chart(series))["data"]) == 3
+    roc = telco_model.kpis["curves"]["roc"]
+    figure = validated(charts.roc_comparison_chart({"challenger": roc, "champion": roc}, 0.84, 0.83))
+    assert [trace["name"] for trace in figure["data"]][:2] == ["new model (AUC 0.840)", "served model (AUC 0.830)"]

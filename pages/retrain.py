@@ -1,0 +1,214 @@
+"""Retrain: start a retraining job, follow it, compare, and promote or roll back versions."""
+
+import pandas as pd
+import streamlit as st
+
+from lib import charts
+from lib.dataset_config import ConfigError, load_config
+from lib.jobs import active_job, job_state, recent_jobs, start_retrain
+from lib.model_loader import ModelNotAvailable, get_model, loaded_model, refresh_model
+from lib.registry import RegistryError, open_registry
+from lib.settings import get_settings
+from lib.training_data import expected_features, read_training_csv
+from lib.ui import admin_access
+
+COMPARED = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss")
+
+st.title("Retrain and versions")
+settings = get_settings()
+registry = open_registry(settings.model_uri)
+st.caption(
+    f"Registry `{registry.uri if registry.uri.startswith('s3://') else 'models folder'}`. A new model is promoted "
+    f"automatically when its {settings.promotion_metric} on the same test rows is not worse than the served "
+    f"model's by more than {settings.promotion_tolerance:g}; otherwise it stays a candidate you may promote."
+)
+
+token = (
+    st.text_input("Admin token", type="password", key="admin_token", help="ADMIN_TOKEN of the server.")
+    if settings.admin_token
+    else None
+)
+access = admin_access(token)
+try:
+    get_model()
+except ModelNotAvailable as exc:
+    st.warning(f"The served model cannot be loaded: {exc.reason} Retrain, or promote a version that works.")
+if not access.allowed:
+    if settings.admin_token:
+        why = "type the admin token above" if not token else "the admin token is wrong"
+    else:
+        why = (
+            "without ADMIN_TOKEN they are allowed only from a browser on the server's own machine; "
+            "set ADMIN_TOKEN on the server to allow them from elsewhere, with the token"
+        )
+    st.warning(f"Retraining, promoting and rolling back are not available here: {why}.")
+actor = st.text_input("Your name, for the audit log", value="analyst", key="actor", max_chars=60) or "analyst"
+who = f"{actor} (ui)"
+
+
+def switch_served(action) -> None:
+    """Promote or roll back, then serve the new version in this process at once."""
+    try:
+        event = action()
+    except RegistryError as exc:
+        st.error(f"Nothing changed: {exc}")
+        return
+    try:
+        refresh_model()
+    except ModelNotAvailable as exc:
+        st.warning(f"Switched, but this process cannot load {event.to_version}: {exc.reason}")
+    st.session_state["switched"] = f"Now serving {event.to_version} (was {event.from_version})."
+    st.rerun()
+
+
+def show_result(result: dict) -> None:
+    comparison = result.get("comparison")
+    verdict = st.success if result["promoted"] else st.warning
+    verdict(f"**{result['version']}**: {result['reason']}")
+    if comparison and comparison.get("comparable"):
+        table = pd.DataFrame(
+            {
+                "metric": list(COMPARED),
+                "new model": [comparison["challenger"][m] for m in COMPARED],
+                f"served model ({comparison['champion_version']})": [comparison["champion"][m] for m in COMPARED],
+            }
+        )
+        left, right = st.columns([2, 3])
+        left.dataframe(table.round(4), hide_index=True, key="comparison")
+        left.caption(f"Both scored on the same {comparison['rows']:,} held-out rows.")
+        right.plotly_chart(
+            charts.roc_comparison_chart(
+                comparison["roc"], comparison["challenger"]["roc_auc"], comparison["champion"]["roc_auc"]
+            ),
+            key="roc_comparison",
+        )
+    promote_anyway = not result["promoted"] and access.allowed
+    if promote_anyway and st.button(f"Promote {result['version']} anyway", key="promote_candidate"):
+        switch_served(lambda: registry.promote(result["version"], who, "promoted by hand after retraining"))
+
+
+def show_job(job_id: str) -> None:
+    job = job_state(job_id)
+    if job is None:
+        return
+    running = job["status"] not in ("succeeded", "failed")
+
+    @st.fragment(run_every=1.0 if running else None)
+    def progress() -> None:
+        current = job_state(job_id)
+        st.progress(current["progress"], text=f"{current['status']}: {current['step']}")
+        st.code("\n".join(current["log"][-25:]) or "(starting)", language=None)
+        if running and current["status"] in ("succeeded", "failed"):
+            st.rerun(scope="app")  # finished: show the result and the new registry state
+
+    st.markdown(f"**Job {job_id}** on {job['data_name']}, started by {job['requested_by']}")
+    progress()
+    if job["status"] == "failed":
+        st.error(f"The job failed: {job.get('error')}. The served version is unchanged.")
+    elif job["status"] == "succeeded":
+        show_result(job["result"])
+
+
+st.subheader("Retrain")
+if "switched" in st.session_state:
+    st.success(st.session_state.pop("switched"))
+running = active_job()
+if running is not None:
+    st.info("A retraining job is running: its progress follows. You can leave this page and come back.")
+    show_job(running["id"])
+elif access.allowed:
+    source = st.radio("Data", ["The bundled dataset", "An uploaded CSV"], horizontal=True, key="retrain_source")
+    table, name, problems = None, "bundled dataset", []
+    if source == "An uploaded CSV":
+        uploaded = st.file_uploader("Training data (CSV)", type=["csv"], key="retrain_file")
+        if uploaded is None:
+            problems = ["choose a file"]
+        else:
+            try:
+                config = load_config(settings.data_config)
+            except ConfigError as exc:
+                st.error(f"The dataset config cannot be read: {exc}")
+                st.stop()
+            model = loaded_model()
+            features = model.schema.names if model is not None else expected_features(config)
+            table, problems = read_training_csv(uploaded.getvalue(), config, features)
+            name = uploaded.name
+            if problems:
+                st.error("This file cannot train a model; nothing was started:\n\n- " + "\n- ".join(problems))
+            else:
+                st.success(f"{name}: {len(table):,} rows, the columns the model needs.")
+    if st.button("Start retraining", type="primary", disabled=bool(problems), key="start_retrain"):
+        state, started = start_retrain(who, table, name)
+        st.session_state["job_id"] = state["id"]
+        st.rerun()
+if running is None and st.session_state.get("job_id"):
+    show_job(st.session_state["job_id"])
+
+st.subheader("Versions")
+try:
+    versions = registry.versions()
+    served = registry.served()
+    previous = registry.previous_version()
+    events = registry.audit()
+except RegistryError as exc:
+    st.error(f"The registry cannot be read: {exc}")
+    st.stop()
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "version": v.version,
+                "status": v.status,
+                "created": v.created_at,
+                "family": (v.family or "").replace("_", " "),
+                "ROC AUC": v.metrics.get("roc_auc"),
+                "F1": v.metrics.get("f1"),
+                "rows": v.rows_used,
+                "dataset sha256": (v.dataset_sha256 or "")[:12],
+            }
+            for v in versions
+        ]
+    ),
+    hide_index=True,
+    key="versions",
+)
+if access.allowed and versions:
+    others = [v.version for v in versions if v.version != served]
+    left, right = st.columns(2)
+    with left:
+        chosen = st.selectbox("Version to serve", others, key="promote_version") if others else None
+        reason = st.text_input("Reason", key="promote_reason")
+        if st.button("Promote", disabled=chosen is None, key="promote"):
+            switch_served(lambda: registry.promote(chosen, who, reason))
+    with right:
+        st.markdown(f"Served: **{served}**" + (f"; previously **{previous}**" if previous else ""))
+        if st.button("Roll back to the previous version", disabled=previous is None, key="rollback"):
+            switch_served(lambda: registry.rollback(who, st.session_state.get("promote_reason", "")))
+
+st.subheader("Audit log")
+if events:
+    st.dataframe(
+        pd.DataFrame([vars(e) for e in reversed(events)]).rename(columns={"from_version": "from", "to_version": "to"}),
+        hide_index=True,
+        key="audit",
+    )
+else:
+    st.caption("No promotion or rollback recorded yet.")
+jobs = recent_jobs(5)
+if jobs:
+    with st.expander("Recent retraining jobs"):
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "job": j["id"],
+                        "status": j["status"],
+                        "by": j["requested_by"],
+                        "data": j["data_name"],
+                        "version": (j.get("result") or {}).get("version"),
+                    }
+                    for j in jobs
+                ]
+            ),
+            hide_index=True,
+        )

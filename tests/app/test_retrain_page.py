@@ -1,0 +1,107 @@
+"""The Retrain page under AppTest: access, a real retraining job followed to the end,
+the comparison, promote and roll back, and a job already running."""
+
+import time
+
+import pytest
+
+from lib.bundle import MODEL_FILE
+from lib.jobs import job_state, start_retrain
+from lib.registry import LocalRegistry
+
+TOKEN = "page-token"
+
+
+@pytest.fixture
+def retrain_page(open_page, registry_copy, monkeypatch):
+    monkeypatch.setenv("ADMIN_TOKEN", TOKEN)
+
+    def start(token: str | None = TOKEN):
+        at = open_page(registry_copy, "retrain")
+        if token is not None:
+            at.text_input(key="admin_token").input(token).run()
+        return at
+
+    return start
+
+
+def wait_until_done(job_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = job_state(job_id)
+        if state["status"] in ("succeeded", "failed"):
+            return state
+        time.sleep(0.3)
+    raise AssertionError("the job did not finish")
+
+
+def table(at, column: str):
+    """The first table shown with `column` (non-interactive tables carry no key in AppTest)."""
+    return next(frame.value for frame in at.dataframe if column in frame.value.columns)
+
+
+def test_without_the_token_nothing_can_be_changed(retrain_page):
+    at = retrain_page(token=None)
+    assert not at.exception
+    assert "type the admin token" in at.warning[0].value
+    assert not [b for b in at.button if b.key in ("start_retrain", "promote", "rollback")]
+    assert table(at, "dataset sha256")["status"].tolist() == ["serving"]  # reading stays open
+    at.text_input(key="admin_token").input("wrong").run()
+    assert "the admin token is wrong" in at.warning[0].value
+
+
+def test_a_retrain_runs_to_the_end_and_is_compared_and_promoted(retrain_page, registry_copy, telco_model):
+    at = retrain_page()
+    assert not at.warning
+    at.button(key="start_retrain").click().run()
+    job_id = at.session_state["job_id"]
+    assert any("A retraining job is running" in i.value for i in at.info)
+    state = wait_until_done(job_id)
+    assert state["status"] == "succeeded", state
+    at.run()
+    assert not at.exception
+    new = state["result"]["version"]
+    assert any(new in s.value and "promoted automatically" in s.value for s in at.success)
+    comparison = table(at, "new model").set_index("metric")
+    assert comparison.loc["roc_auc", "new model"] == pytest.approx(telco_model.kpis["metrics"]["roc_auc"], abs=1e-4)
+    assert len(at.get("plotly_chart")) == 1  # ROC curves overlaid
+    versions = table(at, "dataset sha256").set_index("version")["status"].to_dict()
+    assert versions == {new: "serving", telco_model.version: "archived"}
+    assert table(at, "action")["action"].tolist() == ["auto_promote"]
+
+
+def test_promote_and_roll_back_from_the_page(retrain_page, registry_copy, telco_model):
+    other = f"{telco_model.version}-b"
+    from tests.unit.test_registry import clone_version
+
+    clone_version(registry_copy, telco_model.version, other)
+    at = retrain_page()
+    at.selectbox(key="promote_version").set_value(other)
+    at.text_input(key="promote_reason").input("try the copy").run()
+    at.button(key="promote").click().run()
+    assert not at.exception
+    assert LocalRegistry(registry_copy).served() == other
+    assert any(f"Now serving {other}" in s.value for s in at.success)
+    at.button(key="rollback").click().run()
+    assert LocalRegistry(registry_copy).served() == telco_model.version
+    audit = table(at, "action")
+    assert audit["action"].tolist() == ["rollback", "promote"] and audit["reason"].tolist()[1] == "try the copy"
+    assert audit["actor"].tolist() == ["analyst (ui)", "analyst (ui)"]
+
+
+def test_a_running_job_is_shown_instead_of_a_second_start(retrain_page):
+    state, started = start_retrain("someone else", None, "bundled dataset")
+    assert started
+    at = retrain_page()
+    assert any("A retraining job is running" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "start_retrain"]
+    assert state["id"] in at.markdown[0].value or any(state["id"] in m.value for m in at.markdown)
+    wait_until_done(state["id"])
+
+
+def test_a_broken_served_model_leaves_the_page_usable(retrain_page, registry_copy, telco_model):
+    (registry_copy / telco_model.version / MODEL_FILE).write_bytes(b"")
+    at = retrain_page()
+    assert not at.exception
+    assert any("cannot be loaded" in w.value and "checksum" in w.value for w in at.warning)
+    assert [b for b in at.button if b.key == "start_retrain"]
