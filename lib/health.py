@@ -56,12 +56,17 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
             "reason": model_problem,
             "checks": {"model": {"ok": False, "reason": model_problem}, "store": store_check},
         }
+    from lib.model_loader import registry_problem
+
     kpis_loaded = bool(model.kpis.get("metrics"))
+    registry = registry_problem()
     problems = []
     if not kpis_loaded:
         problems.append("the model bundle has no KPIs")
     if not store["ok"]:
         problems.append(f"monitoring store: {store['reason']}")
+    if registry:
+        problems.append(f"model registry: {registry}; serving {model.version} until it is back")
     report = {
         "status": "degraded" if problems else "ok",
         "model_loaded": True,
@@ -75,6 +80,7 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
             "model": {"ok": True, "version": model.version, "scorer": model.scorer.kind},
             "kpis": {"ok": kpis_loaded},
             "store": store_check,
+            "registry": {"ok": registry is None, "reason": registry},
         },
     }
     if problems:

@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_S = 5.0
 # How often a local registry's pointer is looked at (one stat) for a newly served version.
 POINTER_CHECK_S = 2.0
+# How often a background thread reads an S3 registry's pointer: every process on one
+# registry serves a newly promoted version within this delay plus its download.
+S3_POLL_S = 5.0
+LAST_SERVED_FILE = "last-served.json"
 
 
 class ModelNotAvailable(Exception):
@@ -282,16 +286,36 @@ def _download_s3(uri: str, cache_dir: Path) -> Path:
         raise ModelNotAvailable("unreadable", f"a JSON file at {uri} cannot be read: {exc}") from None
 
 
+def _last_served_path(uri: str, cache_dir: Path) -> Path:
+    bucket, prefix = _split_s3(uri)
+    return cache_dir / bucket / (prefix or "_root") / LAST_SERVED_FILE
+
+
 def load_model(uri: str, cache_dir: Path | None = None) -> LoadedModel:
     """Read and check a bundle from a local path or s3://bucket/prefix (always hits storage)."""
     if uri.startswith("s3://"):
-        folder = _download_s3(uri, cache_dir or get_settings().model_cache_dir)
+        cache_dir = cache_dir or get_settings().model_cache_dir
+        folder = _download_s3(uri, cache_dir)
         try:
-            return read_bundle(folder, source=f"{uri.rstrip('/')}/{folder.name}")
+            model = read_bundle(folder, source=f"{uri.rstrip('/')}/{folder.name}")
         except ModelNotAvailable:
             shutil.rmtree(folder, ignore_errors=True)  # a bad copy must not outlive a fix in S3
             raise
+        from lib.bundle import write_json
+
+        write_json(_last_served_path(uri, cache_dir), {"version": model.version, "folder": folder.name})
+        return model
     return read_bundle(resolve_local(uri))
+
+
+def load_cached(uri: str, cache_dir: Path) -> LoadedModel | None:
+    """The copy of the version last served from this S3 registry, for when S3 is down."""
+    try:
+        record = json.loads(_last_served_path(uri, cache_dir).read_text(encoding="utf-8"))
+        folder = _last_served_path(uri, cache_dir).parent / version_from_pointer(record, "last-served")
+        return read_bundle(folder, source=f"{uri.rstrip('/')}/{folder.name} (local copy: S3 unreachable)")
+    except (OSError, ValueError, json.JSONDecodeError, ModelNotAvailable):
+        return None
 
 
 class _ModelCache:
@@ -303,6 +327,9 @@ class _ModelCache:
         self._failure: tuple[float, ModelNotAvailable] | None = None
         self._pointer_stamp: int | None = None
         self._checked_at = 0.0
+        # Why the registry cannot be read now (S3 down...), while a model is still served.
+        self.registry_problem: str | None = None
+        self._watcher: threading.Thread | None = None
 
     def get(self, settings: Settings) -> LoadedModel:
         model = self._model
@@ -346,17 +373,54 @@ class _ModelCache:
         except ModelNotAvailable as exc:
             self._failure = (time.monotonic(), exc)
             logger.warning("model not available: %s", exc.reason)
+            if exc.kind == "storage_unreachable":
+                self.registry_problem = exc.reason
             if self._model is not None:
                 return self._model
-            raise
+            cached = None
+            if exc.kind == "storage_unreachable":
+                cached = load_cached(settings.model_uri, settings.model_cache_dir)
+            if cached is None:
+                raise
+            logger.warning("S3 unreachable: serving the local copy of %s", cached.version)
+            model = cached
+        else:
+            self.registry_problem = None
         if self._model is None or self._model.version != model.version:
             logger.info("serving model version %s from %s", model.version, model.source)
         self._model, self._failure = model, None
+        self._ensure_watch(settings)
         return model
+
+    def _ensure_watch(self, settings: Settings) -> None:
+        """For an S3 registry, a thread that follows its pointer (requests never wait on S3)."""
+        if settings.model_uri.startswith("s3://") and self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, args=(settings,), name="registry-watch", daemon=True)
+            self._watcher.start()
+
+    def _watch(self, settings: Settings) -> None:
+        from lib.registry import RegistryError, S3Registry
+
+        registry = S3Registry(settings.model_uri)
+        while self._watcher is threading.current_thread():
+            time.sleep(S3_POLL_S)
+            try:
+                served = registry.served()
+            except RegistryError as exc:
+                if self.registry_problem != str(exc):
+                    logger.warning(
+                        "registry unreachable, still serving %s: %s", self._model and self._model.version, exc
+                    )
+                self.registry_problem = str(exc)
+                continue
+            self.registry_problem = None
+            current = self._model
+            if served is not None and (current is None or current.version != served):
+                self.refresh(settings)
 
     def clear(self) -> None:
         with self._lock:
-            self._model, self._failure = None, None
+            self._model, self._failure, self.registry_problem, self._watcher = None, None, None, None
 
 
 _cache = _ModelCache()
@@ -370,6 +434,11 @@ def loaded_model() -> LoadedModel | None:
 def get_model(settings: Settings | None = None) -> LoadedModel:
     """The one shared model of this process; raises ModelNotAvailable with the reason."""
     return _cache.get(settings or get_settings())
+
+
+def registry_problem() -> str | None:
+    """Why the model registry cannot be read now, if it cannot (the served model stays)."""
+    return _cache.registry_problem
 
 
 def refresh_model(settings: Settings | None = None) -> LoadedModel:

@@ -90,10 +90,12 @@ def _fresh_model_cache() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def monitoring_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test keeps its runtime files (prediction log, retraining jobs) in its own
-    folder, never in the project's kpis/."""
+    folder, never in the project's kpis/; and a test that forgets to set MODEL_URI finds
+    no model rather than the committed registry (a retraining job would write into it)."""
     path = tmp_path / "monitoring" / "monitoring.sqlite3"
     monkeypatch.setenv("MONITORING_DB", str(path))
     monkeypatch.setenv("KPI_DIR", str(tmp_path / "kpis"))
+    monkeypatch.setenv("MODEL_URI", str(tmp_path / "no-registry-set-by-this-test"))
     return path
 
 

@@ -219,3 +219,25 @@ def test_unreachable_s3_endpoint_is_reported(s3_env, monkeypatch, tmp_path):
         load_model("s3://anything/reg", cache_dir=tmp_path / "cache")
     assert error.value.kind == "storage_unreachable"
     assert "cannot be reached" in error.value.reason
+
+
+@pytest.mark.s3
+def test_with_s3_down_the_last_served_copy_is_served_and_the_problem_reported(
+    s3_env, registry_copy, monkeypatch, tmp_path
+):
+    from lib.model_loader import forget_model, registry_problem
+    from tests.conftest import free_port
+
+    version = publish(registry_copy, "models-fallback", "reg")
+    settings = settings_for("s3://models-fallback/reg", tmp_path)
+    assert get_model(settings).version == version and registry_problem() is None
+    forget_model()  # a restart, say
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # S3 gone
+    model = get_model(settings)
+    assert model.version == version and "local copy" in model.source
+    assert "cannot be reached" in registry_problem()
+    forget_model()
+    shutil.rmtree(tmp_path / "cache")
+    with pytest.raises(ModelNotAvailable) as error:  # no copy either: nothing to serve, and it says why
+        get_model(settings)
+    assert error.value.kind == "storage_unreachable"
