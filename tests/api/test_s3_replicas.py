@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from lib.bundle import read_pointer
 from lib.model_loader import S3_POLL_S
 from lib.registry import S3Registry
 from tests.conftest import COMMITTED_REGISTRY, free_port
@@ -46,7 +47,7 @@ def wait_for(condition, timeout: float) -> float:
     raise AssertionError(f"not within {timeout} s")
 
 
-def test_replicas_converge_and_survive_s3_going_down(tmp_path, telco_model):
+def test_replicas_converge_and_survive_s3_going_down(tmp_path, telco_model, monkeypatch):
     port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
@@ -59,18 +60,11 @@ def test_replicas_converge_and_survive_s3_going_down(tmp_path, telco_model):
         "MODEL_URI": "s3://replicas/churn",
         "ADMIN_TOKEN": TOKEN,
     }
-    client = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_bucket(Bucket="replicas")
-    first = telco_model.version
-    registry = S3Registry.__new__(S3Registry)  # publish with this test's client, not the environment's
-    registry.uri, registry.bucket, registry.base, registry._metadata_cache = env["MODEL_URI"], "replicas", "churn/", {}
-    registry._client = lambda: client
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(name, env[name])
+    boto3.client("s3").create_bucket(Bucket="replicas")
+    first = read_pointer(COMMITTED_REGISTRY)
+    registry = S3Registry(env["MODEL_URI"])
     registry.publish(COMMITTED_REGISTRY / first)
     registry.promote(first, "setup", "first served")
 
