@@ -9,7 +9,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import dashboard, http, inference, memory, monitoring
+from bench import dashboard, http, inference, memory, monitoring, retrain
 from bench.timing import Measurement, machine
 from lib.model_loader import load_model
 from lib.settings import PROJECT_ROOT, get_settings
@@ -42,13 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.model_uri)
     with tempfile.TemporaryDirectory() as workdir:
         # Servers and pages started by the benchmarks log to a throwaway store, not kpis/.
+        os.environ["KPI_DIR"] = str(Path(workdir) / "kpis")  # prediction log, retraining jobs
         os.environ["MONITORING_DB"] = str(Path(workdir) / "kpis" / "monitoring.sqlite3")
+        os.environ.pop("ADMIN_TOKEN", None)  # the retraining benchmark starts jobs from this machine
         results = inference.run(model, str(get_settings().data_config), quick=args.quick)
         results += monitoring.run(model, Path(workdir), args.quick)
         results += dashboard.submit_script_time(PROJECT_ROOT, args.model_uri, args.quick)
         results += dashboard.start_to_first_page(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
         results += memory.run(PROJECT_ROOT, args.model_uri, Path(workdir), sessions=3 if args.quick else 20)
         results += http.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
+        results += retrain.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
 
     print(table(results))
     args.output.parent.mkdir(parents=True, exist_ok=True)

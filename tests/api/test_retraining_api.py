@@ -111,3 +111,26 @@ def test_retrain_promote_roll_back_over_the_api(api, registry_copy, telco_model)
     events = body(client.get("/models/audit"))["events"]
     assert [e["action"] for e in events] == ["promote", "rollback", "auto_promote"]
     assert events[1]["reason"] == "check the old one" and events[1]["actor"].startswith("api (admin token")
+
+
+def test_two_starts_at_the_same_moment_make_one_job(api, registry_copy):
+    import threading
+
+    client = api(registry_copy, client="127.0.0.1")
+    assert client.get("/health/live").status_code == 200  # the runtime starts once, before the threads
+    barrier = threading.Barrier(4)
+    answers = []
+
+    def start() -> None:
+        barrier.wait()
+        answers.append(client.post("/train"))
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status_code for r in answers) == [202, 409, 409, 409]
+    job_ids = {body(r)["job"]["id"] if r.status_code == 202 else body(r)["details"][0]["job_id"] for r in answers}
+    assert len(job_ids) == 1
+    assert wait_for_job(client, job_ids.pop(), {})["status"] == "succeeded"

@@ -39,6 +39,7 @@ def test_quick_bench_writes_medians_spreads_and_ratios(tmp_path):
         "/metrics/system, all 4 windows",
         "Health page queries",
         "drift of 19 features",
+        "POST /predict latency while retraining",
     ):
         assert any(name.startswith(expected) for name in names), expected
     for result in report["results"]:
