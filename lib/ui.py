@@ -54,4 +54,17 @@ def admin_access(typed_token: str | None) -> AccessDecision:
     settings = get_settings()
     authorization = f"Bearer {typed_token}" if typed_token else None
     headers = {name.lower(): value for name, value in st.context.headers.items()}
-    return check_admin(authorization, st.context.ip_address, headers, settings.admin_token)
+    return check_admin(authorization, _browser_address(), headers, settings.admin_token)
+
+
+def _browser_address() -> str | None:
+    """The browser connection's IP address, loopback included.
+
+    st.context.ip_address answers None for 127.0.0.1 and ::1, the same as for "unknown",
+    and the admin rule must tell them apart: read the session's client context instead
+    (Streamlit 1.67; the browser test of the Retrain page covers it).
+    """
+    from streamlit.runtime.context import _get_client_context
+
+    context = _get_client_context()
+    return None if context is None else context.remote_ip

@@ -70,12 +70,15 @@ def show_result(result: dict) -> None:
             {
                 "metric": list(COMPARED),
                 "new model": [comparison["challenger"][m] for m in COMPARED],
-                f"served model ({comparison['champion_version']})": [comparison["champion"][m] for m in COMPARED],
+                "served model": [comparison["champion"][m] for m in COMPARED],
             }
         )
         left, right = st.columns([2, 3])
         left.dataframe(table.round(4), hide_index=True, key="comparison")
-        left.caption(f"Both scored on the same {comparison['rows']:,} held-out rows.")
+        left.caption(
+            f"Both scored on the same {comparison['rows']:,} held-out rows; served model: "
+            f"{comparison['champion_version']}."
+        )
         right.plotly_chart(
             charts.roc_comparison_chart(
                 comparison["roc"], comparison["challenger"]["roc_auc"], comparison["champion"]["roc_auc"]

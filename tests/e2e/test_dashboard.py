@@ -25,6 +25,7 @@ PAGES = {
     "business-kpis": "Business KPIs",
     "feature-distributions": "Feature distributions",
     "service-health": "Service health",
+    "retrain": "Retrain and versions",
 }
 
 
