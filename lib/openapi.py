@@ -55,9 +55,10 @@ def _error_responses(*codes: int) -> dict[str, Any]:
         405: "Method not allowed",
         413: "Body too large",
         415: "Body is not JSON",
-        422: "Invalid input: every bad field is named",
-        501: "Not implemented yet",
-        503: "No model loaded",
+        409: "Conflict: a job is already running, the version is already served, or nothing to roll back to",
+        422: "Invalid input: every bad field (or every problem of an uploaded file) is named",
+        500: "A registry file cannot be read",
+        503: "No model loaded, or the registry or the monitoring store cannot be reached",
     }
     return {
         str(code): {"description": texts[code], "content": {"application/json": {"schema": ERROR}}} for code in codes
@@ -119,6 +120,28 @@ SYSTEM_METRICS = {
         "series": {"type": "array", "items": {"type": "object"}},
     },
 }
+
+
+JOB = {
+    "type": "object",
+    "required": ["job"],
+    "properties": {
+        "job": {
+            "type": "object",
+            "required": ["id", "status", "progress"],
+            "properties": {
+                "id": {"type": "string"},
+                "status": {"enum": ["queued", "running", "succeeded", "failed"]},
+                "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                "step": {"type": "string"},
+                "log": {"type": "array", "items": {"type": "string"}},
+                "result": {"type": "object"},
+                "error": {"type": "string"},
+            },
+        }
+    },
+}
+SWITCH_BODY = {"type": "object", "properties": {"reason": {"type": "string"}}, "additionalProperties": False}
 
 
 def document(schema: FeatureSchema | None, max_batch: int, version: str | None) -> dict[str, Any]:
@@ -218,9 +241,82 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
             },
             "/train": {
                 "post": {
-                    "summary": "Start a retrain (admin)",
+                    "summary": "Start a retraining job (admin): on the bundled dataset (no body, or "
+                    '{"data": "bundled"}) or on a CSV sent as text/csv; 409 while another job runs',
                     "security": [{"bearer": []}],
-                    "responses": _error_responses(401, 403, 501),
+                    "parameters": [{"name": "name", "in": "query", "required": False, "schema": {"type": "string"}}],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"data": {"enum": ["bundled"]}},
+                                    "additionalProperties": False,
+                                }
+                            },
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "responses": {
+                        "202": _json(JOB, "The job started; Location: /train/{id}"),
+                        **_error_responses(400, 401, 403, 409, 413, 415, 422, 503),
+                    },
+                }
+            },
+            "/train/{job_id}": {
+                "get": {
+                    "summary": "A retraining job: state, progress, step, log tail, result (admin)",
+                    "security": [{"bearer": []}],
+                    "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": _json(JOB), **_error_responses(401, 403, 404)},
+                }
+            },
+            "/models": {
+                "get": {
+                    "summary": "The registry: versions (newest first) with metrics, dataset hash, created_at, "
+                    "status (serving / candidate / archived), the served and the previous version",
+                    "responses": {"200": _json({"type": "object"}), **_error_responses(500, 503)},
+                }
+            },
+            "/models/audit": {
+                "get": {
+                    "summary": "Who promoted or rolled back what, when and why (newest first)",
+                    "responses": {"200": _json({"type": "object"}), **_error_responses(500, 503)},
+                }
+            },
+            "/models/{version}/promote": {
+                "post": {
+                    "summary": 'Serve this version (admin); optional body {"reason": "..."}',
+                    "security": [{"bearer": []}],
+                    "parameters": [{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "requestBody": {"required": False, "content": {"application/json": {"schema": SWITCH_BODY}}},
+                    "responses": {
+                        "200": _json({"type": "object"}),
+                        **_error_responses(400, 401, 403, 404, 409, 413, 415, 422, 500, 503),
+                    },
+                }
+            },
+            "/models/rollback": {
+                "post": {
+                    "summary": 'Serve the previously served version again (admin); optional body {"reason": "...", '
+                    '"version": "..."} to name another',
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    **SWITCH_BODY,
+                                    "properties": {**SWITCH_BODY["properties"], "version": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"type": "object"}),
+                        **_error_responses(400, 401, 403, 404, 409, 413, 415, 422, 500, 503),
+                    },
                 }
             },
             "/metrics": {

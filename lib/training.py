@@ -41,6 +41,7 @@ from lib.evaluation import (
 from lib.inference import score_batch, score_record
 from lib.model_loader import LoadedModel
 from lib.modeling import CANDIDATES
+from lib.registry import LocalRegistry, RegistryError
 from lib.schema import FeatureSchema, build_schema
 from lib.settings import PROJECT_ROOT, get_settings
 
@@ -369,8 +370,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         registry = Path(settings.model_uri)
     try:
-        train(load_config(args.config or settings.data_config), registry)
-    except (ConfigError, DataError) as exc:
+        result = train(load_config(args.config or settings.data_config), registry, serve=False)
+        LocalRegistry(registry).promote(result.version, "command line", "trained with python -m lib.training")
+        print(f"      now serving {result.version}")
+    except (ConfigError, DataError, RegistryError) as exc:
         print(f"training failed: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

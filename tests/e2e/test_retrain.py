@@ -36,7 +36,7 @@ def test_retrain_watch_promote_and_roll_back(start_server, tall_page, registry_c
     new = served_version(server)
     assert new != old
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "retrain.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "retrain-job.png"), full_page=True)
 
     open_from_sidebar(page, "Overview")
     expect(page.get_by_text(f"Model {new}")).to_be_visible(timeout=15_000)

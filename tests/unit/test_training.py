@@ -141,7 +141,7 @@ def test_killed_training_leaves_the_previous_version_served(registry_copy, step)
         assert served == before
     complete = set(list_versions(registry_copy))
     for entry in registry_copy.iterdir():
-        assert entry.name in complete | {"current.json"} or entry.name.startswith(PARTIAL_PREFIX)
+        assert entry.name in complete | {"current.json", "audit.jsonl"} or entry.name.startswith(PARTIAL_PREFIX)
 
 
 def test_interrupted_training_says_nothing_changed(registry_copy):
