@@ -191,7 +191,8 @@ def _watch(process: subprocess.Popen, job_dir: Path, settings: Settings) -> None
         )
         write_json(job_dir / "state.json", state)
     _release(jobs_dir(settings) / ACTIVE_FILE, job_dir.name)
-    if state.get("status") == "succeeded" and (state.get("result") or {}).get("promoted"):
+    promoted = state.get("status") == "succeeded" and (state.get("result") or {}).get("promoted")
+    if promoted and get_settings().model_uri == settings.model_uri:  # still the registry this process serves
         from lib.model_loader import ModelNotAvailable, refresh_model
 
         try:

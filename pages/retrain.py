@@ -32,7 +32,9 @@ access = admin_access(token)
 try:
     get_model()
 except ModelNotAvailable as exc:
-    st.warning(f"The served model cannot be loaded: {exc.reason} Retrain, or promote a version that works.")
+    st.warning(
+        f"The served model cannot be loaded: {exc.reason.rstrip('.')}. Retrain, or promote a version that works."
+    )
 if not access.allowed:
     if settings.admin_token:
         why = "type the admin token above" if not token else "the admin token is wrong"

@@ -109,7 +109,7 @@ def test_retrain_promote_roll_back_over_the_api(api, registry_copy, telco_model)
     forward = client.post(f"/models/{result['version']}/promote", headers=BEARER)
     assert body(forward)["event"]["action"] == "promote"
     events = body(client.get("/models/audit"))["events"]
-    assert [e["action"] for e in events] == ["promote", "rollback", "auto_promote"]
+    assert [e["action"] for e in events][:3] == ["promote", "rollback", "auto_promote"]
     assert events[1]["reason"] == "check the old one" and events[1]["actor"].startswith("api (admin token")
 
 

@@ -68,7 +68,7 @@ def test_a_retrain_runs_to_the_end_and_is_compared_and_promoted(retrain_page, re
     assert len(at.get("plotly_chart")) == 1  # ROC curves overlaid
     versions = table(at, "dataset sha256").set_index("version")["status"].to_dict()
     assert versions == {new: "serving", telco_model.version: "archived"}
-    assert table(at, "action")["action"].tolist() == ["auto_promote"]
+    assert table(at, "action")["action"].tolist() == ["auto_promote", "promote"]  # then the training CLI's
 
 
 def test_promote_and_roll_back_from_the_page(retrain_page, registry_copy, telco_model):
@@ -86,8 +86,8 @@ def test_promote_and_roll_back_from_the_page(retrain_page, registry_copy, telco_
     at.button(key="rollback").click().run()
     assert LocalRegistry(registry_copy).served() == telco_model.version
     audit = table(at, "action")
-    assert audit["action"].tolist() == ["rollback", "promote"] and audit["reason"].tolist()[1] == "try the copy"
-    assert audit["actor"].tolist() == ["analyst (ui)", "analyst (ui)"]
+    assert audit["action"].tolist()[:2] == ["rollback", "promote"] and audit["reason"].tolist()[1] == "try the copy"
+    assert audit["actor"].tolist()[:2] == ["analyst (ui)", "analyst (ui)"]
 
 
 def test_a_running_job_is_shown_instead_of_a_second_start(retrain_page):
