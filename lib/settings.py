@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -42,14 +43,15 @@ def _path(value: str) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-def _bounded_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _bounded(env: Mapping[str, str], name: str, default: float, low: float, high: float, kind: type = int) -> Any:
+    """A number from the environment within [low, high]; `kind` int or float."""
     raw = env.get(name, str(default))
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
+        raise SettingsError(f"{name} must be {'a whole number' if kind is int else 'a number'}, not {raw!r}") from None
+    if not low <= value <= high:  # NaN fails this too
+        raise SettingsError(f"{name} must be between {low} and {high}, not {raw}")
     return value
 
 
@@ -72,17 +74,6 @@ ENV_KEYS = (
 PROMOTION_METRICS = ("roc_auc", "pr_auc", "f1", "accuracy", "precision", "recall", "brier", "log_loss")
 
 
-def _bounded_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, str(default))
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
-    if not low <= value <= high:  # NaN fails this too
-        raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {raw}")
-    return value
-
-
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings now (not at import), so tests and processes can change them.
 
@@ -98,9 +89,9 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
     log_level = env.get("LOG_LEVEL", "INFO").strip().upper()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
-    max_upload_mb = _bounded_int(env, "MAX_UPLOAD_MB", 50, 1, 2000)
-    max_batch = _bounded_int(env, "MAX_BATCH", 10_000, 1, 1_000_000)
-    max_body_mb = _bounded_int(env, "MAX_BODY_MB", 32, 1, 2000)
+    max_upload_mb = _bounded(env, "MAX_UPLOAD_MB", 50, 1, 2000)
+    max_batch = _bounded(env, "MAX_BATCH", 10_000, 1, 1_000_000)
+    max_body_mb = _bounded(env, "MAX_BODY_MB", 32, 1, 2000)
     model_uri = env.get("MODEL_URI", "models").strip() or "models"
     if not model_uri.startswith("s3://"):
         model_uri = str(_path(model_uri))
@@ -119,8 +110,8 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
         max_batch=max_batch,
         max_body_mb=max_body_mb,
         monitoring_db=_path(env["MONITORING_DB"]) if env.get("MONITORING_DB") else kpi_dir / "monitoring.sqlite3",
-        monitoring_raw_max_days=_bounded_int(env, "MONITORING_RAW_MAX_DAYS", 30, 1, 3650),
-        monitoring_raw_max_rows=_bounded_int(env, "MONITORING_RAW_MAX_ROWS", 1_000_000, 1_000, 100_000_000),
+        monitoring_raw_max_days=_bounded(env, "MONITORING_RAW_MAX_DAYS", 30, 1, 3650),
+        monitoring_raw_max_rows=_bounded(env, "MONITORING_RAW_MAX_ROWS", 1_000_000, 1_000, 100_000_000),
         promotion_metric=promotion_metric,
-        promotion_tolerance=_bounded_float(env, "PROMOTION_TOLERANCE", 0.005, 0.0, 1.0),
+        promotion_tolerance=_bounded(env, "PROMOTION_TOLERANCE", 0.005, 0.0, 1.0, float),
     )

@@ -22,6 +22,9 @@ def test_defaults_and_the_store_path_follow_kpi_dir():
         ("MONITORING_RAW_MAX_ROWS", "many", "whole number"),
         ("MAX_BATCH", "-1", "between 1 and"),
         ("LOG_LEVEL", "loud", "one of"),
+        ("PROMOTION_TOLERANCE", "nan", "between 0.0 and 1.0"),
+        ("PROMOTION_TOLERANCE", "lots", "a number"),
+        ("PROMOTION_METRIC", "vibes", "one of roc_auc"),
     ],
 )
 def test_a_bad_value_names_the_variable(name, value, message):
