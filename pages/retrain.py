@@ -125,7 +125,9 @@ elif access.allowed:
     source = st.radio("Data", ["The bundled dataset", "An uploaded CSV"], horizontal=True, key="retrain_source")
     table, name, problems = None, "bundled dataset", []
     if source == "An uploaded CSV":
-        uploaded = st.file_uploader("Training data (CSV)", type=["csv"], key="retrain_file")
+        uploaded = st.file_uploader(
+            "Training data (CSV)", type=["csv"], max_upload_size=settings.max_upload_mb, key="retrain_file"
+        )
         if uploaded is None:
             problems = ["choose a file"]
         else:
