@@ -29,11 +29,13 @@ run: install
 test: install-dev system-deps
 	$(BIN)/pytest
 
-## Browser tests need Debian's chromium, the benchmark smoke test wrk, the store-fault tests chattr.
+## Browser tests need Debian's chromium, the benchmark smoke test wrk, the store-fault tests chattr,
+## the image rehearsal Debian's python3 with venv.
 system-deps:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	command -v chattr >/dev/null 2>&1 || missing="$$missing e2fsprogs"; \
+	/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3 python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,12 @@ def test_the_context_holds_what_the_app_needs_and_nothing_local(tmp_path):
     assert any(p.startswith("data/") and p.endswith(".csv") for p in copied)
     assert not [p for p in copied if p.startswith((".git/", ".venv/", "tests/", "kpis/jobs"))]
     assert "kpis/jobs-probe.tmp" not in copied
+
+
+def test_streamlit_settings_fit_production():
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["headless"] is True
+    assert config["server"]["enableXsrfProtection"] is True
+    assert isinstance(config["server"]["maxUploadSize"], int)  # explicit, not Streamlit's default
+    assert config["browser"]["gatherUsageStats"] is False
+    assert config["theme"]["primaryColor"]

@@ -116,7 +116,8 @@ def rehearsal() -> Iterator[Rehearsal]:
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    running = Rehearsal(app, venv, f"http://127.0.0.1:{port}", process, log, environment, (uid, gid), port, writable, before)
+    url = f"http://127.0.0.1:{port}"
+    running = Rehearsal(app, venv, url, process, log, environment, (uid, gid), port, writable, before)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -190,5 +191,13 @@ def test_nothing_is_written_outside_the_users_folders(rehearsal):
     assert _snapshot(rehearsal.app, rehearsal.writable) == rehearsal.before
     assert (rehearsal.app / "kpis" / "monitoring.sqlite3").exists()  # the runtime store, where allowed
     text = rehearsal.log.read_text(errors="replace")
-    for problem in ("Traceback", "Permission denied", "Read-only file system", "monitoring store unavailable"):
+    problems = (
+        "Traceback",
+        "Permission denied",
+        "Read-only file system",
+        "monitoring store unavailable",
+        "starting without a model",
+        "reference customers not scored",  # the bundled dataset missing from the context
+    )
+    for problem in problems:
         assert problem not in text, text[-3000:]
