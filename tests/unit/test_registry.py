@@ -116,3 +116,20 @@ def test_a_torn_audit_line_is_skipped(local_versions):
         handle.write('{"at": "2030-01-01", "actor": "cut sh')  # a crash mid-append
     assert [e.to_version for e in store.audit()][-1] == versions[1]
     assert json.loads((root / POINTER_FILE).read_text())["version"] == versions[1]
+
+
+def test_the_command_line_publishes_lists_promotes_and_rolls_back(local_versions, s3_env, capsys):
+    from lib.registry import main
+
+    root, versions = local_versions
+    uri = f"s3://{new_bucket()}/churn"
+    assert main(["--registry", uri, "publish", str(root / versions[0]), "--serve"]) == 0
+    assert main(["--registry", uri, "publish", str(root / versions[1])]) == 0
+    assert main(["--registry", uri, "promote", versions[1], "--reason", "try it"]) == 0
+    assert main(["--registry", uri, "rollback"]) == 0
+    assert S3Registry(uri).served() == versions[0]
+    assert main(["--registry", uri, "list"]) == 0
+    listing = capsys.readouterr().out
+    assert f"{versions[0]}  serving" in listing and f"{versions[1]}  archived" in listing
+    assert main(["--registry", str(root), "publish", str(root / versions[0])]) == 2  # local: nothing to upload
+    assert "S3 registry" in capsys.readouterr().err
