@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.browser import launch_chromium
 from lib.bundle import KPIS_FILE, METADATA_FILE, read_pointer
 from lib.dataset_config import load_config
 from lib.model_loader import LoadedModel, forget_model, load_model
@@ -171,3 +172,39 @@ def synthetic_registry(synthetic_config: Path, tmp_path_factory: pytest.TempPath
     registry = tmp_path_factory.mktemp("synthetic-registry")
     train(load_config(synthetic_config), registry, log=lambda _line: None)
     return registry
+
+
+# --- a real browser, shared by every test that needs one (one Playwright per session) ---
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's chromium driven by Playwright; missing chromium is a failure, never a skip."""
+    from playwright.sync_api import sync_playwright
+
+    if shutil.which("chromium") is None:
+        pytest.fail("chromium is not installed: run .ci/run (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+
+
+def _page(browser, height: int) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": height}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    """A 1280-pixel-wide window, the narrowest the dashboard is designed for."""
+    yield from _page(browser, 1000)
+
+
+@pytest.fixture
+def tall_page(browser) -> Iterator[object]:
+    """The same width, tall enough for a whole page in one screenshot."""
+    yield from _page(browser, 2600)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.browser import launch_chromium
 from lib.settings import PROJECT_ROOT
 from tests.conftest import COMMITTED_REGISTRY
 from tests.servers import Server, launch
@@ -47,36 +45,3 @@ def served_app(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[Se
     context.close()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    """Debian's chromium driven by Playwright; missing chromium is a failure, never a skip."""
-    from playwright.sync_api import sync_playwright
-
-    if shutil.which("chromium") is None:
-        pytest.fail("chromium is not installed: run .ci/run (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
-
-
-def _page(browser, height: int) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": height}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def page(browser) -> Iterator[object]:
-    """A 1280-pixel-wide window, the narrowest the dashboard is designed for."""
-    yield from _page(browser, 1000)
-
-
-@pytest.fixture
-def tall_page(browser) -> Iterator[object]:
-    """The same width, tall enough for a whole page in one screenshot."""
-    yield from _page(browser, 2600)

@@ -185,6 +185,26 @@ def test_the_healthcheck_command_passes_as_the_user(rehearsal):
     assert done.returncode == 0, done.stderr
 
 
+def test_retraining_runs_as_the_user(rehearsal):
+    """Jobs and new versions are written where the user may write (KPI_DIR, the registry)."""
+    request = urllib.request.Request(f"{rehearsal.url}/train", b"", method="POST")  # loopback, no token set
+    with urllib.request.urlopen(request, timeout=10) as response:
+        job_id = json.loads(response.read())["job"]["id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = _get(f"{rehearsal.url}/train/{job_id}")[1]["job"]
+        if job["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.5)
+    assert job["status"] == "succeeded", job
+    new = job["result"]["version"]
+    assert os.stat(rehearsal.app / "models" / new).st_uid == rehearsal.user[0]
+    deadline = time.monotonic() + 10
+    while _get(f"{rehearsal.url}/health")[1]["model_version"] != new:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
 def test_nothing_is_written_outside_the_users_folders(rehearsal):
     _get(f"{rehearsal.url}/health")  # after the other tests' traffic
     time.sleep(0.5)  # the prediction log's writer runs every 0.25 s
