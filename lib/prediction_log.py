@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import os
 import threading
 import time
 from collections import defaultdict, deque
@@ -418,31 +417,24 @@ def _features_json(model: LoadedModel, columns: EncodedColumns) -> list[str]:
 
 
 _current: PredictionLog | None = None
-_current_key: tuple[str | None, ...] | None = None
 _current_lock = threading.Lock()
-# The settings that decide the store; compared on every call (two lookups, under a
-# microsecond) instead of parsing every setting on the hot path.
-_STORE_KEYS = ("MONITORING_DB", "KPI_DIR", "MONITORING_RAW_MAX_DAYS", "MONITORING_RAW_MAX_ROWS")
 
 
 def prediction_log(settings: Settings | None = None) -> PredictionLog:
     """The process-wide log for the configured store (a new one if the setting changed)."""
-    global _current, _current_key
-    key = tuple(os.environ.get(name) for name in _STORE_KEYS)
-    log = _current
-    if settings is None and log is not None and key == _current_key:
-        return log
+    global _current
     settings = settings or get_settings()
+    log = _current
+    if log is not None and log.path == settings.monitoring_db:
+        return log
     with _current_lock:
         if _current is not None and _current.path == settings.monitoring_db:
-            _current_key = key
             return _current
         if _current is not None:
             _current.stop()
         _current = PredictionLog(
             settings.monitoring_db, settings.monitoring_raw_max_days * 86_400, settings.monitoring_raw_max_rows
         )
-        _current_key = key
         return _current
 
 

@@ -79,8 +79,21 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     Parsed once per distinct set of values: every request asks, and parsing costs ~40 µs.
     """
-    env = os.environ if environ is None else environ
-    return _parse(tuple((name, value) for name in ENV_KEYS if (value := env.get(name)) is not None))
+    if environ is None:
+        return _parse(_process_values())
+    return _parse(tuple((name, value) for name in ENV_KEYS if (value := environ.get(name)) is not None))
+
+
+# os.environ.get costs about 0.8 µs a key (a Mapping.get, then encoding); the dict behind
+# it, 0.05 µs. Every request reads the settings two or three times, so this is worth it.
+_RAW_ENVIRON = getattr(os.environ, "_data", None)
+_RAW_KEYS = tuple((name, os.fsencode(name)) for name in ENV_KEYS) if os.name == "posix" else ()
+
+
+def _process_values() -> tuple[tuple[str, str], ...]:
+    if not isinstance(_RAW_ENVIRON, dict) or not _RAW_KEYS:  # another interpreter or OS: the public way
+        return tuple((name, value) for name in ENV_KEYS if (value := os.environ.get(name)) is not None)
+    return tuple((name, os.fsdecode(value)) for name, key in _RAW_KEYS if (value := _RAW_ENVIRON.get(key)) is not None)
 
 
 @lru_cache(maxsize=32)

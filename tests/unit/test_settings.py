@@ -31,3 +31,14 @@ def test_a_bad_value_names_the_variable(name, value, message):
     with pytest.raises(SettingsError, match=message) as error:
         get_settings({name: value})
     assert str(error.value).startswith(name)
+
+
+def test_the_process_environment_is_read_afresh_on_every_call(monkeypatch):
+    monkeypatch.setenv("MAX_BATCH", "7")
+    assert get_settings().max_batch == 7
+    monkeypatch.setenv("MAX_BATCH", "8")
+    assert get_settings().max_batch == 8
+    monkeypatch.delenv("MAX_BATCH")
+    assert get_settings().max_batch == 10_000
+    monkeypatch.setenv("KPI_DIR", "/srv/état")  # not ASCII: decoded as os.environ does
+    assert str(get_settings().kpi_dir) == "/srv/état"
