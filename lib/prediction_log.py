@@ -43,6 +43,7 @@ NO_MODEL = "none"
 # left to the interpreter's 5 ms switch interval, a flush would add up to tens of ms to
 # the requests being served meanwhile.
 YIELD_EVERY_ROWS = 32
+_to_json = json.JSONEncoder(separators=(",", ":"), default=str).encode
 TABLE_CHUNK_ROWS = 2_000
 
 
@@ -261,7 +262,9 @@ class PredictionLog:
                 records, predictions = item[5], item[6]
                 names = model.schema.names
                 for record, prediction in zip(records, predictions, strict=True):
-                    features = json.dumps({name: record.get(name) for name in names}, default=str)
+                    # A scored record holds every feature (validation requires them); extra fields are dropped.
+                    shown = record if len(record) == len(names) else {name: record.get(name) for name in names}
+                    features = _to_json(shown)
                     rows.append(
                         LoggedRow(
                             ts,
@@ -287,9 +290,12 @@ class PredictionLog:
                 self._count_bins(counts, hour, model, columns.numbers, columns.codes)
         for (hour, _), (model, records) in pending_records.items():
             plan = self._plan_for(model)
-            numbers = {name: np.array([_number(r.get(name)) for r in records], float) for name, _ in plan.numeric}
+            # None becomes NaN in a float array: the missing bin
+            numbers = {name: np.array([r.get(name) for r in records], float) for name, _ in plan.numeric}
             codes = {
-                name: np.array([_code(r.get(name), positions, k) for r in records], np.int64)
+                name: np.array(
+                    [k + 1 if (value := r.get(name)) is None else positions.get(value, k) for r in records], np.int64
+                )
                 for name, positions, k in plan.categorical
             }
             self._count_bins(counts, hour, model, numbers, codes)
@@ -379,15 +385,6 @@ def score_and_log(
     prediction = score_record(record, model, explain=explain)
     prediction_log().log_records(model, source, [record], [prediction], (time.perf_counter() - started) * 1000)
     return prediction
-
-
-def _number(value: Any) -> float:
-    return float("nan") if value is None else float(value)
-
-
-def _code(value: Any, positions: dict[str, int], k: int) -> int:
-    """Category code as EncodedColumns has it: index, then k = unseen, k + 1 = missing."""
-    return k + 1 if value is None else positions.get(value, k)
 
 
 def _rows_in(item: tuple[Any, ...]) -> int:
