@@ -155,7 +155,7 @@ def test_the_log_counts_records_tables_and_failures_on_training_bins(log, telco_
     system = log.system("5m")
     assert system["by_source"]["api"]["errors"] == 1 and system["by_version"]["none"]["requests"] == 1
     raw = sqlite3.connect(log.path).execute("SELECT source, features FROM predictions ORDER BY rowid").fetchall()
-    assert '"Contract": "Two year"' in raw[0][1] and '"Contract":"' in raw[1][1] and raw[4] == ("api", None)
+    assert '"Contract":"Two year"' in raw[0][1] and '"Contract":"' in raw[1][1] and raw[4] == ("api", None)
 
 
 def chattr(flag: str, path) -> None:
