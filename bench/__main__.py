@@ -12,6 +12,7 @@ from pathlib import Path
 from bench import dashboard, http, inference, memory, monitoring, retrain
 from bench.timing import Measurement, machine
 from lib.model_loader import load_model
+from lib.prediction_log import close_prediction_log
 from lib.settings import PROJECT_ROOT, get_settings
 
 DEFAULT_OUTPUT = PROJECT_ROOT / "bench" / "results" / "latest.json"
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         results += memory.run(PROJECT_ROOT, args.model_uri, Path(workdir), sessions=3 if args.quick else 20)
         results += http.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
         results += retrain.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
+        close_prediction_log()  # the pages run here logged into workdir, which goes now
 
     print(table(results))
     args.output.parent.mkdir(parents=True, exist_ok=True)

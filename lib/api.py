@@ -371,12 +371,20 @@ async def train(request: Request) -> Response:
 
 
 async def train_job(request: Request) -> Response:
-    from lib.jobs import job_state
+    """GET: the job's state. DELETE: cancel it (409 when it has already finished)."""
+    from lib.jobs import cancel_job, job_state
 
-    _admin(request)
-    state = job_state(request.path_params["job_id"])
+    actor = _admin(request)
+    job_id = request.path_params["job_id"]
+    if request.method == "DELETE":
+        before = job_state(job_id)
+        if before is not None and before["status"] in ("succeeded", "failed", "cancelled"):
+            raise ApiError(409, f"job {job_id} has already finished ({before['status']})", [{"job_id": job_id}])
+        state = await run_in_threadpool(cancel_job, job_id, actor)
+    else:
+        state = job_state(job_id)
     if state is None:
-        raise ApiError(404, f"no retraining job {request.path_params['job_id']!r}")
+        raise ApiError(404, f"no retraining job {job_id!r}")
     return json_response({"job": state})
 
 
@@ -559,7 +567,7 @@ def routes() -> list[BaseRoute]:
         ("/health/ready", ("GET",), ready),
         ("/predict", ("POST",), predict),
         ("/train", ("POST",), train),
-        ("/train/{job_id}", ("GET",), train_job),
+        ("/train/{job_id}", ("GET", "DELETE"), train_job),
         ("/models", ("GET",), models),
         ("/models/audit", ("GET",), models_audit),
         ("/models/rollback", ("POST",), rollback),

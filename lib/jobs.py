@@ -10,14 +10,17 @@ died without finishing is reported failed, and no longer blocks the next one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,8 @@ from lib.settings import PROJECT_ROOT, Settings, get_settings
 logger = logging.getLogger(__name__)
 
 ACTIVE_FILE = "active"
-FINAL = ("succeeded", "failed")
+FINAL = ("succeeded", "failed", "cancelled")
+CANCEL_FILE = "cancel"
 JOB_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 LOG_TAIL = 60
 QUEUED_TIMEOUT_S = 60  # a job process writes its pid within a second or two of starting
@@ -64,6 +68,41 @@ def _vanished(state: dict[str, Any]) -> bool:
     return (datetime.now(UTC) - started).total_seconds() > QUEUED_TIMEOUT_S
 
 
+def _finish_dead(folder: Path, state: dict[str, Any], error: str) -> None:
+    """Record the end of a job whose process is gone: cancelled if someone asked, else failed."""
+    try:
+        who = (folder / CANCEL_FILE).read_text(encoding="utf-8")
+        state.update(status="cancelled", finished_at=_now(), error=f"cancelled by {who}")
+    except FileNotFoundError:
+        state.update(status="failed", finished_at=_now(), error=error)
+    write_json(folder / "state.json", state)
+
+
+def cancel_job(job_id: str, requested_by: str, settings: Settings | None = None) -> dict[str, Any] | None:
+    """Stop a queued or running job (its whole process group); None for an unknown id.
+
+    What it wrote stays unlisted (a hidden partial folder); a version it already promoted
+    stays served: the registry says so, and a rollback undoes it.
+    """
+    settings = settings or get_settings()
+    state = job_state(job_id, settings)
+    if state is None or state["status"] in FINAL:
+        return state
+    folder = jobs_dir(settings) / job_id
+    (folder / CANCEL_FILE).write_text(requested_by, encoding="utf-8")
+    if state.get("pid"):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(state["pid"], signal.SIGTERM)  # the job runs in its own session: its group
+        deadline = time.monotonic() + 10
+        while _alive(state["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    current = _read_state(folder) or state
+    if current.get("status") not in FINAL:
+        _finish_dead(folder, current, "cancelled")
+    _release(jobs_dir(settings) / ACTIVE_FILE, job_id)
+    return job_state(job_id, settings)
+
+
 def _read_state(folder: Path) -> dict[str, Any] | None:
     try:
         return json.loads((folder / "state.json").read_text(encoding="utf-8"))
@@ -81,8 +120,7 @@ def job_state(job_id: str, settings: Settings | None = None) -> dict[str, Any] |
     if state is None:
         return None
     if state["status"] not in FINAL and _vanished(state):
-        state.update(status="failed", finished_at=_now(), error="the training process ended before finishing")
-        write_json(folder / "state.json", state)
+        _finish_dead(folder, state, "the training process ended before finishing")
     try:
         lines = (folder / "log.txt").read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -186,10 +224,7 @@ def _watch(process: subprocess.Popen, job_dir: Path, settings: Settings) -> None
     code = process.wait()
     state = _read_state(job_dir) or {}
     if state.get("status") not in FINAL:
-        state.update(
-            status="failed", finished_at=_now(), error=f"the training process ended with code {code} before finishing"
-        )
-        write_json(job_dir / "state.json", state)
+        _finish_dead(job_dir, state, f"the training process ended with code {code} before finishing")
     _release(jobs_dir(settings) / ACTIVE_FILE, job_dir.name)
     promoted = state.get("status") == "succeeded" and (state.get("result") or {}).get("promoted")
     if promoted and get_settings().model_uri == settings.model_uri:  # still the registry this process serves

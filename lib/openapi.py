@@ -131,7 +131,7 @@ JOB = {
             "required": ["id", "status", "progress"],
             "properties": {
                 "id": {"type": "string"},
-                "status": {"enum": ["queued", "running", "succeeded", "failed"]},
+                "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
                 "progress": {"type": "number", "minimum": 0, "maximum": 1},
                 "step": {"type": "string"},
                 "log": {"type": "array", "items": {"type": "string"}},
@@ -270,7 +270,13 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                     "security": [{"bearer": []}],
                     "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {"200": _json(JOB), **_error_responses(401, 403, 404)},
-                }
+                },
+                "delete": {
+                    "summary": "Cancel a queued or running job (admin); what it wrote stays unlisted",
+                    "security": [{"bearer": []}],
+                    "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": _json(JOB), **_error_responses(401, 403, 404, 409)},
+                },
             },
             "/models": {
                 "get": {

@@ -435,6 +435,15 @@ def prediction_log(settings: Settings | None = None) -> PredictionLog:
         return _current
 
 
+def close_prediction_log() -> None:
+    """Write what is queued and stop this process's log (before its folder goes away)."""
+    global _current
+    with _current_lock:
+        if _current is not None:
+            _current.stop()
+            _current = None
+
+
 def _flush_at_exit() -> None:
     if _current is not None:
         _current.stop()

@@ -5,7 +5,7 @@ import streamlit as st
 
 from lib import charts
 from lib.dataset_config import ConfigError, load_config
-from lib.jobs import active_job, job_state, recent_jobs, start_retrain
+from lib.jobs import FINAL, active_job, cancel_job, job_state, recent_jobs, start_retrain
 from lib.model_loader import ModelNotAvailable, get_model, loaded_model, refresh_model
 from lib.registry import RegistryError, open_registry
 from lib.settings import get_settings
@@ -96,20 +96,26 @@ def show_job(job_id: str) -> None:
     job = job_state(job_id)
     if job is None:
         return
-    running = job["status"] not in ("succeeded", "failed")
+    running = job["status"] not in FINAL
 
     @st.fragment(run_every=1.0 if running else None)
     def progress() -> None:
         current = job_state(job_id)
         st.progress(current["progress"], text=f"{current['status']}: {current['step']}")
         st.code("\n".join(current["log"][-25:]) or "(starting)", language=None)
-        if running and current["status"] in ("succeeded", "failed"):
+        if running and current["status"] in FINAL:
             st.rerun(scope="app")  # finished: show the result and the new registry state
 
     st.markdown(f"**Job {job_id}** on {job['data_name']}, started by {job['requested_by']}")
     progress()
+    if running and access.allowed and st.button("Cancel this job", key="cancel_job"):
+        cancel_job(job_id, who)
+        st.session_state["job_id"] = job_id  # keep showing it once it no longer runs
+        st.rerun()
     if job["status"] == "failed":
         st.error(f"The job failed: {job.get('error')}. The served version is unchanged.")
+    elif job["status"] == "cancelled":
+        st.warning(f"The job was {job.get('error')}.")
     elif job["status"] == "succeeded":
         show_result(job["result"])
 

@@ -134,3 +134,18 @@ def test_two_starts_at_the_same_moment_make_one_job(api, registry_copy):
     job_ids = {body(r)["job"]["id"] if r.status_code == 202 else body(r)["details"][0]["job_id"] for r in answers}
     assert len(job_ids) == 1
     assert wait_for_job(client, job_ids.pop(), {})["status"] == "succeeded"
+
+
+def test_a_running_job_can_be_cancelled_and_changes_nothing(api, registry_copy, telco_model):
+    client = api(registry_copy, client="127.0.0.1")
+    job_id = body(client.post("/train"))["job"]["id"]
+    cancelled = client.delete(f"/train/{job_id}")
+    assert cancelled.status_code == 200, cancelled.text
+    job = body(cancelled)["job"]
+    assert job["status"] == "cancelled" and job["error"].startswith("cancelled by api (this machine")
+    assert client.delete(f"/train/{job_id}").status_code == 409  # already over
+    assert client.delete("/train/20260101T000000Z-abcdef").status_code == 404
+    assert [v["version"] for v in body(client.get("/models"))["versions"]] == [telco_model.version]
+    again = client.post("/train")  # the slot is free
+    assert again.status_code == 202
+    assert wait_for_job(client, body(again)["job"]["id"], {})["status"] == "succeeded"

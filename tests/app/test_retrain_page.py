@@ -106,3 +106,14 @@ def test_a_broken_served_model_leaves_the_page_usable(retrain_page, registry_cop
     assert not at.exception
     assert any("cannot be loaded" in w.value and "checksum" in w.value for w in at.warning)
     assert [b for b in at.button if b.key == "start_retrain"]
+
+
+def test_a_running_job_can_be_cancelled_from_the_page(retrain_page, registry_copy, telco_model):
+    state, _ = start_retrain("someone else", None, "bundled dataset")
+    at = retrain_page()
+    at.button(key="cancel_job").click().run()
+    assert not at.exception
+    assert job_state(state["id"])["status"] == "cancelled"
+    assert any("cancelled by analyst (ui)" in w.value for w in at.warning)
+    assert LocalRegistry(registry_copy).served() == telco_model.version
+    assert [b for b in at.button if b.key == "start_retrain"]  # a new job can start

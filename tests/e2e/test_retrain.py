@@ -7,6 +7,7 @@ import urllib.request
 
 from playwright.sync_api import expect
 
+from lib.registry import LocalRegistry
 from tests.e2e.conftest import SCREENSHOTS
 
 
@@ -47,3 +48,19 @@ def test_retrain_watch_promote_and_roll_back(start_server, tall_page, registry_c
     assert served_version(server) == old
     open_from_sidebar(page, "Overview")
     expect(page.get_by_text(f"Model {old}")).to_be_visible(timeout=15_000)
+
+
+def test_a_bad_upload_lists_its_problems_and_cannot_start(start_server, page, registry_copy, tmp_path):
+    server = start_server(MODEL_URI=str(registry_copy))
+    bad = tmp_path / "march.csv"
+    bad.write_text("customerID,tenure,Churn\n1,5,Maybe\n2,7,No\n")
+    page.goto(server.url)
+    expect(page.get_by_text("Test ROC AUC")).to_be_visible(timeout=30_000)
+    open_from_sidebar(page, "Retrain")
+    page.get_by_text("An uploaded CSV").click()
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(bad))
+    expect(page.get_by_text("This file cannot train a model; nothing was started")).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("missing feature columns (18)")).to_be_visible()
+    expect(page.get_by_text("only 2 rows have a target")).to_be_visible()
+    expect(page.get_by_role("button", name="Start retraining")).to_be_disabled()
+    assert served_version(server) == LocalRegistry(registry_copy).served()
