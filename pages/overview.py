@@ -56,5 +56,6 @@ st.markdown(
 - **Business KPIs**: predicted rate and revenue at risk by segment, top-risk customers, a campaign simulator.
 - **Feature distributions**: what training saw for each feature, the recent inputs overlaid, and drift (PSI).
 - **Health**: the service's state, latency, error rate and throughput, and the recent errors.
+- **Retrain**: retrain on the bundled data or an upload, compare with the served model, promote or roll back.
 """
 )
