@@ -34,9 +34,9 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
 
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     yield
-    from lib.prediction_log import prediction_log
+    from lib.prediction_log import close_prediction_log
 
-    prediction_log(settings).stop()  # what is still queued reaches the store
+    close_prediction_log()  # what is still queued reaches the store
 
 
 app = st.App(NAVIGATION_SCRIPT, routes=api_routes(), lifespan=lifespan)

@@ -372,13 +372,13 @@ async def train(request: Request) -> Response:
 
 async def train_job(request: Request) -> Response:
     """GET: the job's state. DELETE: cancel it (409 when it has already finished)."""
-    from lib.jobs import cancel_job, job_state
+    from lib.jobs import FINAL, cancel_job, job_state
 
     actor = _admin(request)
     job_id = request.path_params["job_id"]
     if request.method == "DELETE":
         before = job_state(job_id)
-        if before is not None and before["status"] in ("succeeded", "failed", "cancelled"):
+        if before is not None and before["status"] in FINAL:
             raise ApiError(409, f"job {job_id} has already finished ({before['status']})", [{"job_id": job_id}])
         state = await run_in_threadpool(cancel_job, job_id, actor)
     else:
@@ -417,11 +417,8 @@ async def _after_switch(event: Any) -> Response:
 
 async def models(request: Request) -> Response:
     def listing(registry: Any) -> dict[str, Any]:
-        return {
-            "served": registry.served(),
-            "previous": registry.previous_version(),
-            "versions": [v.to_dict() for v in registry.versions()],
-        }
+        view = registry.overview()
+        return {"served": view.served, "previous": view.previous, "versions": [v.to_dict() for v in view.versions]}
 
     return json_response(await _registry_call(listing))
 

@@ -54,12 +54,11 @@ def training_bins(distribution: dict[str, Any], categories: Sequence[str]) -> tu
     if distribution["kind"] == "numeric":
         edges = distribution["histogram"]["edges"]
         labels = [f"{edges[i]:g} to {edges[i + 1]:g}" for i in range(len(edges) - 1)]
-        counts = [*distribution["histogram"]["counts"], distribution["missing"]]
+        counts = distribution["histogram"]["counts"]
     else:
-        labels = list(categories)
-        counts = [*(distribution["frequencies"].get(c, 0) for c in categories), 0, distribution["missing"]]
-        labels = [*labels, "(unseen)"]
-    return [*labels, "missing"], np.asarray(counts, dtype=float)
+        labels = [*categories, "(unseen)"]
+        counts = [*(distribution["frequencies"].get(c, 0) for c in categories), 0]
+    return [*labels, "missing"], np.asarray([*counts, distribution["missing"]], dtype=float)
 
 
 def probability_reference(threshold_table: dict[str, list[float]]) -> np.ndarray:

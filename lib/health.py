@@ -43,8 +43,7 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
     written); unavailable (no model: nothing can be scored)."""
     from lib.prediction_log import prediction_log
 
-    store = prediction_log().status()
-    store_check = {key: store[key] for key in ("ok", "state", "reason", "pending_rows", "dropped_rows")}
+    store = prediction_log().status()  # state, reason, rows written, waiting and dropped
     if model is None:
         return {
             "status": "unavailable",
@@ -54,7 +53,7 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
             "kpis_loaded": False,
             "uptime_s": uptime_s(),
             "reason": model_problem,
-            "checks": {"model": {"ok": False, "reason": model_problem}, "store": store_check},
+            "checks": {"model": {"ok": False, "reason": model_problem}, "store": store},
         }
     from lib.model_loader import registry_problem
 
@@ -79,7 +78,7 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
         "checks": {
             "model": {"ok": True, "version": model.version, "scorer": model.scorer.kind},
             "kpis": {"ok": kpis_loaded},
-            "store": store_check,
+            "store": store,
             "registry": {"ok": registry is None, "reason": registry},
         },
     }

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 ACTIVE_FILE = "active"
 FINAL = ("succeeded", "failed", "cancelled")
 CANCEL_FILE = "cancel"
+UPLOAD_FILE = "data.csv"
 JOB_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 LOG_TAIL = 60
 QUEUED_TIMEOUT_S = 60  # a job process writes its pid within a second or two of starting
@@ -196,10 +197,8 @@ def start_retrain(
             "data_name": data_name,
             "created_at": _now(),
         }
-        if data is not None:
-            from lib.dataset_config import load_config
-
-            data.to_csv(job_dir / "data.csv", sep=load_config(settings.data_config).separator, index=False)
+        if data is not None:  # written comma-separated, whatever the upload used
+            data.to_csv(job_dir / UPLOAD_FILE, index=False)
         write_json(job_dir / "state.json", state)
         _spawn(job_dir, settings)
         return {**state, "log": []}, True

@@ -65,6 +65,10 @@ def _error_responses(*codes: int) -> dict[str, Any]:
     }
 
 
+def _path_parameter(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -268,13 +272,13 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                 "get": {
                     "summary": "A retraining job: state, progress, step, log tail, result (admin)",
                     "security": [{"bearer": []}],
-                    "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [_path_parameter("job_id")],
                     "responses": {"200": _json(JOB), **_error_responses(401, 403, 404)},
                 },
                 "delete": {
                     "summary": "Cancel a queued or running job (admin); what it wrote stays unlisted",
                     "security": [{"bearer": []}],
-                    "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [_path_parameter("job_id")],
                     "responses": {"200": _json(JOB), **_error_responses(401, 403, 404, 409)},
                 },
             },
@@ -295,7 +299,7 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                 "post": {
                     "summary": 'Serve this version (admin); optional body {"reason": "..."}',
                     "security": [{"bearer": []}],
-                    "parameters": [{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [_path_parameter("version")],
                     "requestBody": {"required": False, "content": {"application/json": {"schema": SWITCH_BODY}}},
                     "responses": {
                         "200": _json({"type": "object"}),

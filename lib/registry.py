@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,21 @@ class VersionInfo:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class RegistryView:
+    served: str | None
+    previous: str | None  # what a rollback serves
+    versions: list[VersionInfo]
+    audit: list[AuditEvent]
+
+
+def _previous(served: str | None, history: list[AuditEvent]) -> str | None:
+    for event in reversed(history):
+        if event.to_version == served and event.from_version and event.from_version != served:
+            return event.from_version
+    return None
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -121,16 +137,24 @@ class Registry:
         raise NotImplementedError
 
     # common --------------------------------------------------------------------------
+    def overview(self) -> RegistryView:
+        """Served, previous, every version and the audit log from one read of the pointer
+        and one of the log (each is a request on S3)."""
+        served, history = self.served(), self.audit()
+        once_served = {e.to_version for e in history} | {e.from_version for e in history if e.from_version}
+        versions = [
+            _info(
+                version,
+                self.metadata(version),
+                "serving" if version == served else "archived" if version in once_served else "candidate",
+            )
+            for version in sorted(self.version_names(), reverse=True)
+        ]
+        return RegistryView(served, _previous(served, history), versions, history)
+
     def versions(self) -> list[VersionInfo]:
         """Every complete version, newest first, with its status."""
-        served = self.served()
-        history = self.audit()
-        once_served = {e.to_version for e in history} | {e.from_version for e in history if e.from_version}
-        result = []
-        for version in sorted(self.version_names(), reverse=True):
-            status = "serving" if version == served else "archived" if version in once_served else "candidate"
-            result.append(_info(version, self.metadata(version), status))
-        return result
+        return self.overview().versions
 
     def promote(self, version: str, actor: str, reason: str, action: str = "promote") -> AuditEvent:
         """Serve `version` from now on (one atomic pointer switch), and record who and why."""
@@ -145,17 +169,9 @@ class Registry:
         self._append_audit(event)
         return event
 
-    def previous_version(self) -> str | None:
-        """The version served before the current one, from the audit log."""
-        served = self.served()
-        for event in reversed(self.audit()):
-            if event.to_version == served and event.from_version and event.from_version != served:
-                return event.from_version
-        return None
-
     def rollback(self, actor: str, reason: str, to: str | None = None) -> AuditEvent:
         """Serve the previous version again (or `to`)."""
-        target = to or self.previous_version()
+        target = to or _previous(self.served(), self.audit())
         if target is None:
             raise RegistryError("nothing to roll back to: no earlier served version is recorded", "conflict")
         return self.promote(target, actor, reason, action="rollback")
@@ -215,10 +231,19 @@ def _parse_audit_lines(lines: Iterable[str]) -> list[AuditEvent]:
     events = []
     for line in lines:
         try:
-            events.append(AuditEvent(**json.loads(line)))
-        except (json.JSONDecodeError, TypeError):
+            event = _event(json.loads(line))
+        except json.JSONDecodeError:
             continue
+        if event is not None:
+            events.append(event)
     return events
+
+
+def _event(record: Any) -> AuditEvent | None:
+    try:
+        return AuditEvent(**record)
+    except TypeError:  # not an object, or not these fields
+        return None
 
 
 class S3Registry(Registry):
@@ -229,11 +254,16 @@ class S3Registry(Registry):
         self.bucket, prefix = _split_s3(uri)
         self.base = f"{prefix}/" if prefix else ""
         self._metadata_cache: dict[str, dict[str, Any]] = {}
+        self._audit_cache: dict[str, AuditEvent | None] = {}  # an audit object never changes either
+        self._s3: Any = None
 
     def _client(self) -> Any:
-        from lib.model_loader import _s3_client
+        """One boto3 client per registry object (making one costs tens of ms; they are thread-safe)."""
+        if self._s3 is None:
+            from lib.model_loader import _s3_client
 
-        return _s3_client()
+            self._s3 = _s3_client()
+        return self._s3
 
     def _call(self, action: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -256,18 +286,11 @@ class S3Registry(Registry):
         return self._call(listing)
 
     def _get_json(self, key: str) -> Any | None:
-        from botocore.exceptions import ClientError
-
-        def get(client: Any) -> Any | None:
-            try:
-                return json.loads(client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                    return None
-                raise
+        """The object as JSON, or None when there is no such key."""
+        from lib.model_loader import _s3_json
 
         try:
-            return self._call(get)
+            return self._call(lambda client: _s3_json(client, self.bucket, key))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RegistryError(f"s3://{self.bucket}/{key} is not JSON: {exc}") from None
 
@@ -313,8 +336,13 @@ class S3Registry(Registry):
         self._put_json(f"{self.base}{POINTER_FILE}", {"version": version, "updated_at": _now()})
 
     def audit(self) -> list[AuditEvent]:
-        keys = sorted(self._keys(f"{self.base}{AUDIT_PREFIX}"))
-        return _parse_audit_lines(json.dumps(self._get_json(key)) for key in keys)
+        """One listing, then a GET only for events not read before."""
+        for key in sorted(self._keys(f"{self.base}{AUDIT_PREFIX}")):
+            if key not in self._audit_cache:
+                record = self._get_json(key)
+                if record is not None:  # gone since the listing: look again next time
+                    self._audit_cache[key] = _event(record)
+        return [event for _, event in sorted(self._audit_cache.items()) if event is not None]
 
     def _append_audit(self, event: AuditEvent) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -333,8 +361,13 @@ class S3Registry(Registry):
         return version
 
 
+@lru_cache(maxsize=8)
 def open_registry(model_uri: str) -> Registry:
-    """The registry MODEL_URI names: s3://bucket/prefix, or a local folder."""
+    """The registry MODEL_URI names: s3://bucket/prefix, or a local folder.
+
+    One object per URI and process, so an S3 registry keeps its client and what it has
+    read that never changes (version metadata, audit events) across pages and requests.
+    """
     if model_uri.startswith("s3://"):
         return S3Registry(model_uri)
     return LocalRegistry(Path(model_uri))

@@ -53,6 +53,7 @@ class JobFiles:
 def run(job: JobFiles) -> dict[str, Any]:
     """The job's work; returns its result (raises on failure)."""
     from lib.dataset_config import load_config
+    from lib.jobs import UPLOAD_FILE
     from lib.model_loader import ModelNotAvailable, load_model
     from lib.registry import LocalRegistry, open_registry
     from lib.settings import get_settings
@@ -63,7 +64,8 @@ def run(job: JobFiles) -> dict[str, Any]:
     job.update(status="running", pid=os.getpid(), started_at=now_iso(), progress=0.02, step="reading the data")
     config = load_config(settings.data_config)
     if spec["data"] == "upload":
-        config = replace(config, csv_path=job.folder / "data.csv", name=f"{config.name} (upload {spec['data_name']})")
+        name = f"{config.name} (upload {spec['data_name']})"
+        config = replace(config, csv_path=job.folder / UPLOAD_FILE, separator=",", name=name)
     job.log(f"data: {spec['data_name']}; requested by {spec['requested_by']}")
     registry = open_registry(settings.model_uri)
     try:

@@ -43,7 +43,7 @@ from lib.model_loader import LoadedModel
 from lib.modeling import CANDIDATES
 from lib.registry import LocalRegistry, RegistryError
 from lib.schema import FeatureSchema, build_schema
-from lib.settings import PROJECT_ROOT, get_settings
+from lib.settings import PROJECT_ROOT, PROMOTION_METRICS, get_settings
 
 CV_SCORING = {
     "roc_auc": "roc_auc",
@@ -142,18 +142,9 @@ def estimate_latency(model: LoadedModel, test_features: pd.DataFrame) -> dict[st
     }
 
 
-# Metrics the champion/challenger gate may use, and whether higher is better.
-GATE_METRICS = {
-    "roc_auc": True,
-    "pr_auc": True,
-    "f1": True,
-    "accuracy": True,
-    "precision": True,
-    "recall": True,
-    "brier": False,
-    "log_loss": False,
-}
-COMPARED = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss")
+# Both models are compared on every metric the gate may use (PROMOTION_METRIC).
+COMPARED = PROMOTION_METRICS
+LOWER_IS_BETTER = {"brier", "log_loss"}
 
 
 def compare_with_champion(
@@ -201,8 +192,7 @@ def gate(comparison: dict[str, Any] | None, metric: str, tolerance: float) -> tu
     if not comparison["comparable"]:
         return False, f"not compared with {comparison['champion_version']}: {comparison['reason']}"
     new, old = comparison["challenger"][metric], comparison["champion"][metric]
-    higher_is_better = GATE_METRICS[metric]
-    worse_by = (old - new) if higher_is_better else (new - old)
+    worse_by = (new - old) if metric in LOWER_IS_BETTER else (old - new)
     verdict = f"{metric} {new:.4f} against {old:.4f} for {comparison['champion_version']} (tolerance {tolerance:g})"
     if worse_by > tolerance:
         return False, f"kept as a candidate: {verdict}"

@@ -30,6 +30,7 @@ def live_health() -> None:
         model, problem = get_model(), None
     except ModelNotAvailable as exc:
         model, problem = None, exc.reason
+    log = prediction_log()
     report = health_report(model, problem)
     st.subheader(f"Status: {STATES[report['status']]}")
     if report.get("reason"):
@@ -49,19 +50,19 @@ def live_health() -> None:
             )
         st.markdown(f"- uptime {duration(report['uptime_s'])}")
     with right:
-        store = prediction_log().status()
+        store = report["checks"]["store"]
         st.markdown("**Monitoring store**")
         st.markdown(
             f"- state {STATES[store['state']]}"
             + (f": {store['reason']}" if store["reason"] else "")
-            + f"\n- file `{store['path']}`, {prediction_log().store.size_bytes() / 1e6:.1f} MB"
+            + f"\n- file `{store['path']}`, {log.store.size_bytes() / 1e6:.1f} MB"
             f"\n- rows written by this process {store['written_rows']:,}, waiting {store['pending_rows']:,}, "
             f"dropped {store['dropped_rows']:,}\n- last write {when(store['last_write_at'])}"
         )
 
     try:
-        system = prediction_log().system(window)
-        errors = prediction_log().recent_errors()
+        system = log.system(window)
+        errors = log.recent_errors()
     except StoreUnavailable as exc:
         st.info(f"No charts while the monitoring store is unavailable: {exc}.")
         return

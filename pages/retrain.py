@@ -12,8 +12,6 @@ from lib.settings import get_settings
 from lib.training_data import expected_features, read_training_csv
 from lib.ui import admin_access
 
-COMPARED = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss")
-
 st.title("Retrain and versions")
 settings = get_settings()
 registry = open_registry(settings.model_uri)
@@ -68,12 +66,10 @@ def show_result(result: dict) -> None:
     verdict = st.success if result["promoted"] else st.warning
     verdict(f"**{result['version']}**: {result['reason']}")
     if comparison and comparison.get("comparable"):
-        table = pd.DataFrame(
-            {
-                "metric": list(COMPARED),
-                "new model": [comparison["challenger"][m] for m in COMPARED],
-                "served model": [comparison["champion"][m] for m in COMPARED],
-            }
+        table = (
+            pd.DataFrame({"new model": comparison["challenger"], "served model": comparison["champion"]})
+            .rename_axis("metric")
+            .reset_index()
         )
         left, right = st.columns([2, 3])
         left.dataframe(table.round(4), hide_index=True, key="comparison")
@@ -159,10 +155,8 @@ if running is None and st.session_state.get("job_id"):
 
 st.subheader("Versions")
 try:
-    versions = registry.versions()
-    served = registry.served()
-    previous = registry.previous_version()
-    events = registry.audit()
+    view = registry.overview()
+    versions, served, previous, events = view.versions, view.served, view.previous, view.audit
 except RegistryError as exc:
     st.error(f"The registry cannot be read: {exc}")
     st.stop()

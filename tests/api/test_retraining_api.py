@@ -149,3 +149,16 @@ def test_a_running_job_can_be_cancelled_and_changes_nothing(api, registry_copy, 
     again = client.post("/train")  # the slot is free
     assert again.status_code == 202
     assert wait_for_job(client, body(again)["job"]["id"], {})["status"] == "succeeded"
+
+
+def test_a_good_upload_trains_on_that_data(api, registry_copy):
+    client = api(registry_copy, client="127.0.0.1")
+    frame = pd.read_csv(PROJECT_ROOT / "data" / "telco-customer-churn.csv", dtype=str)
+    raw = frame.to_csv(sep=";", index=False).encode()  # another separator than the config's
+    started = client.post("/train", params={"name": "march.csv"}, content=raw, headers=CSV)
+    assert started.status_code == 202, started.text
+    job = wait_for_job(client, body(started)["job"]["id"], {})
+    assert job["status"] == "succeeded", job
+    assert job["data"] == "upload" and job["data_name"] == "march.csv"
+    assert any("loading" in line and "(upload march.csv)" in line for line in job["log"])
+    assert job["result"]["comparison"]["rows"] == 1409  # the same rows as the bundled data: the same split
