@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# How the product is always served (lib/http_server.py's SERVE_OPTIONS; a test checks they agree):
+# a deadline for request heads and JSON parser errors; forwarding headers left to TRUSTED_PROXIES.
+SERVE_OPTIONS := --http lib.http_server:GuardedH11Protocol --no-proxy-headers
 
 .PHONY: run test lint format train bench install install-dev system-deps clean
 
@@ -23,7 +26,7 @@ install-dev: $(VENV)/.dev-installed
 
 ## Serve the UI (and API) on http://localhost:8000 with the committed model.
 run: install
-	$(BIN)/uvicorn app:app --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn app:app $(SERVE_OPTIONS) --host $(HOST) --port $(PORT)
 
 ## Run the whole test suite (installs Debian's chromium and wrk first when missing).
 test: install-dev system-deps

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.browser import launch_chromium
-from bench.servers import free_port
+from bench.servers import UVICORN, free_port
 from bench.timing import Measurement
 
 
@@ -113,7 +112,7 @@ def start_to_first_page(project: Path, model_uri: str, workdir: Path, quick: boo
             with open(workdir / f"start-{attempt}.log", "wb") as log:
                 started = time.perf_counter()
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
+                    [*UVICORN, str(port)],
                     cwd=project,
                     env={**os.environ, "MODEL_URI": model_uri},
                     stdout=log,

@@ -25,7 +25,8 @@ def _client(url: str) -> http.client.HTTPConnection:
 
 
 def _call(connection: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None) -> dict:
-    connection.request(method, path, body=body, headers={"content-type": "application/json"} if body else {})
+    headers = {"content-type": "application/json"} if body or method == "POST" else {}
+    connection.request(method, path, body=body, headers=headers)
     response = connection.getresponse()
     payload = response.read()
     if response.status >= 400 and response.status != 409:

@@ -10,7 +10,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-UVICORN = [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port"]
+from lib.http_server import SERVE_OPTIONS
+
+UVICORN = [sys.executable, "-m", "uvicorn", "app:app", *SERVE_OPTIONS, "--host", "127.0.0.1", "--port"]
 STREAMLIT_RUN = [
     sys.executable,
     "-m",

@@ -21,11 +21,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from lib.access import check_admin
+from lib.access import check_admin, cross_site_reason, resolve_caller
 from lib.drift import ALERT, MIN_RECENT_ROWS, WATCH
 from lib.health import health_report, uptime_s  # imported with the app: uptime counts from here
 from lib.monitoring import WINDOWS
 from lib.openapi import MAX_PAGE
+from lib.redact import redact_paths
 from lib.settings import Settings, get_settings
 
 # The model, pandas and numpy are imported by the first request (or the warm-up thread),
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 SOURCES = ("ui", "batch", "api")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -71,7 +73,33 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
 def error_response(
     status: int, message: str, details: list[Any] | None = None, headers: dict[str, str] | None = None
 ) -> Response:
-    return json_response({"error": message, "details": details or []}, status, headers)
+    """Every refusal: a sentence and details, never a server path (lib.redact)."""
+    return json_response({"error": redact_paths(message), "details": details or []}, status, headers)
+
+
+def _check_request(request: Request) -> None:
+    """What every route refuses before its handler runs: a state-changing request sent by a
+    page of another site (CSRF), a compressed body, a repeated query parameter."""
+    headers = request.headers
+    if request.method not in SAFE_METHODS:
+        reason = cross_site_reason(headers)
+        if reason is not None:
+            raise ApiError(403, reason, [{"code": "cross_site"}])
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        if encoding != "identity":
+            raise ApiError(
+                415,
+                f"Content-Encoding {encoding[:30]!r} is not accepted: send the body uncompressed",
+                [{"code": "content_encoding"}],
+            )
+    query = request.query_params
+    if query and len(query.multi_items()) != len(query):
+        repeated = sorted({name for name, _ in query.multi_items() if len(query.getlist(name)) > 1})
+        raise ApiError(
+            400,
+            f"query parameter given more than once: {', '.join(name[:40] for name in repeated[:5])}",
+            [{"field": name[:40], "code": "repeated"} for name in repeated[:20]],
+        )
 
 
 def _route(path: str, methods: tuple[str, ...], handler: Handler, name: str) -> Route:
@@ -88,6 +116,7 @@ def _route(path: str, methods: tuple[str, ...], handler: Handler, name: str) -> 
                     f"{request.method} is not allowed on {path}: use {allow_header}",
                     headers={"Allow": allow_header},
                 )
+            _check_request(request)
             response = await handler(request)
         except ApiError as exc:
             response = error_response(exc.status, exc.message, exc.details, exc.headers)
@@ -167,18 +196,51 @@ def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def media_type(request: Request) -> str:
+    """The body's media type, lower case; 415 when a charset other than UTF-8 is declared."""
+    media, _, parameters = request.headers.get("content-type", "").partition(";")
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise ApiError(415, f"charset {value.strip()[:20]!r} is not accepted: send UTF-8", [{"code": "charset"}])
+    return media.strip().lower()
+
+
 def _require_json_type(request: Request) -> None:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        raise ApiError(415, f"the body must be application/json, not {content_type or 'unspecified'}")
+    content_type = media_type(request)
+    if content_type != "application/json":
+        raise ApiError(415, f"the body must be application/json, not {content_type[:60] or 'unspecified'}")
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise _DuplicateKey(f"the key {twice[:60]!r} appears twice in one object")
+    return obj
+
+
+BYTE_ORDER_MARKS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 
 
 def _parse_json(raw: bytes) -> Any:
+    """Strict JSON: UTF-8 without a byte-order mark, no NaN or infinities, no key twice."""
+    if raw.startswith(BYTE_ORDER_MARKS):
+        raise ApiError(400, "malformed JSON: the body starts with a byte-order mark; send UTF-8 without one")
     try:
-        return json.loads(raw, parse_float=_finite_float, parse_constant=_no_constants)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed JSON: the body is not UTF-8 text") from None
+    try:
+        return json.loads(text, parse_float=_finite_float, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise ApiError(400, "malformed JSON: nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+    except ValueError as exc:  # JSONDecodeError, _DuplicateKey and _finite_float's are ValueErrors
         raise ApiError(400, f"malformed JSON: {str(exc)[:200]}") from None
 
 
@@ -186,6 +248,18 @@ async def read_json(request: Request, settings: Settings) -> Any:
     """The body as JSON, strictly: 415 not JSON, 413 too big, 400 malformed (NaN, 1e999...)."""
     _require_json_type(request)
     return _parse_json(await _read_limited(request, settings.max_body_mb, "MAX_BODY_MB"))
+
+
+MAX_LISTED = 20  # names echoed back in one message or details list
+MAX_ECHO_CHARS = 60  # characters of any one name echoed back
+
+
+def listed(names: list[Any]) -> str:
+    """Names for a message, each cut short, at most MAX_LISTED of them: a hostile body with
+    thousands of long keys must not make a long answer."""
+    shown = [str(name)[:MAX_ECHO_CHARS] for name in names[:MAX_LISTED]]
+    more = f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
+    return ", ".join(shown) + more
 
 
 def _record_errors(errors: list[RecordError]) -> list[dict[str, Any]]:
@@ -211,8 +285,8 @@ async def predict(request: Request) -> Response:
     if unexpected:
         raise ApiError(
             422,
-            f"unexpected top-level fields: {', '.join(map(str, unexpected))}",
-            [{"field": name, "code": "unexpected_field"} for name in unexpected],
+            f"unexpected top-level fields: {listed(unexpected)}",
+            [{"field": str(name)[:MAX_ECHO_CHARS], "code": "unexpected_field"} for name in unexpected[:MAX_LISTED]],
         )
     if "record" in payload:
         try:
@@ -271,14 +345,17 @@ async def ready(request: Request) -> Response:
 
 
 def _admin(request: Request) -> str:
-    """Who is acting, for the audit log; 401 / 403 when not allowed (lib.access)."""
+    """Who is acting, for the audit log; 401 / 403 / 429 when not allowed (lib.access)."""
     settings = get_settings()
-    client = request.client.host if request.client else None
-    decision = check_admin(request.headers.get("authorization"), client, request.headers, settings.admin_token)
+    peer = request.client.host if request.client else None
+    caller = resolve_caller(peer, request.headers, settings.trusted_proxies)
+    decision = check_admin(request.headers.get("authorization"), caller, settings.admin_token)
     if not decision.allowed:
         headers = {"WWW-Authenticate": "Bearer"} if decision.status == 401 else None
+        if decision.retry_after_s is not None:
+            headers = {"Retry-After": str(decision.retry_after_s)}
         raise ApiError(decision.status, decision.reason, headers=headers)
-    return f"api ({'admin token' if settings.admin_token else 'this machine'}, {client})"
+    return f"api ({'admin token' if settings.admin_token else 'this machine'}, {caller.address})"
 
 
 async def _read_limited(request: Request, limit_mb: int, setting: str) -> bytes:
@@ -296,11 +373,15 @@ async def _read_limited(request: Request, limit_mb: int, setting: str) -> bytes:
 
 
 async def _optional_json_object(request: Request, fields: set[str]) -> dict[str, Any]:
-    """An optional JSON object body with only `fields` (strings); {} when the body is empty."""
+    """A JSON object body with only `fields` (strings); {} when the body is empty.
+
+    Content-Type application/json is required even for an empty body: a page of another
+    site can send a form or text/plain without asking, never JSON (CSRF).
+    """
+    _require_json_type(request)
     raw = await _read_limited(request, get_settings().max_body_mb, "MAX_BODY_MB")
     if not raw.strip():
         return {}
-    _require_json_type(request)
     payload = _parse_json(raw)
     if not isinstance(payload, dict):
         raise ApiError(422, "the body must be a JSON object", [{"field": "", "code": "wrong_shape"}])
@@ -308,8 +389,8 @@ async def _optional_json_object(request: Request, fields: set[str]) -> dict[str,
     if unexpected:
         raise ApiError(
             422,
-            f"unexpected fields: {', '.join(unexpected)} (allowed: {', '.join(sorted(fields))})",
-            [{"field": name, "code": "unexpected_field"} for name in unexpected],
+            f"unexpected fields: {listed(unexpected)} (allowed: {', '.join(sorted(fields))})",
+            [{"field": name[:MAX_ECHO_CHARS], "code": "unexpected_field"} for name in unexpected[:MAX_LISTED]],
         )
     wrong = [name for name, value in payload.items() if not isinstance(value, str)]
     if wrong:
@@ -334,7 +415,7 @@ async def train(request: Request) -> Response:
 
     actor = _admin(request)
     settings = get_settings()
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = media_type(request)
     table, data_name = None, "bundled dataset"
     try:
         config = load_config(settings.data_config)
@@ -384,11 +465,20 @@ async def train_job(request: Request) -> Response:
     else:
         state = job_state(job_id)
     if state is None:
-        raise ApiError(404, f"no retraining job {job_id!r}")
-    return json_response({"job": state})
+        raise ApiError(404, f"no retraining job {job_id[:40]!r}")
+    # 202: the cancel is recorded, but the process is not known gone yet ("cancelling")
+    cancelling = request.method == "DELETE" and state["status"] not in FINAL
+    return json_response({"job": state}, 202 if cancelling else 200)
 
 
-REGISTRY_STATUS = {"unknown": 404, "conflict": 409, "broken": 422, "unreadable": 500, "unavailable": 503}
+REGISTRY_STATUS = {
+    "invalid": 422,
+    "unknown": 404,
+    "conflict": 409,
+    "broken": 422,
+    "unreadable": 500,
+    "unavailable": 503,
+}
 
 
 async def _registry_call(action: Callable[[Any], Any]) -> Any:

@@ -45,8 +45,12 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def write_json(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file and os.replace, so readers never see half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write JSON through a temporary file and os.replace, so readers never see half a file.
+
+    The temporary name is unique per call: two threads (or processes) writing the same
+    file at once each replace it whole, and neither loses its temporary file.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=1, allow_nan=False)
         handle.flush()

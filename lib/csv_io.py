@@ -58,5 +58,6 @@ def read_csv_bytes(raw: bytes, schema: FeatureSchema, separator: str | None = No
     names = table.column_names
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
-        raise CsvError(f"duplicate column names: {', '.join(duplicated)}")
+        shown = ", ".join(name[:40] for name in duplicated[:20])
+        raise CsvError(f"duplicate column names: {shown}{' and more' if len(duplicated) > 20 else ''}")
     return table.to_pandas()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lib.settings import PROJECT_ROOT
+from lib.redact import redact_paths
 
 if TYPE_CHECKING:
     from lib.model_loader import LoadedModel
@@ -30,31 +29,41 @@ def duration(seconds: float) -> str:
 
 
 def shown_source(source: str) -> str:
-    """A bundle inside the project folder is shown relative to it (models/<version>);
-    S3 URIs and other places as they are."""
-    try:
-        return str(Path(source).relative_to(PROJECT_ROOT))
-    except ValueError:
-        return source
+    """Where the served bundle comes from, without a server path: relative to the project
+    (models/<version>) or to the setting naming it (MODEL_URI/<version>); S3 URIs as they are."""
+    return redact_paths(source)
+
+
+def _without_paths(value: Any) -> Any:
+    """The report with every text redacted (a reason may name a file)."""
+    if isinstance(value, str):
+        return redact_paths(value)
+    if isinstance(value, dict):
+        return {key: _without_paths(item) for key, item in value.items()}
+    return value
 
 
 def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[str, Any]:
     """ok; degraded (serving, but the bundle has no KPIs or the monitoring store cannot be
     written); unavailable (no model: nothing can be scored)."""
+    from lib.access import auth_throttle
     from lib.prediction_log import prediction_log
 
+    admin = {"ok": True, **auth_throttle.status()}  # wrong admin tokens, and how often throttled
     store = prediction_log().status()  # state, reason, rows written, waiting and dropped
     if model is None:
-        return {
-            "status": "unavailable",
-            "model_loaded": False,
-            "model_version": None,
-            "model_source": None,
-            "kpis_loaded": False,
-            "uptime_s": uptime_s(),
-            "reason": model_problem,
-            "checks": {"model": {"ok": False, "reason": model_problem}, "store": store},
-        }
+        return _without_paths(
+            {
+                "status": "unavailable",
+                "model_loaded": False,
+                "model_version": None,
+                "model_source": None,
+                "kpis_loaded": False,
+                "uptime_s": uptime_s(),
+                "reason": model_problem,
+                "checks": {"model": {"ok": False, "reason": model_problem}, "store": store, "admin": admin},
+            }
+        )
     from lib.model_loader import registry_problem
 
     kpis_loaded = bool(model.kpis.get("metrics"))
@@ -80,8 +89,9 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
             "kpis": {"ok": kpis_loaded},
             "store": store,
             "registry": {"ok": registry is None, "reason": registry},
+            "admin": admin,
         },
     }
     if problems:
         report["reason"] = "; ".join(problems)
-    return report
+    return _without_paths(report)

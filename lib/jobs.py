@@ -1,11 +1,17 @@
 """Retraining jobs as the server sees them: start one at a time, read their progress.
 
-A job is a folder under KPI_DIR/jobs/<id> (state.json, log.txt, and data.csv for an
-upload) and a separate process (`python -m lib.retraining`), so a page rerun or an HTTP
-request only starts it and reads its files. One job at a time: `active` is created with
-O_EXCL, so two starts at once (two sessions, two requests, two processes on one
+A job is a folder under KPI_DIR/jobs/<id> (state.json, log.txt, pid.json, and data.csv
+for an upload) and a separate process (`python -m lib.retraining`), so a page rerun or an
+HTTP request only starts it and reads its files. One job at a time: `active` is created
+with O_EXCL, so two starts at once (two sessions, two requests, two processes on one
 machine) give one job; the second caller gets the running job back. A job whose process
 died without finishing is reported failed, and no longer blocks the next one.
+
+Cancelling writes a `cancel` file, then stops the job's process group. The job writes
+its pid before it looks for that file, and the canceller writes the file before it looks
+for the pid, so either the job sees the request (and ends without training or promoting)
+or the canceller sees the process (and stops it). The slot is freed only once the
+process is known to be gone; until then the job reads as "cancelling".
 """
 
 from __future__ import annotations
@@ -35,12 +41,16 @@ logger = logging.getLogger(__name__)
 ACTIVE_FILE = "active"
 FINAL = ("succeeded", "failed", "cancelled")
 CANCEL_FILE = "cancel"
+PID_FILE = "pid.json"  # written by the starter as soon as the process exists
+CANCELLING = "cancelling"
 UPLOAD_FILE = "data.csv"
 JOB_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 LOG_TAIL = 60
 QUEUED_TIMEOUT_S = 60  # a job process writes its pid within a second or two of starting
+TERMINATE_GRACE_S = 10  # after SIGTERM, then SIGKILL
 
 _start_lock = threading.Lock()
+_finish_lock = threading.Lock()
 
 
 def jobs_dir(settings: Settings) -> Path:
@@ -61,22 +71,55 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _vanished(state: dict[str, Any]) -> bool:
-    """A running job whose process is gone, or a queued one that never started."""
+def _job_pid(folder: Path, state: dict[str, Any]) -> int | None:
+    """The job process's id: from its state, or from what the starter wrote."""
     if state.get("pid"):
-        return not _alive(state["pid"])
+        return int(state["pid"])
+    try:
+        return int(json.loads((folder / PID_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _vanished(folder: Path, state: dict[str, Any]) -> bool:
+    """A running job whose process is gone, or a queued one that never started."""
+    pid = _job_pid(folder, state)
+    if pid is not None:
+        return not _alive(pid)
     started = datetime.fromisoformat(state["created_at"])
     return (datetime.now(UTC) - started).total_seconds() > QUEUED_TIMEOUT_S
 
 
-def _finish_dead(folder: Path, state: dict[str, Any], error: str) -> None:
-    """Record the end of a job whose process is gone: cancelled if someone asked, else failed."""
-    try:
-        who = (folder / CANCEL_FILE).read_text(encoding="utf-8")
-        state.update(status="cancelled", finished_at=_now(), error=f"cancelled by {who}")
-    except FileNotFoundError:
-        state.update(status="failed", finished_at=_now(), error=error)
-    write_json(folder / "state.json", state)
+def _finish_dead(folder: Path, error: str) -> dict[str, Any]:
+    """Record the end of a job whose process is gone: cancelled if someone asked, else failed.
+
+    The state is read again first: the job may have written its own end (succeeded) just
+    before it exited, and that must stand.
+    """
+    with _finish_lock:
+        state = _read_state(folder) or {}
+        if state.get("status") in FINAL:
+            return state
+        try:
+            who = (folder / CANCEL_FILE).read_text(encoding="utf-8")
+            state.update(status="cancelled", finished_at=_now(), error=f"cancelled by {who}")
+        except FileNotFoundError:
+            state.update(status="failed", finished_at=_now(), error=error)
+        write_json(folder / "state.json", state)
+        return state
+
+
+def _stop_group(pid: int) -> None:
+    """SIGTERM the job's process group, SIGKILL it if it lingers; return once it is gone
+    (or after TERMINATE_GRACE_S + 5 s)."""
+    for sig, grace in ((signal.SIGTERM, TERMINATE_GRACE_S), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)  # the job runs in its own session: its group
+        deadline = time.monotonic() + grace
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _alive(pid):
+            return
 
 
 def cancel_job(job_id: str, requested_by: str, settings: Settings | None = None) -> dict[str, Any] | None:
@@ -90,18 +133,14 @@ def cancel_job(job_id: str, requested_by: str, settings: Settings | None = None)
     if state is None or state["status"] in FINAL:
         return state
     folder = jobs_dir(settings) / job_id
-    (folder / CANCEL_FILE).write_text(requested_by, encoding="utf-8")
-    if state.get("pid"):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(state["pid"], signal.SIGTERM)  # the job runs in its own session: its group
-        deadline = time.monotonic() + 10
-        while _alive(state["pid"]) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    current = _read_state(folder) or state
-    if current.get("status") not in FINAL:
-        _finish_dead(folder, current, "cancelled")
-    _release(jobs_dir(settings) / ACTIVE_FILE, job_id)
-    return job_state(job_id, settings)
+    (folder / CANCEL_FILE).write_text(requested_by, encoding="utf-8")  # before looking for the pid
+    pid = _job_pid(folder, _read_state(folder) or state)
+    if pid is not None:
+        _stop_group(pid)
+    state = job_state(job_id, settings)  # a gone process is recorded as cancelled here
+    if state is not None and state["status"] in FINAL:
+        _release(jobs_dir(settings) / ACTIVE_FILE, job_id)
+    return state  # else "cancelling": the job sees the request as it starts, and its watcher frees the slot
 
 
 def _read_state(folder: Path) -> dict[str, Any] | None:
@@ -120,8 +159,11 @@ def job_state(job_id: str, settings: Settings | None = None) -> dict[str, Any] |
     state = _read_state(folder)
     if state is None:
         return None
-    if state["status"] not in FINAL and _vanished(state):
-        _finish_dead(folder, state, "the training process ended before finishing")
+    if state["status"] not in FINAL:
+        if _vanished(folder, state):
+            state = _finish_dead(folder, "the training process ended before finishing")
+        elif (folder / CANCEL_FILE).exists():
+            state = {**state, "status": CANCELLING}
     try:
         lines = (folder / "log.txt").read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -205,6 +247,8 @@ def start_retrain(
 
 
 def _spawn(job_dir: Path, settings: Settings) -> None:
+    """Start the job's process, record its pid at once (a cancel may come before the job
+    writes its own), and watch it from a thread."""
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     with open(job_dir / "process.log", "wb") as output:
         process = subprocess.Popen(
@@ -215,15 +259,14 @@ def _spawn(job_dir: Path, settings: Settings) -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C of the server does not kill a job mid-write
         )
+    write_json(job_dir / PID_FILE, process.pid)
     threading.Thread(target=_watch, args=(process, job_dir, settings), name=f"job-{job_dir.name}", daemon=True).start()
 
 
 def _watch(process: subprocess.Popen, job_dir: Path, settings: Settings) -> None:
     """Wait for the job's process; record a crash; serve what it promoted."""
     code = process.wait()
-    state = _read_state(job_dir) or {}
-    if state.get("status") not in FINAL:
-        _finish_dead(job_dir, state, f"the training process ended with code {code} before finishing")
+    state = _finish_dead(job_dir, f"the training process ended with code {code} before finishing")
     _release(jobs_dir(settings) / ACTIVE_FILE, job_dir.name)
     promoted = state.get("status") == "succeeded" and (state.get("result") or {}).get("promoted")
     if promoted and get_settings().model_uri == settings.model_uri:  # still the registry this process serves

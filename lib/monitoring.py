@@ -36,6 +36,10 @@ PROBABILITY_BUCKETS = len(PROBABILITY_EDGES) - 1
 MINUTE, HOUR = 60, 3600
 RAW_MAX_AGE_S = 30 * 86_400
 RAW_MAX_ROWS = 1_000_000
+WAL_LIMIT_BYTES = 16 * 1024 * 1024
+# Past the byte cap, the oldest raw rows go until the data takes this share of it (the file
+# keeps its size: SQLite reuses the freed pages for the next rows).
+TRIM_TO_SHARE = 0.8
 ROLLUP_MAX_AGE_S = 90 * 86_400
 MINUTE_ROLLUP_MAX_AGE_S = 2 * 86_400
 SCHEMA_VERSION = 1
@@ -200,6 +204,8 @@ class MonitoringStore:
                 )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
+            # the WAL shrinks back to this after a checkpoint
+            connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             connection.executescript(SCHEMA)
             connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
@@ -312,6 +318,37 @@ class MonitoringStore:
             except sqlite3.Error as exc:
                 self._close()
                 raise StoreUnavailable(f"pruning the store failed: {exc}") from None
+        return removed
+
+    def trim_to_bytes(self, max_bytes: int) -> int:
+        """Delete the oldest raw rows while the store's data exceeds max_bytes; rows removed.
+
+        Rollups are small and bounded by time; the raw rows are what traffic (or a hostile
+        client) grows, so they are what goes.
+        """
+        if self.size_bytes() <= max_bytes * TRIM_TO_SHARE:
+            return 0
+        with self._lock:
+            connection = self._connect()
+            try:
+                page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+                pages = connection.execute("PRAGMA page_count").fetchone()[0]
+                free = connection.execute("PRAGMA freelist_count").fetchone()[0]
+                used = (pages - free) * page_size
+                if used <= max_bytes * TRIM_TO_SHARE:
+                    return 0
+                rows = connection.execute("SELECT count(*) FROM predictions").fetchone()[0]
+                if not rows:
+                    return 0
+                excess = math.ceil((used - max_bytes * TRIM_TO_SHARE) / (used / rows))
+                removed = connection.execute(
+                    "DELETE FROM predictions WHERE rowid IN (SELECT rowid FROM predictions ORDER BY ts LIMIT ?)",
+                    (min(excess, rows),),
+                ).rowcount
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                self._close()
+                raise StoreUnavailable(f"trimming the store failed: {exc}") from None
         return removed
 
     # --- reading ---------------------------------------------------------------------

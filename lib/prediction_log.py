@@ -80,10 +80,12 @@ def numeric_bins(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
 class PredictionLog:
     """One per process (see prediction_log()): a queue, a writer thread and a store."""
 
-    def __init__(self, path: Path, raw_max_age_s: float, raw_max_rows: int) -> None:
+    def __init__(self, path: Path, raw_max_age_s: float, raw_max_rows: int, max_bytes: int | None = None) -> None:
         self.path = path
         self.store = MonitoringStore(path)
         self.raw_max_age_s, self.raw_max_rows = raw_max_age_s, raw_max_rows
+        self.max_bytes = max_bytes
+        self.trimmed_rows = 0
         self._queue: deque[tuple[Any, ...]] = deque()
         self._backlog: list[tuple[Any, ...]] = []
         self._flush_lock = threading.Lock()
@@ -208,6 +210,11 @@ class PredictionLog:
             self.written_rows += len(rows)
             self.last_write_at = time.time()
             self._recover()
+            if self.max_bytes is not None:  # checked at every write: a flood fills a disk in seconds
+                try:
+                    self.trimmed_rows += self.store.trim_to_bytes(self.max_bytes)
+                except StoreUnavailable as exc:
+                    self._degrade(str(exc))
 
     def _rows_or_drop_bad_items(self) -> tuple[list[LoggedRow], dict[tuple[int, str, str, int], int]]:
         """Rows of the backlog; an item that cannot become rows (a bug) is dropped and
@@ -370,6 +377,8 @@ class PredictionLog:
             "pending_rows": sum(_rows_in(item) for item in [*self._queue, *self._backlog]),
             "written_rows": self.written_rows,
             "dropped_rows": self.dropped_rows,
+            "trimmed_rows": self.trimmed_rows,
+            "max_bytes": self.max_bytes,
             "last_write_at": self.last_write_at,
         }
 
@@ -422,15 +431,19 @@ def prediction_log(settings: Settings | None = None) -> PredictionLog:
     global _current
     settings = settings or get_settings()
     log = _current
-    if log is not None and log.path == settings.monitoring_db:
+    max_bytes = settings.monitoring_max_mb * 1_000_000
+    if log is not None and log.path == settings.monitoring_db and log.max_bytes == max_bytes:
         return log
     with _current_lock:
-        if _current is not None and _current.path == settings.monitoring_db:
+        if _current is not None and _current.path == settings.monitoring_db and _current.max_bytes == max_bytes:
             return _current
         if _current is not None:
             _current.stop()
         _current = PredictionLog(
-            settings.monitoring_db, settings.monitoring_raw_max_days * 86_400, settings.monitoring_raw_max_rows
+            settings.monitoring_db,
+            settings.monitoring_raw_max_days * 86_400,
+            settings.monitoring_raw_max_rows,
+            max_bytes,
         )
         return _current
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -27,12 +28,15 @@ from lib.bundle import BUNDLE_FILES, METADATA_FILE, POINTER_FILE, SCORER_FILE, l
 
 AUDIT_FILE = "audit.jsonl"
 AUDIT_PREFIX = "audit/"
+# What a version may be called: new_version_id's names (20261126T042239Z-3fa1c2), and any
+# plain name of letters, digits, dots, dashes and underscores; never a path.
+VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 class RegistryError(Exception):
     """A registry operation that cannot be done; the message says why.
 
-    kind: unknown (no such version), conflict (already served, nothing to roll back to),
+    kind: invalid (not a version name), unknown (no such version), conflict (already served, nothing to roll back to),
     broken (the bundle fails its checks), unreadable (a registry file is damaged),
     unavailable (the storage cannot be reached).
     """
@@ -158,8 +162,9 @@ class Registry:
 
     def promote(self, version: str, actor: str, reason: str, action: str = "promote") -> AuditEvent:
         """Serve `version` from now on (one atomic pointer switch), and record who and why."""
+        check_version_name(version)
         if version not in self.version_names():
-            raise RegistryError(f"no complete version {version!r} in {self.uri}", "unknown")
+            raise RegistryError(f"no complete version {version!r} in the registry", "unknown")
         self._check_complete(version)
         previous = self.served()
         if previous == version:
@@ -171,10 +176,19 @@ class Registry:
 
     def rollback(self, actor: str, reason: str, to: str | None = None) -> AuditEvent:
         """Serve the previous version again (or `to`)."""
+        if to is not None:
+            check_version_name(to)
         target = to or _previous(self.served(), self.audit())
         if target is None:
             raise RegistryError("nothing to roll back to: no earlier served version is recorded", "conflict")
         return self.promote(target, actor, reason, action="rollback")
+
+
+def check_version_name(version: str) -> None:
+    """Refuse anything that is not a version name before it comes near a path or a key."""
+    if not isinstance(version, str) or not VERSION_NAME.match(version) or ".." in version:
+        shown = repr(version[:40]) if isinstance(version, str) else "that"
+        raise RegistryError(f"{shown} is not a version name (letters, digits, '.', '-' and '_', up to 100)", "invalid")
 
 
 class LocalRegistry(Registry):

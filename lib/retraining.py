@@ -30,6 +30,10 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+class JobCancelled(Exception):
+    """Someone asked to cancel this job (the `cancel` file exists): stop before going further."""
+
+
 class JobFiles:
     """state.json and log.txt of one job folder, as the job process writes them."""
 
@@ -41,7 +45,20 @@ class JobFiles:
         self.state.update(changes)
         write_json(self.folder / "state.json", self.state)
 
+    def cancelled_by(self) -> str | None:
+        from lib.jobs import CANCEL_FILE
+
+        try:
+            return (self.folder / CANCEL_FILE).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def check_not_cancelled(self) -> None:
+        if self.cancelled_by() is not None:
+            raise JobCancelled
+
     def log(self, line: str) -> None:
+        self.check_not_cancelled()  # at every step: a cancelled job never goes further
         with open(self.folder / "log.txt", "a", encoding="utf-8") as handle:
             handle.write(f"{time.strftime('%H:%M:%S')} {line}\n")
         step = PROGRESS_STEP.match(line.strip())
@@ -61,7 +78,7 @@ def run(job: JobFiles) -> dict[str, Any]:
 
     settings = get_settings()
     spec = job.state
-    job.update(status="running", pid=os.getpid(), started_at=now_iso(), progress=0.02, step="reading the data")
+    job.update(progress=0.02, step="reading the data")
     config = load_config(settings.data_config)
     if spec["data"] == "upload":
         name = f"{config.name} (upload {spec['data_name']})"
@@ -85,6 +102,7 @@ def run(job: JobFiles) -> dict[str, Any]:
     promote, reason = gate(comparison, settings.promotion_metric, settings.promotion_tolerance)
     job.log(reason)
     if promote:
+        job.check_not_cancelled()  # the last moment a cancel can stop the switch
         job.update(progress=0.95, step="promoting")
         registry.promote(result.version, spec["requested_by"], reason, action="auto_promote")
         job.log(f"now serving {result.version}")
@@ -106,8 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.nice(10)  # training yields the CPU to the server answering predictions
     job = JobFiles(Path(args[0]))
+    # The pid first, then the cancel request: a canceller writes them the other way round.
+    job.update(status="running", pid=os.getpid(), started_at=now_iso())
     try:
+        job.check_not_cancelled()
         result = run(job)
+    except JobCancelled:
+        job.update(status="cancelled", finished_at=now_iso(), error=f"cancelled by {job.cancelled_by()}")
+        return 0
     except Exception as exc:  # every failure ends the job with its reason, never a silent exit
         job.log(f"failed: {type(exc).__name__}: {exc}")
         job.update(status="failed", finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}")

@@ -16,6 +16,9 @@ if TYPE_CHECKING:  # training-time types only: serving never imports the data pi
 # Without a configured bound, numbers beyond this are refused: no real feature is that
 # large, and such values (1e308) overflow the scaler and give a meaningless probability.
 ABSOLUTE_LIMIT = 1e15
+# Longest text accepted for a categorical value (or the longest training category, if
+# longer): anything beyond is refused, never stored or echoed back.
+MAX_TEXT_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class FeatureSpec:
     @cached_property
     def category_set(self) -> frozenset[str]:
         return frozenset(self.categories)
+
+    @cached_property
+    def max_text_chars(self) -> int:
+        return max([MAX_TEXT_CHARS, *map(len, self.categories)])
 
 
 @dataclass(frozen=True)

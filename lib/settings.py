@@ -35,6 +35,10 @@ class Settings:
     monitoring_raw_max_rows: int
     promotion_metric: str
     promotion_tolerance: float
+    trusted_proxies: tuple[str, ...]
+    monitoring_max_mb: int
+    header_timeout_s: float
+    session_reconnect_s: float
 
 
 def _path(value: str) -> Path:
@@ -70,6 +74,10 @@ ENV_KEYS = (
     "MONITORING_RAW_MAX_ROWS",
     "PROMOTION_METRIC",
     "PROMOTION_TOLERANCE",
+    "TRUSTED_PROXIES",
+    "MONITORING_MAX_MB",
+    "HEADER_TIMEOUT_S",
+    "SESSION_RECONNECT_S",
 )
 PROMOTION_METRICS = ("roc_auc", "pr_auc", "f1", "accuracy", "precision", "recall", "brier", "log_loss")
 
@@ -94,6 +102,22 @@ def _process_values() -> tuple[tuple[str, str], ...]:
     if not isinstance(_RAW_ENVIRON, dict) or not _RAW_KEYS:  # another interpreter or OS: the public way
         return tuple((name, value) for name in ENV_KEYS if (value := os.environ.get(name)) is not None)
     return tuple((name, os.fsdecode(value)) for name, key in _RAW_KEYS if (value := _RAW_ENVIRON.get(key)) is not None)
+
+
+def _trusted_proxies(raw: str) -> tuple[str, ...]:
+    """Addresses or networks (CIDR) of the reverse proxies whose forwarding headers are
+    believed; "*" trusts every peer (only when nothing but the proxy can reach the app)."""
+    import ipaddress
+
+    entries = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(f"TRUSTED_PROXIES must list IP addresses or networks, not {entry[:60]!r}") from None
+    return entries
 
 
 @lru_cache(maxsize=32)
@@ -127,4 +151,8 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
         monitoring_raw_max_rows=_bounded(env, "MONITORING_RAW_MAX_ROWS", 1_000_000, 1_000, 100_000_000),
         promotion_metric=promotion_metric,
         promotion_tolerance=_bounded(env, "PROMOTION_TOLERANCE", 0.005, 0.0, 1.0, float),
+        trusted_proxies=_trusted_proxies(env.get("TRUSTED_PROXIES", "")),
+        monitoring_max_mb=_bounded(env, "MONITORING_MAX_MB", 1024, 1, 1_000_000),
+        header_timeout_s=_bounded(env, "HEADER_TIMEOUT_S", 30.0, 0.1, 3600.0, float),
+        session_reconnect_s=_bounded(env, "SESSION_RECONNECT_S", 120.0, 1.0, 86_400.0, float),
     )

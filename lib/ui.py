@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.access import AccessDecision, check_admin
+from lib.access import AccessDecision, check_admin, resolve_caller
 from lib.business import Portfolio, cached_reference_portfolio
 from lib.csv_io import CsvError
 from lib.dataset_config import ConfigError
@@ -54,7 +54,13 @@ def admin_access(typed_token: str | None) -> AccessDecision:
     settings = get_settings()
     authorization = f"Bearer {typed_token}" if typed_token else None
     headers = {name.lower(): value for name, value in st.context.headers.items()}
-    return check_admin(authorization, _browser_address(), headers, settings.admin_token)
+    caller = resolve_caller(_browser_address(), headers, settings.trusted_proxies)
+    # A wrong token counts once when typed, not again on every rerun that shows it.
+    counted = st.session_state.get("_admin_token_counted")
+    decision = check_admin(authorization, caller, settings.admin_token, count_failure=typed_token != counted)
+    if decision.status == 403 and typed_token:
+        st.session_state["_admin_token_counted"] = typed_token
+    return decision
 
 
 def _browser_address() -> str | None:

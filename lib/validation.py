@@ -20,6 +20,9 @@ import pyarrow.compute as pc
 
 from lib.schema import ABSOLUTE_LIMIT, FeatureSchema, FeatureSpec
 
+ECHO_CHARS = 40  # characters of a sent value quoted back in a message
+LISTED_FIELDS = 20  # unknown field names listed in one warning
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -98,13 +101,24 @@ def _not_finite(spec: FeatureSpec, value: Any) -> Problem:
     return Problem(spec.name, "not_finite", f"{value} is not a finite number")
 
 
+def _shown(value: Any) -> str:
+    """A sent value as a message quotes it: repr, cut to ECHO_CHARS characters."""
+    text = repr(value if not isinstance(value, str) else value[: ECHO_CHARS + 1])
+    return f"{text[:ECHO_CHARS]}..." if len(text) > ECHO_CHARS else text
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list):
         return "a list"
-    text = repr(value)
-    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+    return f"{type(value).__name__} {_shown(value)}"
+
+
+def _too_long(spec: FeatureSpec, length: int) -> Problem:
+    return Problem(
+        spec.name, "too_long", f"a text of {length:,} characters is refused: at most {spec.max_text_chars:,}"
+    )
 
 
 def _wrong_type(spec: FeatureSpec, value: Any) -> Problem:
@@ -114,10 +128,10 @@ def _wrong_type(spec: FeatureSpec, value: Any) -> Problem:
 
 def _category_problem(spec: FeatureSpec, value: str, policy: str) -> tuple[bool, Problem]:
     """(is_error, problem) for a category training never saw, by the dataset's policy."""
-    known = ", ".join(repr(c) for c in spec.categories[:12])
+    known = ", ".join(_shown(c) for c in spec.categories[:12])
     if policy == "reject":
-        return True, Problem(spec.name, "unknown_category", f"{value!r} is not one of {known}")
-    return False, Problem(spec.name, "unseen_category", f"{value!r} was never seen in training (known: {known})")
+        return True, Problem(spec.name, "unknown_category", f"{_shown(value)} is not one of {known}")
+    return False, Problem(spec.name, "unseen_category", f"{_shown(value)} was never seen in training (known: {known})")
 
 
 def _missing_problem(spec: FeatureSpec) -> tuple[bool, Problem]:
@@ -183,6 +197,8 @@ def validate_record(record: Any, schema: FeatureSchema) -> tuple[dict[str, Any],
                 values[name] = number
         elif type(value) is not str:
             errors.append(_wrong_type(spec, value))
+        elif len(value) > spec.max_text_chars:
+            errors.append(_too_long(spec, len(value)))
         else:
             if value not in spec.category_set:
                 _file(_category_problem(spec, value, schema.unknown_categories), errors, warnings)
@@ -190,7 +206,9 @@ def validate_record(record: Any, schema: FeatureSchema) -> tuple[dict[str, Any],
     if len(record) > len(values) + len(errors):
         ignored = sorted(str(field) for field in record if field not in schema.quiet_fields)
         if ignored:
-            warnings.append(Problem(", ".join(ignored), "ignored_fields", "not a model feature: ignored"))
+            shown = ", ".join(name[:ECHO_CHARS] for name in ignored[:LISTED_FIELDS])
+            more = f" (and {len(ignored) - LISTED_FIELDS} more)" if len(ignored) > LISTED_FIELDS else ""
+            warnings.append(Problem(shown + more, "ignored_fields", "not a model feature: ignored"))
     return values, errors, warnings
 
 
@@ -302,7 +320,13 @@ def _categorical_column(
             text = pc.utf8_trim_whitespace(text)
             codes = np.where(missed, _codes(spec, text), codes)
         value_at = lambda i: text[i].as_py()  # noqa: E731
-    unseen = codes == len(spec.categories)
+    lengths = pc.fill_null(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False)
+    if pa.types.is_dictionary(array.type):
+        lengths = np.append(lengths, 0)[indices]
+    too_long = lengths > spec.max_text_chars
+    if too_long.any():
+        _flag(errors, too_long, lambda i: _too_long(spec, int(lengths[i])))
+    unseen = (codes == len(spec.categories)) & ~too_long
     if unseen.any():
         is_error = policy == "reject"
         _flag(errors if is_error else warnings, unseen, lambda i: _category_problem(spec, value_at(i), policy)[1])

@@ -4,12 +4,12 @@ import streamlit as st
 
 from lib import charts
 from lib.batch import (
+    download_csv_bytes,
     filter_scored,
     refused_rows,
     sample_upload,
     score_and_log_upload,
     scored_table,
-    to_csv_bytes,
     upload_revenue_at_risk,
 )
 from lib.csv_io import CsvError
@@ -114,7 +114,7 @@ st.dataframe(
 )
 st.download_button(
     "Download the scored rows (CSV)",
-    data=lambda: to_csv_bytes(scored),
+    data=lambda: download_csv_bytes(scored),
     file_name=f"scored-{st.session_state['batch_name']}",
     mime="text/csv",
     key="download",

@@ -49,6 +49,12 @@ def live_health() -> None:
                 f"- dataset sha256 `{(report['dataset_sha256'] or 'unknown')[:16]}…`"
             )
         st.markdown(f"- uptime {duration(report['uptime_s'])}")
+        admin = report["checks"]["admin"]
+        st.markdown("**Admin access**")
+        st.markdown(
+            f"- wrong admin tokens {admin['failures']:,}, refused while throttled {admin['throttled']:,}"
+            f"\n- clients blocked now {admin['clients_blocked']:,}"
+        )
     with right:
         store = report["checks"]["store"]
         st.markdown("**Monitoring store**")

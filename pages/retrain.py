@@ -35,7 +35,7 @@ except ModelNotAvailable as exc:
     )
 if not access.allowed:
     if settings.admin_token:
-        why = "type the admin token above" if not token else "the admin token is wrong"
+        why = "type the admin token above" if not token else access.reason
     else:
         why = (
             "without ADMIN_TOKEN they are allowed only from a browser on the server's own machine; "

@@ -83,9 +83,14 @@ def registry_copy(tmp_path: Path, telco_training: tuple[Path, TrainingResult]) -
 
 @pytest.fixture(autouse=True)
 def _fresh_model_cache() -> Iterator[None]:
+    """Every test starts with no model loaded and no wrong admin token counted."""
+    from lib.access import auth_throttle
+
     forget_model()
+    auth_throttle.reset()
     yield
     forget_model()
+    auth_throttle.reset()
 
 
 @pytest.fixture(autouse=True)

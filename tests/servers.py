@@ -9,6 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from lib.http_server import SERVE_OPTIONS
 from lib.settings import PROJECT_ROOT
 from tests.conftest import free_port
 
@@ -41,7 +42,7 @@ def launch(workdir: Path, **env: str) -> Server:
     }
     with open(log, "wb") as output:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "uvicorn", "app:app", *SERVE_OPTIONS, "--host", "127.0.0.1", "--port", str(port)],
             cwd=PROJECT_ROOT,
             env=environment,
             stdout=output,

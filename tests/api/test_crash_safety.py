@@ -70,7 +70,7 @@ def promote_forever(server, versions: list[str], stop: threading.Event) -> None:
         request = urllib.request.Request(
             f"{server.url}/models/{versions[index % 2]}/promote",
             b"",
-            {"authorization": f"Bearer {TOKEN}"},
+            {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
             method="POST",
         )
         try:

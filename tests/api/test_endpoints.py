@@ -171,10 +171,10 @@ def test_a_body_that_is_not_json_is_415(api, registry_copy, content_type, custom
 
 def test_train_needs_the_admin_token(api, registry_copy):
     client = api(registry_copy, ADMIN_TOKEN="s3cret-token")
-    missing = client.post("/train")
+    missing = client.post("/train", headers=JSON)
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
-    assert client.post("/train", headers={"authorization": "Bearer nope"}).status_code == 403
-    assert client.post("/train", headers={"authorization": "Basic s3cret-token"}).status_code == 401
+    assert client.post("/train", headers={"authorization": "Bearer nope", **JSON}).status_code == 403
+    assert client.post("/train", headers={"authorization": "Basic s3cret-token", **JSON}).status_code == 401
     wrong_body = client.post(
         "/train", content=b'{"data": "elsewhere"}', headers={"authorization": "Bearer s3cret-token", **JSON}
     )
@@ -182,7 +182,7 @@ def test_train_needs_the_admin_token(api, registry_copy):
 
 
 def test_without_a_token_train_is_refused_to_remote_clients(api, registry_copy):
-    response = api(registry_copy).post("/train")  # TestClient's client is not on loopback
+    response = api(registry_copy).post("/train", headers=JSON)  # TestClient's client is not on loopback
     assert response.status_code == 403 and "ADMIN_TOKEN" in strict(response)["error"]
 
 

@@ -41,7 +41,7 @@ ADMIN_CALLS = [
 @pytest.mark.parametrize(("method", "path", "payload", "allowed_status"), ADMIN_CALLS)
 def test_admin_endpoints_with_a_token(api, registry_copy, method, path, payload, allowed_status):
     client = api(registry_copy, client="203.0.113.9", ADMIN_TOKEN=TOKEN)
-    headers = JSON if payload else {}
+    headers = JSON if method == "POST" else {}
     missing = client.request(method, path, content=payload, headers=headers)
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
     wrong = client.request(method, path, content=payload, headers={**headers, "authorization": "Bearer nope"})
@@ -54,7 +54,7 @@ def test_admin_endpoints_with_a_token(api, registry_copy, method, path, payload,
 def test_admin_endpoints_without_a_token_are_for_this_machine_only(
     api, registry_copy, method, path, payload, allowed_status
 ):
-    headers = JSON if payload else {}
+    headers = JSON if method == "POST" else {}
     local = api(registry_copy, client="127.0.0.1")
     assert local.request(method, path, content=payload, headers=headers).status_code == allowed_status
     proxied = local.request(method, path, content=payload, headers={**headers, "x-forwarded-for": "198.51.100.7"})
@@ -80,11 +80,11 @@ def test_a_bad_upload_lists_every_problem_and_starts_nothing(api, registry_copy,
 def test_retrain_promote_roll_back_over_the_api(api, registry_copy, telco_model):
     client = api(registry_copy, client="198.51.100.7", ADMIN_TOKEN=TOKEN)
     assert client.get("/health").json()["model_version"] == telco_model.version
-    started = client.post("/train", headers=BEARER)
+    started = client.post("/train", headers={**BEARER, **JSON})
     assert started.status_code == 202, started.text
     job_id = body(started)["job"]["id"]
     assert started.headers["location"] == f"/train/{job_id}"
-    again = client.post("/train", headers=BEARER)  # one job at a time
+    again = client.post("/train", headers={**BEARER, **JSON})  # one job at a time
     assert again.status_code == 409 and body(again)["details"][0]["job_id"] == job_id
     job = wait_for_job(client, job_id, BEARER)
     assert job["status"] == "succeeded", job
@@ -105,8 +105,8 @@ def test_retrain_promote_roll_back_over_the_api(api, registry_copy, telco_model)
     assert back.status_code == 200, back.text
     assert body(back)["served_here"] == telco_model.version
     assert client.get("/health").json()["model_version"] == telco_model.version
-    assert client.post(f"/models/{telco_model.version}/promote", headers=BEARER).status_code == 409
-    forward = client.post(f"/models/{result['version']}/promote", headers=BEARER)
+    assert client.post(f"/models/{telco_model.version}/promote", headers={**BEARER, **JSON}).status_code == 409
+    forward = client.post(f"/models/{result['version']}/promote", headers={**BEARER, **JSON})
     assert body(forward)["event"]["action"] == "promote"
     events = body(client.get("/models/audit"))["events"]
     assert [e["action"] for e in events][:3] == ["promote", "rollback", "auto_promote"]
@@ -123,7 +123,7 @@ def test_two_starts_at_the_same_moment_make_one_job(api, registry_copy):
 
     def start() -> None:
         barrier.wait()
-        answers.append(client.post("/train"))
+        answers.append(client.post("/train", headers=JSON))
 
     threads = [threading.Thread(target=start) for _ in range(4)]
     for thread in threads:
@@ -138,7 +138,7 @@ def test_two_starts_at_the_same_moment_make_one_job(api, registry_copy):
 
 def test_a_running_job_can_be_cancelled_and_changes_nothing(api, registry_copy, telco_model):
     client = api(registry_copy, client="127.0.0.1")
-    job_id = body(client.post("/train"))["job"]["id"]
+    job_id = body(client.post("/train", headers=JSON))["job"]["id"]
     cancelled = client.delete(f"/train/{job_id}")
     assert cancelled.status_code == 200, cancelled.text
     job = body(cancelled)["job"]
@@ -146,7 +146,7 @@ def test_a_running_job_can_be_cancelled_and_changes_nothing(api, registry_copy, 
     assert client.delete(f"/train/{job_id}").status_code == 409  # already over
     assert client.delete("/train/20260101T000000Z-abcdef").status_code == 404
     assert [v["version"] for v in body(client.get("/models"))["versions"]] == [telco_model.version]
-    again = client.post("/train")  # the slot is free
+    again = client.post("/train", headers=JSON)  # the slot is free
     assert again.status_code == 202
     assert wait_for_job(client, body(again)["job"]["id"], {})["status"] == "succeeded"
 

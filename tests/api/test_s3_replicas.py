@@ -23,7 +23,7 @@ CONVERGE_S = S3_POLL_S + 5  # the poll interval, plus a download and a load
 
 
 def request(server, method: str, path: str, body: bytes | None = None, token: bool = False) -> tuple[int, dict]:
-    headers = {"content-type": "application/json"} if body else {}
+    headers = {"content-type": "application/json"} if body or method == "POST" else {}
     if token:
         headers["authorization"] = f"Bearer {TOKEN}"
     call = urllib.request.Request(f"{server.url}{path}", body, headers, method=method)

@@ -87,7 +87,7 @@ def cases(model) -> list[tuple[str, str, bytes | None, dict[str, str], int]]:
         ("GET", "/models", None, {}, 200),
         ("GET", "/models/audit", None, {}, 200),
         ("POST", "/models/rollback", None, {}, 401),
-        ("POST", "/models/nope/promote", None, {"authorization": f"Bearer {TOKEN}"}, 404),
+        ("POST", "/models/nope/promote", None, {"authorization": f"Bearer {TOKEN}", **JSON}, 404),
         ("GET", "/metrics", None, {}, 200),
         ("GET", "/metrics/model", None, {}, 200),
         ("GET", "/metrics/system?window=24h", None, {}, 200),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lib.http_server import SERVE_OPTIONS
 from lib.settings import PROJECT_ROOT
 from tests.image.dockerfile import (
     build_context,
@@ -34,7 +35,9 @@ def test_base_image_user_port_healthcheck_and_command():
     assert "--interval=" in health
     check = exec_form(health.split(" CMD ", 1)[1])  # exec form: no shell in the image needed
     assert check[0] == "python" and "urllib.request" in check[-1] and "/health/live" in check[-1]
-    assert exec_form(single(FOUND, "CMD").args) == ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "8000"]
+    assert exec_form(single(FOUND, "CMD").args) == [
+        "uvicorn", "app:app", *SERVE_OPTIONS, "--host", "0.0.0.0", "--port", "8000"
+    ]  # fmt: skip
     names = [i.name for i in FOUND]
     last_build_step = max(i for i, n in enumerate(names) if n in ("RUN", "COPY"))
     assert names.index("USER") > last_build_step  # the app runs as that user, not as root
@@ -111,3 +114,10 @@ def test_streamlit_settings_fit_production():
     assert isinstance(config["server"]["maxUploadSize"], int)  # explicit, not Streamlit's default
     assert config["browser"]["gatherUsageStats"] is False
     assert config["theme"]["primaryColor"]
+
+
+def test_make_run_serves_with_the_same_options_as_the_image():
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    declared = re.search(r"^SERVE_OPTIONS := (.+)$", makefile, re.M).group(1).split()
+    assert declared == list(SERVE_OPTIONS)
+    assert "$(BIN)/uvicorn app:app $(SERVE_OPTIONS)" in makefile

@@ -107,6 +107,12 @@ def test_second_dataset_trains_without_code_change_and_repeats_exactly(synthetic
     assert model.schema.id_columns == ["account_no"]
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as a terminal gives it. A suite started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then installs no handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_training(registry, config=TELCO_CONFIG):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
@@ -116,6 +122,7 @@ def _start_training(registry, config=TELCO_CONFIG):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
 
 
