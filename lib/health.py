@@ -48,8 +48,10 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
     written); unavailable (no model: nothing can be scored)."""
     from lib.access import auth_throttle
     from lib.prediction_log import prediction_log
+    from lib.runtime_guard import janitor
 
     admin = {"ok": True, **auth_throttle.status()}  # wrong admin tokens, and how often throttled
+    sessions = {"ok": True, **janitor.status()}  # browser sessions and the uploads they hold
     store = prediction_log().status()  # state, reason, rows written, waiting and dropped
     if model is None:
         return _without_paths(
@@ -61,7 +63,12 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
                 "kpis_loaded": False,
                 "uptime_s": uptime_s(),
                 "reason": model_problem,
-                "checks": {"model": {"ok": False, "reason": model_problem}, "store": store, "admin": admin},
+                "checks": {
+                    "model": {"ok": False, "reason": model_problem},
+                    "store": store,
+                    "admin": admin,
+                    "sessions": sessions,
+                },
             }
         )
     from lib.model_loader import registry_problem
@@ -90,6 +97,7 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
             "store": store,
             "registry": {"ok": registry is None, "reason": registry},
             "admin": admin,
+            "sessions": sessions,
         },
     }
     if problems:

@@ -3,7 +3,8 @@
 The one lib module that reaches into Streamlit's runtime (pinned 1.67; the tests in
 tests/api/test_runtime_guard.py fail if an upgrade moves what it relies on):
 
-- RequestGuard (ASGI middleware, outermost): an upload to
+- RequestGuard (ASGI middleware, outermost): the UI's websocket only from a page of this
+  server (same origin, as every state-changing API request); an upload to
   `/_stcore/upload_file/<session>/<file>` may not exceed MAX_UPLOAD_MB, whatever the
   browser was told, and one session may not park more than UPLOADS_PER_SESSION files'
   worth of bytes (all sessions together: UPLOADS_IN_MEMORY); an API path with `..`,
@@ -81,6 +82,9 @@ class RequestGuard:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await self._same_site_websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -92,6 +96,18 @@ class RequestGuard:
             await self._bounded_upload(scope, receive, send, path[len(UPLOAD_PREFIX) :].split("/")[0])
             return
         await self.app(scope, receive, send)
+
+    async def _same_site_websocket(self, scope: Scope, receive: Any, send: Any) -> None:
+        """The UI's websocket only from a page of this server: Streamlit alone lets any page
+        served from localhost (any port) drive a session, and with it the admin buttons."""
+        from lib.access import cross_site_reason
+
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        if cross_site_reason(headers) is None:
+            await self.app(scope, receive, send)
+            return
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": 1008})  # before accepting: the client gets a 403
 
     @staticmethod
     async def _refuse(send: Any, status: int, message: str) -> None:
