@@ -178,8 +178,11 @@ def without_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def download_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A table as CSV to open in a spreadsheet: formula-like text neutralised."""
-    return to_csv_bytes(without_formulas(frame))
+    """A table as CSV to open in a spreadsheet: formula-like text neutralised, and lines
+    ended by CRLF (RFC 4180), so a cell holding a lone carriage return is quoted too."""
+    buffer = io.StringIO()
+    without_formulas(frame).to_csv(buffer, index=False, lineterminator="\r\n")
+    return buffer.getvalue().encode("utf-8")
 
 
 def sample_upload(config: DatasetConfig, rows: int = 1000, seed: int = 0) -> bytes:

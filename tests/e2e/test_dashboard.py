@@ -77,7 +77,9 @@ def test_batch_upload_scores_and_downloads(served_app, page, tmp_path):
     bad = lines[3].split(",")
     bad[5] = "many"  # tenure
     upload = tmp_path / "customers.csv"
-    upload.write_text("\n".join([*lines[:3], ",".join(bad), *lines[4:40]]) + "\n")
+    formula = lines[5].split(",")
+    formula[0] = "@SUM(A1)"  # would run in a spreadsheet if downloaded as it is
+    upload.write_text("\n".join([*lines[:3], ",".join(bad), lines[4], ",".join(formula), *lines[6:40]]) + "\n")
     page.goto(f"{served_app.url}/batch-scoring")
     expect(page.get_by_text("Upload a file, or use the sample")).to_be_visible()
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
@@ -94,6 +96,7 @@ def test_batch_upload_scores_and_downloads(served_app, page, tmp_path):
     probabilities = [float(r["probability"]) for r in rows]
     assert probabilities == sorted(probabilities, reverse=True)
     assert "many" not in {r["tenure"] for r in rows}
+    assert "'@SUM(A1)" in {r["customerID"] for r in rows} and "@SUM(A1)" not in {r["customerID"] for r in rows}
 
 
 def predictions_waiting(server) -> int:

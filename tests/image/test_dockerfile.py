@@ -1,6 +1,7 @@
 """The Dockerfile's key properties, hadolint, and the build context .dockerignore leaves."""
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -79,6 +80,9 @@ def test_hadolint_passes():
         (".streamlit/secrets.toml", True),
         (".streamlit/config.toml", False),
         (".env", True),
+        (".schemathesis/default/cache/crashes/manifest.json", True),
+        (".hypothesis/examples/abc", True),
+        (".pytest_cache/v/cache/lastfailed", True),
         ("test-results/screenshots/overview.png", True),
         ("tests/unit/test_data.py", True),
         ("models/.partial-20260101T000000Z-abcdef/model.joblib", True),
@@ -93,12 +97,23 @@ def test_dockerignore_rules(path, excluded):
     assert ignored(path, ignore_rules(DOCKERIGNORE)) is excluded
 
 
+TEST_CACHES = (".schemathesis", ".hypothesis", ".pytest_cache")
+
+
 def test_the_context_holds_what_the_app_needs_and_nothing_local(tmp_path):
-    (PROJECT_ROOT / "kpis" / "jobs-probe.tmp").write_text("a local runtime file")
+    probe = PROJECT_ROOT / "kpis" / "jobs-probe.tmp"
+    probe.write_text("a local runtime file")
+    new_caches = [PROJECT_ROOT / cache for cache in TEST_CACHES if not (PROJECT_ROOT / cache).exists()]
+    for cache in new_caches:  # as a test run leaves them
+        (cache / "default").mkdir(parents=True)
+        (cache / "default" / "probe.json").write_text("{}")
     try:
         copied = build_context(PROJECT_ROOT, tmp_path / "context", DOCKERIGNORE)
     finally:
-        (PROJECT_ROOT / "kpis" / "jobs-probe.tmp").unlink()
+        probe.unlink()
+        for cache in new_caches:
+            shutil.rmtree(cache)
+    assert not [p for p in copied if p.startswith(TEST_CACHES)]
     for needed in ("app.py", "navigation.py", "requirements.txt", ".streamlit/config.toml", "models/current.json"):
         assert needed in copied
     assert any(p.startswith("lib/") for p in copied) and any(p.startswith("pages/") for p in copied)
@@ -121,3 +136,8 @@ def test_make_run_serves_with_the_same_options_as_the_image():
     declared = re.search(r"^SERVE_OPTIONS := (.+)$", makefile, re.M).group(1).split()
     assert declared == list(SERVE_OPTIONS)
     assert "$(BIN)/uvicorn app:app $(SERVE_OPTIONS)" in makefile
+
+
+def test_no_test_cache_is_committed():
+    tracked = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+    assert not [path for path in tracked.splitlines() if path.startswith(TEST_CACHES)]

@@ -239,3 +239,21 @@ def test_an_item_that_cannot_be_written_is_dropped_not_blocking(log, telco_model
     log.flush()
     assert log.status()["dropped_rows"] == 1 and log.status()["state"] == "ok"
     assert log.totals() == {"api": 1}
+
+
+def test_the_store_never_grows_past_its_byte_cap(tmp_path, telco_model):
+    """A flood of predictions (each logging its features) against MONITORING_MAX_MB = 2."""
+    cap = 2_000_000
+    log = PredictionLog(tmp_path / "monitoring.sqlite3", 30 * 86_400, 1_000_000, max_bytes=cap)
+    record = {spec.name: spec.default for spec in telco_model.schema.features}
+    prediction = score_record(record, telco_model)
+    try:
+        for _ in range(20):  # 20 flushes of 1,000 logged predictions, about 700 bytes each
+            log.log_records(telco_model, "api", [record] * 1000, [prediction] * 1000, 0.1)
+            log.flush()
+            assert log.store.size_bytes() <= cap * 1.2  # the file plus its write-ahead log
+        assert log.trimmed_rows > 0 and log.store.raw_count() < 20_000
+        assert log.system("5m")["requests"] == 20_000  # the rollups still count every prediction
+        assert log.status()["trimmed_rows"] == log.trimmed_rows
+    finally:
+        log.stop()

@@ -1,0 +1,83 @@
+"""The connection level of a real server (issue 12): half-sent requests are closed, and
+what the HTTP parser refuses is answered in JSON like every other refusal."""
+
+import json
+import socket
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import COMMITTED_REGISTRY
+from tests.servers import launch
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    started = launch(tmp_path_factory.mktemp("guard"), MODEL_URI=str(COMMITTED_REGISTRY), HEADER_TIMEOUT_S="1")
+    yield started
+    started.stop()
+
+
+def connect(server) -> socket.socket:
+    address = urlsplit(server.url)
+    connection = socket.create_connection((address.hostname, address.port), timeout=30)
+    return connection
+
+
+def read_all(connection: socket.socket) -> bytes:
+    chunks = []
+    while chunk := connection.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_error(answer: bytes) -> tuple[int, dict]:
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in head.lower(), answer[:300]
+    return int(head.split()[1]), json.loads(payload)
+
+
+def test_half_sent_requests_are_closed(server):
+    connections = [connect(server) for _ in range(50)]
+    for connection in connections[:25]:
+        connection.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Ty")  # half a head
+    answers = [read_all(connection) for connection in connections]  # until the server closes each (else: timeout)
+    for answer in answers[:25]:
+        status, body = json_error(answer)
+        assert status == 408 and "did not arrive in time" in body["error"]
+    assert all(answer == b"" for answer in answers[25:])  # never sent anything: closed quietly
+    for connection in connections:
+        connection.close()
+
+
+def test_a_slow_but_whole_request_and_kept_alive_connections_still_work(server):
+    connection = connect(server)
+    connection.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
+    time.sleep(0.3)  # within the deadline: a client that types slowly is not cut off
+    connection.sendall(b"\r\n")
+    first = connection.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200")
+    connection.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert read_all(connection).startswith(b"HTTP/1.1 200")
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: -1\r\n\r\n{}",
+        b"GET /predict HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"NOT A REQUEST\r\n\r\n",
+        b"GET /predict/..%2Fhealth HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /metrics/../health HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+)
+def test_what_the_parser_refuses_is_answered_in_json(server, request_bytes):
+    connection = connect(server)
+    connection.sendall(request_bytes)
+    status, body = json_error(read_all(connection) if b"Connection" in request_bytes else connection.recv(65536))
+    connection.close()
+    assert status == 400 and body["error"].startswith("malformed")
