@@ -9,7 +9,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import dashboard, http, inference, memory, monitoring, retrain
+from bench import batch_memory, dashboard, http, inference, memory, monitoring, retrain, stalls
 from bench.timing import Measurement, machine
 from lib.model_loader import load_model
 from lib.prediction_log import close_prediction_log
@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         results += memory.run(PROJECT_ROOT, args.model_uri, Path(workdir), sessions=3 if args.quick else 20)
         results += http.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
         results += retrain.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
+        results += stalls.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
+        results += batch_memory.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
         close_prediction_log()  # the pages run here logged into workdir, which goes now
 
     print(table(results))

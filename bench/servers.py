@@ -34,7 +34,12 @@ def free_port() -> int:
 
 
 def start(
-    project: Path, model_uri: str, log: Path, command: list[str] = UVICORN, ready_path: str = "/_stcore/health"
+    project: Path,
+    model_uri: str,
+    log: Path,
+    command: list[str] = UVICORN,
+    ready_path: str = "/_stcore/health",
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """Start `command` + a free port; return once `ready_path` answers 200 (60 s at most)."""
     port = free_port()
@@ -42,7 +47,7 @@ def start(
         process = subprocess.Popen(
             [*command, str(port)],
             cwd=project,
-            env={**os.environ, "MODEL_URI": model_uri},
+            env={**os.environ, "MODEL_URI": model_uri, **(env or {})},
             stdout=output,
             stderr=subprocess.STDOUT,
         )

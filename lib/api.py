@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -66,8 +67,7 @@ class ApiError(Exception):
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     # allow_nan=False: a NaN or an infinity is a bug here, never something to send.
-    body = json.dumps(payload, allow_nan=False, separators=(",", ":"), default=str).encode()
-    return Response(body, status, headers, media_type="application/json")
+    return Response(_encode(payload), status, headers, media_type="application/json")
 
 
 def error_response(
@@ -268,15 +268,48 @@ def _record_errors(errors: list[RecordError]) -> list[dict[str, Any]]:
     ]
 
 
-async def predict(request: Request) -> Response:
-    from lib.inference import InvalidInput, score_batch
-    from lib.prediction_log import prediction_log, score_and_log
+# A body up to this size is scored on the event loop (a single record: tens of µs); a
+# bigger one (a batch) in a worker thread, so it never stalls the other requests.
+INLINE_BODY_BYTES = 32_000
+# Predictions serialised per json.dumps call: the C encoder holds the GIL for a whole
+# call, so a 10,000-record answer is written in slices the event loop can run between.
+SERIALISE_SLICE = 250
+MAX_DETAILS = 1_000  # problems listed for one refused batch
+_batch_limiters: dict[int, anyio.CapacityLimiter] = {}
 
+
+def _batch_limiter() -> anyio.CapacityLimiter:
+    """One batch scored at a time per event loop: Python threads share one interpreter lock,
+    so a second batch thread would not score faster, only take the lock from the event loop
+    more often. Batches queue; single records never wait behind them."""
+    import asyncio
+
+    loop = id(asyncio.get_running_loop())
+    if loop not in _batch_limiters:
+        _batch_limiters[loop] = anyio.CapacityLimiter(1)
+    return _batch_limiters[loop]
+
+
+async def predict(request: Request) -> Response:
     started = time.perf_counter()
     settings = get_settings()
     explain = _flag(request, "explain", True)
-    payload = await read_json(request, settings)
+    _require_json_type(request)
+    raw = await _read_limited(request, settings.max_body_mb, "MAX_BODY_MB")
     model = await _model()
+    if len(raw) <= INLINE_BODY_BYTES:
+        return _predict_body(raw, model, settings, explain, started)
+    return await anyio.to_thread.run_sync(
+        _predict_body, raw, model, settings, explain, started, limiter=_batch_limiter()
+    )
+
+
+def _predict_body(raw: bytes, model: LoadedModel, settings: Settings, explain: bool, started: float) -> Response:
+    """Parse, check, score, log and serialise one /predict body (no await: runs anywhere)."""
+    from lib.inference import InvalidInput, score_batch
+    from lib.prediction_log import prediction_log, score_and_log
+
+    payload = _parse_json(raw)
     if not isinstance(payload, dict) or len(payload.keys() & {"record", "records"}) != 1:
         raise ApiError(
             422, 'the body must be {"record": {...}} or {"records": [...]}', [{"field": "", "code": "wrong_shape"}]
@@ -303,20 +336,40 @@ async def predict(request: Request) -> Response:
             f"at most {settings.max_batch} records per request (MAX_BATCH), got {len(records)}",
             [{"field": "records", "code": "too_many"}],
         )
-    batch = await run_in_threadpool(score_batch, records, model, explain=explain)
+    batch = score_batch(records, model, explain=explain)
     if batch.errors:
-        refused = len(batch.errors)
+        details = _record_errors(batch.errors)
+        listed_note = f" (the first {MAX_DETAILS:,} problems are listed)" if len(details) > MAX_DETAILS else ""
         raise ApiError(
             422,
-            f"{refused} of {len(records)} records cannot be scored; nothing was scored",
-            _record_errors(batch.errors),
+            f"{len(batch.errors)} of {len(records)} records cannot be scored; nothing was scored{listed_note}",
+            details[:MAX_DETAILS],
         )
     predictions = batch.predictions()
     share_ms = (time.perf_counter() - started) * 1000 / len(records)
     prediction_log().log_records(model, "api", records, predictions, share_ms)
-    return json_response(
-        {"predictions": [p.to_dict() for p in predictions], "model_version": model.version, "count": len(predictions)}
+    head = json.dumps({"model_version": model.version, "count": len(predictions)}, separators=(",", ":"))
+    return Response(
+        b'{"predictions":' + _json_list([p.to_dict() for p in predictions]) + b"," + head[1:].encode(),
+        200,
+        media_type="application/json",
     )
+
+
+def _json_list(items: list[Any]) -> bytes:
+    """A JSON array written SERIALISE_SLICE items at a time, the GIL given back between."""
+    parts = []
+    for start in range(0, len(items), SERIALISE_SLICE):
+        parts.append(_encode(items[start : start + SERIALISE_SLICE])[1:-1])
+        time.sleep(0)
+    return b"[" + b",".join(part for part in parts if part) + b"]"
+
+
+_encode_text = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=str).encode
+
+
+def _encode(payload: Any) -> bytes:
+    return _encode_text(payload).encode()
 
 
 async def health(request: Request) -> Response:

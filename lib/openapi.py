@@ -50,11 +50,12 @@ def _error_responses(*codes: int) -> dict[str, Any]:
     texts = {
         400: "Malformed request",
         401: "No admin token",
-        403: "Wrong admin token, or not allowed from here",
+        403: "Wrong admin token, not allowed from here, or sent by a page of another site",
         404: "Not found",
         405: "Method not allowed",
         413: "Body too large",
-        415: "Body is not JSON",
+        415: "Body is not JSON (or not UTF-8, or compressed)",
+        429: "Too many wrong admin tokens from this client: see Retry-After",
         409: "Conflict: a job is already running, the version is already served, or nothing to roll back to",
         422: "Invalid input: every bad field (or every problem of an uploaded file) is named",
         500: "A registry file cannot be read",
@@ -264,7 +265,7 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                     },
                     "responses": {
                         "202": _json(JOB, "The job started; Location: /train/{id}"),
-                        **_error_responses(400, 401, 403, 409, 413, 415, 422, 503),
+                        **_error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
                     },
                 }
             },
@@ -273,13 +274,17 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                     "summary": "A retraining job: state, progress, step, log tail, result (admin)",
                     "security": [{"bearer": []}],
                     "parameters": [_path_parameter("job_id")],
-                    "responses": {"200": _json(JOB), **_error_responses(401, 403, 404)},
+                    "responses": {"200": _json(JOB), **_error_responses(400, 401, 403, 404, 429)},
                 },
                 "delete": {
                     "summary": "Cancel a queued or running job (admin); what it wrote stays unlisted",
                     "security": [{"bearer": []}],
                     "parameters": [_path_parameter("job_id")],
-                    "responses": {"200": _json(JOB), **_error_responses(401, 403, 404, 409)},
+                    "responses": {
+                        "200": _json(JOB, "Cancelled: the job's process is gone"),
+                        "202": _json(JOB, "Cancelling: the job ends before training or promoting"),
+                        **_error_responses(400, 401, 403, 404, 409, 429),
+                    },
                 },
             },
             "/models": {
@@ -303,7 +308,7 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                     "requestBody": {"required": False, "content": {"application/json": {"schema": SWITCH_BODY}}},
                     "responses": {
                         "200": _json({"type": "object"}),
-                        **_error_responses(400, 401, 403, 404, 409, 413, 415, 422, 500, 503),
+                        **_error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503),
                     },
                 }
             },
@@ -325,7 +330,7 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                     },
                     "responses": {
                         "200": _json({"type": "object"}),
-                        **_error_responses(400, 401, 403, 404, 409, 413, 415, 422, 500, 503),
+                        **_error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503),
                     },
                 }
             },
@@ -333,7 +338,7 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                 "get": {
                     "summary": "Model, system and business metrics in one object",
                     "parameters": [window],
-                    "responses": {"200": _json({"type": "object"}), **_error_responses(422, 503)},
+                    "responses": {"200": _json({"type": "object"}), **_error_responses(400, 422, 503)},
                 }
             },
             "/metrics/model": {
@@ -348,7 +353,7 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                     "latency p50/p95/p99, by source and model version, and a chart series (from the prediction "
                     "log's rollups); 503 when the monitoring store cannot be read",
                     "parameters": [window],
-                    "responses": {"200": _json(SYSTEM_METRICS), **_error_responses(422, 503)},
+                    "responses": {"200": _json(SYSTEM_METRICS), **_error_responses(400, 422, 503)},
                 }
             },
             "/metrics/kpis": {
@@ -378,7 +383,7 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                             "schema": {**positive_int, "maximum": 100, "default": 10},
                         },
                     ],
-                    "responses": {"200": _json({"type": "object"}), **_error_responses(404, 422, 503)},
+                    "responses": {"200": _json({"type": "object"}), **_error_responses(400, 404, 422, 503)},
                 }
             },
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},

@@ -38,6 +38,7 @@ FLUSH_INTERVAL_S = 0.25
 RETRY_S = 1.0
 PRUNE_EVERY_S = 600.0
 MAX_BACKLOG_ROWS = 200_000
+WRITE_MAX_ROWS = 20_000  # rows turned into Python objects and written per transaction
 NO_MODEL = "none"
 # The writer gives the GIL back every this many rows of Python work (about a millisecond):
 # left to the interpreter's 5 ms switch interval, a flush would add up to tens of ms to
@@ -122,8 +123,15 @@ class PredictionLog:
         labels: Sequence[str],
         latency_ms: float,
     ) -> None:
-        """A scored table (validated columns), one logged row per scored row."""
-        self._queue.append(("columns", time.time(), source, model, latency_ms, columns, probabilities, labels))
+        """A scored table (validated columns), one logged row per scored row; queued in
+        slices of WRITE_MAX_ROWS, so the writer turns a big upload into rows a slice at a time."""
+        now = time.time()
+        for start in range(0, columns.rows, WRITE_MAX_ROWS):
+            stop = min(start + WRITE_MAX_ROWS, columns.rows)
+            part = columns.slice(start, stop) if (start, stop) != (0, columns.rows) else columns
+            self._queue.append(
+                ("columns", now, source, model, latency_ms, part, probabilities[start:stop], labels[start:stop])
+            )
         self._ensure_thread()
 
     def log_failure(self, source: str, version: str | None, latency_ms: float, kind: str, rows: int = 1) -> None:
@@ -188,50 +196,65 @@ class PredictionLog:
         with self._flush_lock:
             while self._queue:
                 self._backlog.append(self._queue.popleft())
-            self._bound_backlog()
             if self.state == "degraded" and time.time() < self._retry_at and not force:
+                self._bound_backlog()  # what waits in memory while the store is down is bounded
                 return
             try:
                 self.store.check_writable()
             except StoreUnavailable as exc:
                 self._degrade(str(exc))
+                self._bound_backlog()
                 return
             if not self._backlog:
                 if self.state == "degraded":
                     self._try_open()
                 return
-            rows, feature_counts = self._rows_or_drop_bad_items()
-            try:
-                self.store.write(rows, feature_counts)
-            except StoreUnavailable as exc:
-                self._degrade(str(exc))
-                return
-            self._backlog.clear()
-            self.written_rows += len(rows)
-            self.last_write_at = time.time()
-            self._recover()
+            while self._backlog:  # a transaction per WRITE_MAX_ROWS rows: a big upload never
+                group = self._leading_items()  # becomes a million Python objects at once
+                rows, feature_counts = self._rows_or_drop_bad_items(group)
+                try:
+                    self.store.write(rows, feature_counts)
+                except StoreUnavailable as exc:
+                    self._degrade(str(exc))
+                    self._bound_backlog()
+                    return
+                del self._backlog[: len(group)]
+                self.written_rows += len(rows)
+                self.last_write_at = time.time()
+                self._recover()
             if self.max_bytes is not None:  # checked at every write: a flood fills a disk in seconds
                 try:
                     self.trimmed_rows += self.store.trim_to_bytes(self.max_bytes)
                 except StoreUnavailable as exc:
                     self._degrade(str(exc))
 
-    def _rows_or_drop_bad_items(self) -> tuple[list[LoggedRow], dict[tuple[int, str, str, int], int]]:
-        """Rows of the backlog; an item that cannot become rows (a bug) is dropped and
+    def _leading_items(self) -> list[tuple[Any, ...]]:
+        """The first backlog items, up to WRITE_MAX_ROWS rows (at least one item)."""
+        group, rows = [], 0
+        for item in self._backlog:
+            if group and rows + _rows_in(item) > WRITE_MAX_ROWS:
+                break
+            group.append(item)
+            rows += _rows_in(item)
+        return group
+
+    def _rows_or_drop_bad_items(
+        self, items: list[tuple[Any, ...]]
+    ) -> tuple[list[LoggedRow], dict[tuple[int, str, str, int], int]]:
+        """Rows of the items; an item that cannot become rows (a bug) is dropped and
         counted, so one bad item never blocks the log."""
         try:
-            return self._rows(self._backlog)
+            return self._rows(items)
         except Exception:
             logger.exception("a logged prediction cannot be written; dropping it")
         good = []
-        for item in self._backlog:
+        for item in items:
             try:
                 self._rows([item])
                 good.append(item)
             except Exception:
                 self.dropped_rows += _rows_in(item)
-        self._backlog = good
-        return self._rows(self._backlog)
+        return self._rows(good)
 
     def _bound_backlog(self) -> None:
         total = sum(_rows_in(item) for item in self._backlog)

@@ -53,6 +53,14 @@ class EncodedColumns:
             rows=sum(p.rows for p in parts),
         )
 
+    def slice(self, start: int, stop: int) -> EncodedColumns:
+        """Rows start to stop, as views (no copy)."""
+        return EncodedColumns(
+            numbers={name: values[start:stop] for name, values in self.numbers.items()},
+            codes={name: values[start:stop] for name, values in self.codes.items()},
+            rows=stop - start,
+        )
+
     def take(self, positions: np.ndarray) -> EncodedColumns:
         return EncodedColumns(
             numbers={name: values[positions] for name, values in self.numbers.items()},

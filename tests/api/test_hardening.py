@@ -292,3 +292,38 @@ def test_a_job_that_succeeds_as_it_exits_is_not_marked_failed(tmp_path, monkeypa
     monkeypatch.setattr(jobs, "_alive", alive_then_finished)
     assert jobs.job_state(folder.name)["status"] == "succeeded"
     assert json.loads((folder / "state.json").read_text())["status"] == "succeeded"
+
+
+# --- 9. a big batch does not stall the other requests -------------------------------------
+
+
+def test_a_batch_is_parsed_scored_and_written_off_the_event_loop(api, registry_copy, customer, monkeypatch):
+    import lib.api
+
+    client = api(registry_copy)
+    assert client.get("/health/live").status_code == 200  # the runtime is up before the threads
+    parse, inside, release = lib.api._parse_json, threading.Event(), threading.Event()
+
+    def slow_parse(raw: bytes):  # a batch that takes as long as the test wants
+        if len(raw) > lib.api.INLINE_BODY_BYTES:
+            inside.set()
+            assert release.wait(60)
+        return parse(raw)
+
+    monkeypatch.setattr(lib.api, "_parse_json", slow_parse)
+    answers = []
+    batch = threading.Thread(
+        target=lambda: answers.append(client.post("/predict", json={"records": [customer] * 2000}))
+    )
+    batch.start()
+    try:
+        assert inside.wait(30)
+        live = []  # answered while the batch is held: the event loop is free
+        probe = threading.Thread(target=lambda: live.append(client.get("/health/live").status_code))
+        probe.start()
+        probe.join(30)
+        assert live == [200]
+    finally:
+        release.set()
+        batch.join(60)
+    assert answers[0].status_code == 200 and body(answers[0])["count"] == 2000

@@ -40,6 +40,9 @@ def test_quick_bench_writes_medians_spreads_and_ratios(tmp_path):
         "Health page queries",
         "drift of 19 features",
         "POST /predict latency while retraining",
+        "GET /health/live p99 while 2 clients post",
+        "server RSS peak while scoring",
+        "server RSS after those sessions ended",
     ):
         assert any(name.startswith(expected) for name in names), expected
     for result in report["results"]:

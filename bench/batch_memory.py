@@ -1,0 +1,167 @@
+"""Server memory around big batch uploads: the peak while scoring, and what stays after.
+
+Three browser sessions (one in --quick) each upload a CSV of about 50 MB (362k rows) on
+the Batch scoring page and wait for the scores; the server's RSS is sampled every 50 ms
+for the peak. Then the browsers close; once the server reports their sessions closed
+(SESSION_RECONNECT_S is 5 s here, 120 s by default) and the prediction log has written
+their rows, RSS is read again. Target: back
+within 50 MB of the idle server's RSS (the same server, measured before the uploads).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.browser import launch_chromium
+from bench.memory import rss_mb
+from bench.servers import UVICORN, start
+from bench.timing import Measurement
+
+TARGET_BYTES = 49_900_000
+
+
+def write_upload(source: Path, target: Path, size: int) -> int:
+    """The bundled CSV's rows repeated up to `size` bytes; returns the number of rows."""
+    lines = source.read_text(encoding="utf-8").splitlines()
+    header, rows = lines[0], lines[1:]
+    written, count = len(header) + 1, 0
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write(header + "\n")
+        while True:
+            for row in rows:
+                if written + len(row) + 1 > size:
+                    return count
+                handle.write(row + "\n")
+                written += len(row) + 1
+                count += 1
+
+
+def _checks(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/health", timeout=30) as response:
+        return json.loads(response.read())["checks"]
+
+
+def _sessions(url: str) -> dict:
+    return _checks(url)["sessions"]
+
+
+def _all_freed(url: str) -> bool:
+    """Every session closed, no upload held, and the prediction log has written every row."""
+    checks = _checks(url)
+    sessions = checks["sessions"]
+    return (
+        not (sessions["active"] or sessions["disconnected"] or sessions["upload_bytes"])
+        and not checks["store"]["pending_rows"]
+    )
+
+
+class _PeakSampler:
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_mb(self.pid))
+            time.sleep(0.05)
+
+    def __enter__(self) -> _PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run(project: Path, model_uri: str, workdir: Path, quick: bool) -> list[Measurement]:
+    from playwright.sync_api import expect, sync_playwright
+
+    upload = workdir / "batch-50mb.csv"
+    rows = write_upload(project / "data" / "telco-customer-churn.csv", upload, TARGET_BYTES // (10 if quick else 1))
+    sessions = 1 if quick else 3
+    log = workdir / "batch-memory-server.log"
+    process, url = start(project, model_uri, log, UVICORN, "/health/ready", env={"SESSION_RECONNECT_S": "5"})
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            warm = browser.new_context()
+            page = warm.new_page()
+            page.goto(f"{url}/batch-scoring")
+            page.get_by_text("Upload a file, or use the sample").wait_for(timeout=60_000)
+            warm.close()
+            _wait(lambda: _all_freed(url), 60)
+            time.sleep(1.0)
+            idle = rss_mb(process.pid)
+            with _PeakSampler(process.pid) as sampler:
+                contexts = []
+                for _ in range(sessions):
+                    context = browser.new_context()
+                    page = context.new_page()
+                    page.set_default_timeout(300_000)
+                    page.goto(f"{url}/batch-scoring")
+                    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
+                    expect(page.get_by_test_id("stMetric").filter(has_text="Scored")).to_contain_text(
+                        f"{rows:,}", timeout=300_000
+                    )
+                    contexts.append(context)
+                held = rss_mb(process.pid)
+            for context in contexts:
+                context.close()
+            browser.close()
+        _wait(lambda: _all_freed(url), 180)
+        time.sleep(6.0)  # one more janitor pass: it gives memory back after the log has let go of the rows
+        after = rss_mb(process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    label = f"{sessions} session{'s' if sessions > 1 else ''} x {TARGET_BYTES / 1e6 / (10 if quick else 1):.1f} MB CSV"
+    return [
+        Measurement("server RSS idle, before the uploads", "MB", idle, idle, idle, 1),
+        Measurement(
+            f"server RSS peak while scoring ({label}, {rows:,} rows each)",
+            "MB",
+            sampler.peak,
+            idle,
+            sampler.peak,
+            1,
+            baseline_name="idle",
+            baseline_median=idle,
+        ),
+        Measurement(f"server RSS with the {label} sessions open", "MB", held, held, held, 1),
+        Measurement(
+            "server RSS after those sessions ended",
+            "MB",
+            after,
+            after,
+            after,
+            1,
+            baseline_name="idle",
+            baseline_median=idle,
+            target="<= idle + 50 MB",
+        ),
+    ]
+
+
+def _wait(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"condition not met within {timeout} s")
+
+
+if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    from lib.settings import PROJECT_ROOT
+
+    with tempfile.TemporaryDirectory() as folder:
+        for m in run(PROJECT_ROOT, str(PROJECT_ROOT / "models"), Path(folder), quick="--quick" in sys.argv):
+            print(f"{m.name}: {m.median:.1f} {m.unit}")
