@@ -226,6 +226,28 @@ def wait_final(client, job_id: str, timeout: float = 120) -> dict:
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
 
 
+def wait_until_job_processes_are_gone(jobs_folder, timeout: float = 300) -> None:
+    """Until no `python -m lib.retraining <a folder of jobs_folder>` process is left,
+    whether or not it ever wrote its pid."""
+    from pathlib import Path
+
+    def running() -> list[str]:
+        found = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                argv = cmdline.read_bytes().split(b"\0")
+            except OSError:  # gone meanwhile
+                continue
+            if b"lib.retraining" in argv and any(str(jobs_folder).encode() in arg for arg in argv):
+                found.append(cmdline.parent.name)
+        return found
+
+    deadline = time.monotonic() + timeout
+    while running():
+        assert time.monotonic() < deadline, f"job processes still running: {running()}"
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_a_job_cancelled_at_once_never_starts_nor_promotes_20_times(api, registry_copy, telco_model):
     client = api(registry_copy, client="127.0.0.1")
@@ -246,6 +268,10 @@ def test_a_job_cancelled_at_once_never_starts_nor_promotes_20_times(api, registr
                 wait_final(client, other)
         job = wait_final(client, job_id)
         assert job["status"] == "cancelled", (attempt, job)
+    jobs_folder = registry_copy.parent / "kpis" / "jobs"
+    wait_until_job_processes_are_gone(jobs_folder)  # an escaped job would have trained and promoted by now
+    for folder in (f for f in jobs_folder.iterdir() if f.is_dir()):
+        assert json.loads((folder / "state.json").read_text())["status"] == "cancelled", folder.name
     assert read_pointer(registry_copy) == served
     assert [v.version for v in LocalRegistry(registry_copy).versions()] == [telco_model.version]
     assert LocalRegistry(registry_copy).audit() == audit  # nothing promoted
