@@ -66,8 +66,12 @@ def _error_responses(*codes: int) -> dict[str, Any]:
     }
 
 
-def _path_parameter(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+def _path_parameter(name: str, pattern: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": pattern}}
+
+
+JOB_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$"  # the same as lib.jobs.JOB_ID (a test checks)
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # the same as lib.registry.VERSION_NAME
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -273,13 +277,13 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                 "get": {
                     "summary": "A retraining job: state, progress, step, log tail, result (admin)",
                     "security": [{"bearer": []}],
-                    "parameters": [_path_parameter("job_id")],
+                    "parameters": [_path_parameter("job_id", JOB_ID_PATTERN)],
                     "responses": {"200": _json(JOB), **_error_responses(400, 401, 403, 404, 429)},
                 },
                 "delete": {
                     "summary": "Cancel a queued or running job (admin); what it wrote stays unlisted",
                     "security": [{"bearer": []}],
-                    "parameters": [_path_parameter("job_id")],
+                    "parameters": [_path_parameter("job_id", JOB_ID_PATTERN)],
                     "responses": {
                         "200": _json(JOB, "Cancelled: the job's process is gone"),
                         "202": _json(JOB, "Cancelling: the job ends before training or promoting"),
@@ -304,7 +308,7 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                 "post": {
                     "summary": 'Serve this version (admin); optional body {"reason": "..."}',
                     "security": [{"bearer": []}],
-                    "parameters": [_path_parameter("version")],
+                    "parameters": [_path_parameter("version", VERSION_PATTERN)],
                     "requestBody": {"required": False, "content": {"application/json": {"schema": SWITCH_BODY}}},
                     "responses": {
                         "200": _json({"type": "object"}),

@@ -7,8 +7,9 @@ tests/api/test_runtime_guard.py fail if an upgrade moves what it relies on):
   server (same origin, as every state-changing API request); an upload to
   `/_stcore/upload_file/<session>/<file>` may not exceed MAX_UPLOAD_MB, whatever the
   browser was told, and one session may not park more than UPLOADS_PER_SESSION files'
-  worth of bytes (all sessions together: UPLOADS_IN_MEMORY); an API path with `..`,
-  a backslash or `//` gets the API's JSON 400 rather than a plain-text one.
+  worth of bytes (all sessions together: UPLOADS_IN_MEMORY); an API path with a `..` or
+  `.` segment, `//` or a backslash gets the API's JSON 400 rather than Streamlit's
+  plain-text one.
 - session_janitor (a task of the app's lifespan): a browser session that stays
   disconnected past SESSION_RECONNECT_S is closed (its uploads, its state and its
   results freed), uploads no session owns are dropped, and the memory goes back to the
@@ -36,6 +37,7 @@ API_PREFIXES = ("/health", "/predict", "/train", "/metrics", "/models", "/openap
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # form boundaries and part headers around the file
 UPLOADS_PER_SESSION = 2  # a session may hold two full-size uploads (Batch scoring, Retrain)
 UPLOADS_IN_MEMORY = 8  # and all sessions together eight
+UNSAFE_PATH = "malformed path: '..', '.', '//', '\\' and control characters are not allowed in an API path"
 JANITOR_EVERY_S = 5.0
 RELEASE_PASSES = 6  # passes that give memory back after a session closed (30 s)
 
@@ -55,7 +57,9 @@ def _json_error(status: int, message: str) -> tuple[dict[str, Any], dict[str, An
 def _unsafe_api_path(path: str) -> bool:
     if not path.startswith(API_PREFIXES):
         return False
-    return "\\" in path or "//" in path or any(part in ("..", ".") for part in path.split("/"))
+    if "\\" in path or "//" in path or any(part in ("..", ".") for part in path.split("/")):
+        return True
+    return any(ord(character) < 32 or ord(character) == 127 for character in path)  # control characters
 
 
 def _upload_manager() -> Any | None:
@@ -91,7 +95,7 @@ class RequestGuard:
             return
         path = scope.get("path", "")
         if _unsafe_api_path(path):
-            await self._refuse(send, 400, "malformed path: '..', '.', '//' and '\\' are not allowed in an API path")
+            await self._refuse(send, 400, UNSAFE_PATH)
             return
         if scope["method"] == "PUT" and path.startswith(UPLOAD_PREFIX):
             await self._bounded_upload(scope, receive, send, path[len(UPLOAD_PREFIX) :].split("/")[0])

@@ -353,3 +353,15 @@ def test_a_batch_is_parsed_scored_and_written_off_the_event_loop(api, registry_c
         release.set()
         batch.join(60)
     assert answers[0].status_code == 200 and body(answers[0])["count"] == 2000
+
+
+def test_the_documented_path_patterns_are_the_ones_checked(api, registry_copy):
+    from lib.jobs import JOB_ID
+    from lib.openapi import JOB_ID_PATTERN, VERSION_PATTERN
+    from lib.registry import VERSION_NAME
+
+    assert (JOB_ID.pattern, VERSION_NAME.pattern) == (JOB_ID_PATTERN, VERSION_PATTERN)
+    client = api(registry_copy, client="127.0.0.1")
+    for odd in ("J%5CW", "%20", "x%00y"):  # schema-invalid ids: a 4xx in JSON, never a page or a 500
+        response = client.get(f"/train/{odd}")
+        assert 400 <= response.status_code < 500 and body(response)["error"]
