@@ -234,9 +234,9 @@ class SessionJanitor:
     def status(self) -> dict[str, int]:
         from streamlit.runtime import Runtime
 
-        if not Runtime.exists():
+        manager = getattr(Runtime.instance(), "_session_mgr", None) if Runtime.exists() else None
+        if manager is None:  # no server runtime (AppTest runs pages without one)
             return {"active": 0, "disconnected": 0, "closed": self.closed_total, "upload_bytes": 0}
-        manager = Runtime.instance()._session_mgr
         active = len(manager.list_active_sessions())
         return {
             "active": active,

@@ -73,4 +73,5 @@ def _browser_address() -> str | None:
     from streamlit.runtime.context import _get_client_context
 
     context = _get_client_context()
-    return None if context is None else context.remote_ip
+    address = None if context is None else context.remote_ip
+    return address if isinstance(address, str) else None  # AppTest gives a stand-in object

@@ -117,3 +117,17 @@ def test_a_running_job_can_be_cancelled_from_the_page(retrain_page, registry_cop
     assert any("cancelled by analyst (ui)" in w.value for w in at.warning)
     assert LocalRegistry(registry_copy).served() == telco_model.version
     assert [b for b in at.button if b.key == "start_retrain"]  # a new job can start
+
+
+def test_wrong_tokens_typed_on_the_page_are_throttled_like_the_api(retrain_page):
+    from lib.access import MAX_AUTH_FAILURES, auth_throttle
+
+    at = retrain_page(token=None)
+    at.text_input(key="admin_token").input("wrong-0").run()
+    at.run()  # the same wrong token shown again by a rerun: counted once
+    assert auth_throttle.status()["failures"] == 1
+    for attempt in range(1, MAX_AUTH_FAILURES):
+        at.text_input(key="admin_token").input(f"wrong-{attempt}").run()
+    at.text_input(key="admin_token").input(TOKEN).run()  # even the right one, for now
+    assert "too many wrong admin tokens" in at.warning[0].value
+    assert not [b for b in at.button if b.key in ("start_retrain", "promote", "rollback")]

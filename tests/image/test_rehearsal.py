@@ -187,7 +187,9 @@ def test_the_healthcheck_command_passes_as_the_user(rehearsal):
 
 def test_retraining_runs_as_the_user(rehearsal):
     """Jobs and new versions are written where the user may write (KPI_DIR, the registry)."""
-    request = urllib.request.Request(f"{rehearsal.url}/train", b"", method="POST")  # loopback, no token set
+    request = urllib.request.Request(  # loopback, no token set
+        f"{rehearsal.url}/train", b"{}", {"content-type": "application/json"}, method="POST"
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         job_id = json.loads(response.read())["job"]["id"]
     deadline = time.monotonic() + 120
