@@ -328,13 +328,19 @@ def _categorical_column(
             text = pc.utf8_trim_whitespace(text)
             codes = np.where(missed, _codes(spec, text), codes)
         value_at = lambda i: text[i].as_py()  # noqa: E731
-    lengths = pc.fill_null(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False)
-    if pa.types.is_dictionary(array.type):
-        lengths = np.append(lengths, 0)[indices]
-    too_long = lengths > spec.max_text_chars
-    if too_long.any():
-        _flag(errors, too_long, lambda i: _too_long(spec, int(lengths[i])))
-    unseen = (codes == len(spec.categories)) & ~too_long
+    unseen = codes == len(spec.categories)
+    if unseen.any():  # only a value training never saw can be too long: measure those alone
+        positions = np.flatnonzero(unseen)
+        if pa.types.is_dictionary(array.type):
+            lengths = pc.utf8_length(text).to_numpy(zero_copy_only=False)[indices[positions]]
+        else:
+            lengths = pc.utf8_length(pc.take(text, pa.array(positions))).to_numpy(zero_copy_only=False)
+        too_long = np.zeros(len(codes), dtype=bool)
+        too_long[positions] = lengths > spec.max_text_chars
+        if too_long.any():
+            length_at = dict(zip(positions.tolist(), lengths.tolist(), strict=True))
+            _flag(errors, too_long, lambda i: _too_long(spec, int(length_at[i])))
+            unseen &= ~too_long
     if unseen.any():
         is_error = policy == "reject"
         _flag(errors if is_error else warnings, unseen, lambda i: _category_problem(spec, value_at(i), policy)[1])
