@@ -2,6 +2,7 @@
 server killed while it is promoting, leave a served version that is the old or the new
 one, complete and loadable, and a registry that lists no broken version."""
 
+import http.client
 import os
 import random
 import signal
@@ -75,7 +76,7 @@ def promote_forever(server, versions: list[str], stop: threading.Event) -> None:
         )
         try:
             urllib.request.urlopen(request, timeout=5).read()
-        except OSError:  # the server was killed under us: expected
+        except (OSError, http.client.HTTPException):  # the server was killed under us, maybe mid-answer: expected
             return
 
 
