@@ -8,10 +8,12 @@ scored or refused, goes to the prediction log; no stack trace ever leaves the pr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -27,7 +29,7 @@ from lib.drift import ALERT, MIN_RECENT_ROWS, WATCH
 from lib.health import health_report, uptime_s  # imported with the app: uptime counts from here
 from lib.monitoring import WINDOWS
 from lib.openapi import MAX_PAGE
-from lib.redact import redact_paths
+from lib.redact import ECHO_CHARS, LISTED, error_body, listed, to_json_bytes
 from lib.settings import Settings, get_settings
 
 # The model, pandas and numpy are imported by the first request (or the warm-up thread),
@@ -66,15 +68,14 @@ class ApiError(Exception):
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    # allow_nan=False: a NaN or an infinity is a bug here, never something to send.
-    return Response(_encode(payload), status, headers, media_type="application/json")
+    return Response(to_json_bytes(payload), status, headers, media_type="application/json")
 
 
 def error_response(
     status: int, message: str, details: list[Any] | None = None, headers: dict[str, str] | None = None
 ) -> Response:
     """Every refusal: a sentence and details, never a server path (lib.redact)."""
-    return json_response({"error": redact_paths(message), "details": details or []}, status, headers)
+    return Response(error_body(message, details), status, headers, media_type="application/json")
 
 
 def _check_request(request: Request) -> None:
@@ -244,24 +245,6 @@ def _parse_json(raw: bytes) -> Any:
         raise ApiError(400, f"malformed JSON: {str(exc)[:200]}") from None
 
 
-async def read_json(request: Request, settings: Settings) -> Any:
-    """The body as JSON, strictly: 415 not JSON, 413 too big, 400 malformed (NaN, 1e999...)."""
-    _require_json_type(request)
-    return _parse_json(await _read_limited(request, settings.max_body_mb, "MAX_BODY_MB"))
-
-
-MAX_LISTED = 20  # names echoed back in one message or details list
-MAX_ECHO_CHARS = 60  # characters of any one name echoed back
-
-
-def listed(names: list[Any]) -> str:
-    """Names for a message, each cut short, at most MAX_LISTED of them: a hostile body with
-    thousands of long keys must not make a long answer."""
-    shown = [str(name)[:MAX_ECHO_CHARS] for name in names[:MAX_LISTED]]
-    more = f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
-    return ", ".join(shown) + more
-
-
 def _record_errors(errors: list[RecordError]) -> list[dict[str, Any]]:
     return [
         {"index": e.index, "field": p.field, "code": p.code, "message": p.message} for e in errors for p in e.problems
@@ -275,19 +258,16 @@ INLINE_BODY_BYTES = 32_000
 # call, so a 10,000-record answer is written in slices the event loop can run between.
 SERIALISE_SLICE = 250
 MAX_DETAILS = 1_000  # problems listed for one refused batch
-_batch_limiters: dict[int, anyio.CapacityLimiter] = {}
+_batch_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _batch_limiter() -> anyio.CapacityLimiter:
     """One batch scored at a time per event loop: Python threads share one interpreter lock,
     so a second batch thread would not score faster, only take the lock from the event loop
     more often. Batches queue; single records never wait behind them."""
-    import asyncio
-
-    loop = id(asyncio.get_running_loop())
-    if loop not in _batch_limiters:
-        _batch_limiters[loop] = anyio.CapacityLimiter(1)
-    return _batch_limiters[loop]
+    return _batch_limiters.setdefault(asyncio.get_running_loop(), anyio.CapacityLimiter(1))
 
 
 async def predict(request: Request) -> Response:
@@ -319,7 +299,7 @@ def _predict_body(raw: bytes, model: LoadedModel, settings: Settings, explain: b
         raise ApiError(
             422,
             f"unexpected top-level fields: {listed(unexpected)}",
-            [{"field": str(name)[:MAX_ECHO_CHARS], "code": "unexpected_field"} for name in unexpected[:MAX_LISTED]],
+            [{"field": str(name)[:ECHO_CHARS], "code": "unexpected_field"} for name in unexpected[:LISTED]],
         )
     if "record" in payload:
         try:
@@ -348,9 +328,9 @@ def _predict_body(raw: bytes, model: LoadedModel, settings: Settings, explain: b
     predictions = batch.predictions()
     share_ms = (time.perf_counter() - started) * 1000 / len(records)
     prediction_log().log_records(model, "api", records, predictions, share_ms)
-    head = json.dumps({"model_version": model.version, "count": len(predictions)}, separators=(",", ":"))
+    head = to_json_bytes({"model_version": model.version, "count": len(predictions)})
     return Response(
-        b'{"predictions":' + _json_list([p.to_dict() for p in predictions]) + b"," + head[1:].encode(),
+        b'{"predictions":' + _json_list([p.to_dict() for p in predictions]) + b"," + head[1:],
         200,
         media_type="application/json",
     )
@@ -360,16 +340,9 @@ def _json_list(items: list[Any]) -> bytes:
     """A JSON array written SERIALISE_SLICE items at a time, the GIL given back between."""
     parts = []
     for start in range(0, len(items), SERIALISE_SLICE):
-        parts.append(_encode(items[start : start + SERIALISE_SLICE])[1:-1])
+        parts.append(to_json_bytes(items[start : start + SERIALISE_SLICE])[1:-1])
         time.sleep(0)
     return b"[" + b",".join(part for part in parts if part) + b"]"
-
-
-_encode_text = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=str).encode
-
-
-def _encode(payload: Any) -> bytes:
-    return _encode_text(payload).encode()
 
 
 async def health(request: Request) -> Response:
@@ -443,7 +416,7 @@ async def _optional_json_object(request: Request, fields: set[str]) -> dict[str,
         raise ApiError(
             422,
             f"unexpected fields: {listed(unexpected)} (allowed: {', '.join(sorted(fields))})",
-            [{"field": name[:MAX_ECHO_CHARS], "code": "unexpected_field"} for name in unexpected[:MAX_LISTED]],
+            [{"field": name[:ECHO_CHARS], "code": "unexpected_field"} for name in unexpected[:LISTED]],
         )
     wrong = [name for name, value in payload.items() if not isinstance(value, str)]
     if wrong:

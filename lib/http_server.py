@@ -14,21 +14,17 @@ believes forwarding headers only from TRUSTED_PROXIES, see lib.access).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from lib.redact import error_body
 from lib.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
 SERVE_OPTIONS = ("--http", "lib.http_server:GuardedH11Protocol", "--no-proxy-headers")
-
-
-def _json_body(message: str) -> bytes:
-    return json.dumps({"error": message, "details": []}).encode()
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -87,7 +83,7 @@ class GuardedH11Protocol(H11Protocol):
         self._send_error(400, f"malformed HTTP request: {msg.rstrip('.').lower()}")
 
     def _send_error(self, status: int, message: str) -> None:
-        body = _json_body(message)
+        body = error_body(message)
         reason = {400: b"Bad Request", 408: b"Request Timeout"}[status]
         head = (
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"

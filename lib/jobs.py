@@ -71,6 +71,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def cancel_requested_by(folder: Path) -> str | None:
+    """Who asked to cancel the job in this folder, or None: the one reading of `cancel`,
+    for the server and for the job process itself."""
+    try:
+        return (folder / CANCEL_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
 def _job_pid(folder: Path, state: dict[str, Any]) -> int | None:
     """The job process's id: from its state, or from what the starter wrote."""
     if state.get("pid"):
@@ -100,10 +109,10 @@ def _finish_dead(folder: Path, error: str) -> dict[str, Any]:
         state = _read_state(folder) or {}
         if state.get("status") in FINAL:
             return state
-        try:
-            who = (folder / CANCEL_FILE).read_text(encoding="utf-8")
+        who = cancel_requested_by(folder)
+        if who is not None:
             state.update(status="cancelled", finished_at=_now(), error=f"cancelled by {who}")
-        except FileNotFoundError:
+        else:
             state.update(status="failed", finished_at=_now(), error=error)
         write_json(folder / "state.json", state)
         return state
@@ -162,7 +171,7 @@ def job_state(job_id: str, settings: Settings | None = None) -> dict[str, Any] |
     if state["status"] not in FINAL:
         if _vanished(folder, state):
             state = _finish_dead(folder, "the training process ended before finishing")
-        elif (folder / CANCEL_FILE).exists():
+        elif cancel_requested_by(folder) is not None:
             state = {**state, "status": CANCELLING}
     try:
         lines = (folder / "log.txt").read_text(encoding="utf-8").splitlines()

@@ -1,19 +1,51 @@
-"""Server paths out of what the product says to callers.
+"""What the product says back to callers: no server path, nothing long, one error shape.
 
 An error or a health reason may name a file (a bundle that fails its checks, a store
 that cannot be written). A caller needs to know which setting to look at, not where the
 server keeps its files: the folders the settings name become the setting's name
 (`MODEL_URI/20261126T042239Z-e8a02d/model.joblib`), the project folder disappears, and
-any other absolute path keeps only its last part.
+any other absolute path keeps only its last part. A value or a field name a caller sent
+is quoted cut short (ECHO_CHARS), and at most LISTED names are listed, so no request can
+make the server echo much of itself. Every refusal, from the API, the middleware or the
+HTTP protocol, is the same JSON: {"error": sentence, "details": [...]}.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
 
 from lib.settings import PROJECT_ROOT, Settings, get_settings
+
+ECHO_CHARS = 40  # characters of a sent value or name quoted back
+LISTED = 20  # names listed in one message or details list
+
+_encode = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=str).encode
+
+
+def to_json_bytes(payload: object) -> bytes:
+    """Compact JSON; allow_nan=False: a NaN or an infinity is a bug, never something to send."""
+    return _encode(payload).encode()
+
+
+def error_body(message: str, details: list[object] | None = None) -> bytes:
+    """The body of every refusal, its sentence without server paths."""
+    return to_json_bytes({"error": redact_paths(message), "details": details or []})
+
+
+def shown(value: object) -> str:
+    """A sent value as a message quotes it: repr, cut to ECHO_CHARS characters."""
+    text = repr(value if not isinstance(value, str) else value[: ECHO_CHARS + 1])
+    return f"{text[:ECHO_CHARS]}..." if len(text) > ECHO_CHARS else text
+
+
+def listed(names: list[object]) -> str:
+    """Names for a message, each cut short, at most LISTED of them (and how many more)."""
+    text = ", ".join(str(name)[:ECHO_CHARS] for name in names[:LISTED])
+    return text + (f" (and {len(names) - LISTED} more)" if len(names) > LISTED else "")
+
 
 # An absolute path under a usual filesystem root (never one of the API's URL paths).
 FILESYSTEM_ROOTS = (

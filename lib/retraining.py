@@ -46,12 +46,9 @@ class JobFiles:
         write_json(self.folder / "state.json", self.state)
 
     def cancelled_by(self) -> str | None:
-        from lib.jobs import CANCEL_FILE
+        from lib.jobs import cancel_requested_by
 
-        try:
-            return (self.folder / CANCEL_FILE).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
+        return cancel_requested_by(self.folder)
 
     def check_not_cancelled(self) -> None:
         if self.cancelled_by() is not None:

@@ -22,12 +22,12 @@ import asyncio
 import contextlib
 import ctypes
 import gc
-import json
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from lib.redact import error_body
 from lib.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ Scope = dict[str, Any]
 
 
 def _json_error(status: int, message: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    body = json.dumps({"error": message, "details": []}).encode()
+    body = error_body(message)
     start = {
         "type": "http.response.start",
         "status": status,
@@ -70,14 +70,12 @@ def _upload_manager() -> Any | None:
     return Runtime.instance().uploaded_file_mgr
 
 
-def parked_upload_bytes(session_id: str | None = None) -> int:
-    """Bytes of uploads held in memory, for one session or for all."""
-    manager = _upload_manager()
-    storage = getattr(manager, "file_storage", None)
-    if storage is None:
-        return 0
-    sessions = [storage.get(session_id, {})] if session_id is not None else list(storage.values())
-    return sum(len(record.data) for files in sessions for record in list(files.values()))
+def parked_upload_bytes() -> dict[str, int]:
+    """Bytes of uploads held in memory, per session."""
+    storage = getattr(_upload_manager(), "file_storage", None) or {}
+    return {
+        session: sum(len(record.data) for record in list(files.values())) for session, files in list(storage.items())
+    }
 
 
 class RequestGuard:
@@ -123,8 +121,9 @@ class RequestGuard:
     async def _bounded_upload(self, scope: Scope, receive: Any, send: Any, session_id: str) -> None:
         limit_mb = get_settings().max_upload_mb
         per_file = limit_mb * 1_000_000 + MULTIPART_OVERHEAD_BYTES
-        session_room = UPLOADS_PER_SESSION * limit_mb * 1_000_000 - parked_upload_bytes(session_id)
-        total_room = UPLOADS_IN_MEMORY * limit_mb * 1_000_000 - parked_upload_bytes()
+        parked = parked_upload_bytes()
+        session_room = UPLOADS_PER_SESSION * limit_mb * 1_000_000 - parked.get(session_id, 0)
+        total_room = UPLOADS_IN_MEMORY * limit_mb * 1_000_000 - sum(parked.values())
         allowed, status, refusal = per_file, 413, f"the file is larger than the {limit_mb} MB limit (MAX_UPLOAD_MB)"
         if session_room < allowed:
             allowed, refusal = (
@@ -242,7 +241,7 @@ class SessionJanitor:
             "active": active,
             "disconnected": len(manager.list_sessions()) - active,
             "closed": self.closed_total,
-            "upload_bytes": parked_upload_bytes(),
+            "upload_bytes": sum(parked_upload_bytes().values()),
         }
 
 

@@ -18,10 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lib.redact import listed
+from lib.redact import shown as _shown
 from lib.schema import ABSOLUTE_LIMIT, FeatureSchema, FeatureSpec
-
-ECHO_CHARS = 40  # characters of a sent value quoted back in a message
-LISTED_FIELDS = 20  # unknown field names listed in one warning
 
 
 @dataclass(frozen=True)
@@ -107,12 +106,6 @@ def _not_whole(spec: FeatureSpec, value: float) -> Problem:
 
 def _not_finite(spec: FeatureSpec, value: Any) -> Problem:
     return Problem(spec.name, "not_finite", f"{value} is not a finite number")
-
-
-def _shown(value: Any) -> str:
-    """A sent value as a message quotes it: repr, cut to ECHO_CHARS characters."""
-    text = repr(value if not isinstance(value, str) else value[: ECHO_CHARS + 1])
-    return f"{text[:ECHO_CHARS]}..." if len(text) > ECHO_CHARS else text
 
 
 def _describe(value: Any) -> str:
@@ -214,9 +207,7 @@ def validate_record(record: Any, schema: FeatureSchema) -> tuple[dict[str, Any],
     if len(record) > len(values) + len(errors):
         ignored = sorted(str(field) for field in record if field not in schema.quiet_fields)
         if ignored:
-            shown = ", ".join(name[:ECHO_CHARS] for name in ignored[:LISTED_FIELDS])
-            more = f" (and {len(ignored) - LISTED_FIELDS} more)" if len(ignored) > LISTED_FIELDS else ""
-            warnings.append(Problem(shown + more, "ignored_fields", "not a model feature: ignored"))
+            warnings.append(Problem(listed(ignored), "ignored_fields", "not a model feature: ignored"))
     return values, errors, warnings
 
 

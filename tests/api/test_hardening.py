@@ -14,16 +14,13 @@ import pytest
 from lib.bundle import MODEL_FILE, read_pointer
 from lib.registry import LocalRegistry
 from lib.settings import PROJECT_ROOT
+from tests.api.test_endpoints import strict
+from tests.api.test_retraining_api import wait_for_job
 from tests.unit.test_registry import clone_version
 
 JSON = {"content-type": "application/json"}
 TOKEN = "hardening-token"
 BEARER = {"authorization": f"Bearer {TOKEN}"}
-
-
-def body(response) -> dict:
-    assert response.headers["content-type"].startswith("application/json"), response.text[:200]
-    return json.loads(response.text)
 
 
 @pytest.fixture
@@ -57,7 +54,7 @@ def test_a_page_of_another_site_changes_nothing(api, two_versions, method, path,
     registry, first, second = two_versions
     client = api(registry, client="127.0.0.1")  # the make run default: no token, this machine
     response = client.request(method, path.format(first=first), content=b"{}", headers={**JSON, **foreign})
-    assert response.status_code == 403 and body(response)["details"] == [{"code": "cross_site"}]
+    assert response.status_code == 403 and strict(response)["details"] == [{"code": "cross_site"}]
     assert read_pointer(registry) == second
     assert not (registry.parent / "kpis" / "jobs").exists()  # no job started
 
@@ -98,7 +95,7 @@ def test_wrong_tokens_are_throttled_per_client_and_counted(api, two_versions):
     assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 60
     other = api(registry, client="198.51.100.4", ADMIN_TOKEN=TOKEN)
     assert other.post("/models/rollback", headers={**JSON, **BEARER}).status_code == 200  # per client
-    admin = body(other.get("/health"))["checks"]["admin"]
+    admin = strict(other.get("/health"))["checks"]["admin"]
     assert admin["failures"] == 10 and admin["throttled"] == 3 and admin["clients_blocked"] == 1
 
 
@@ -150,11 +147,11 @@ def test_no_answer_names_a_server_path(api, registry_copy, telco_model, tmp_path
     assert [a.status_code for a in answers] == [400, 422, 404, 404, 400]
     (registry_copy / telco_model.version / MODEL_FILE).write_bytes(b"")  # a broken bundle names its file
     answers += [client.get("/health"), client.post("/predict", content=b'{"record": {}}', headers=JSON)]
-    assert answers[-1].status_code == 503 and "checksum" in body(answers[-2])["reason"]
+    assert answers[-1].status_code == 503 and "checksum" in strict(answers[-2])["reason"]
     for answer in answers:
         for place in (str(tmp_path), str(PROJECT_ROOT), tempfile.gettempdir() + "/"):
             assert place not in answer.text, (answer.request.url, answer.text)
-    assert "'../../etc' is not a version name" in body(answers[1])["error"]
+    assert "'../../etc' is not a version name" in strict(answers[1])["error"]
 
 
 # --- 6. what a request can make the server echo or store -----------------------------------
@@ -167,7 +164,7 @@ def test_a_huge_category_is_refused_and_not_echoed(api, registry_copy, customer,
     record = {**customer, "Contract": "x" * 3_000_000}
     response = client.post("/predict", content=json.dumps({"record": record}), headers=JSON)
     assert response.status_code == 422 and len(response.content) < 2_000
-    assert body(response)["details"][0]["code"] == "too_long"
+    assert strict(response)["details"][0]["code"] == "too_long"
     unseen = {**customer, "Contract": "y" * 150}  # within the limit: a warning quoting 40 characters
     response = client.post("/predict", content=json.dumps({"record": unseen}), headers=JSON)
     assert response.status_code == 200 and len(response.content) < 3_000
@@ -180,7 +177,7 @@ def test_thousands_of_unknown_fields_make_a_short_answer(api, registry_copy, cus
     record = {**customer, **{f"field_{i:05d}_{'z' * 50}": 1 for i in range(10_000)}}
     response = client.post("/predict", content=json.dumps({"record": record}), headers=JSON)
     assert response.status_code == 200 and len(response.content) < 5_000
-    warning = next(w for w in body(response)["prediction"]["warnings"] if w["code"] == "ignored_fields")
+    warning = next(w for w in strict(response)["prediction"]["warnings"] if w["code"] == "ignored_fields")
     assert warning["field"].endswith("(and 9980 more)")
     top = {"record": customer, **{f"extra_{i}": 1 for i in range(10_000)}}
     response = client.post("/predict", content=json.dumps(top), headers=JSON)
@@ -204,27 +201,17 @@ def test_thousands_of_unknown_fields_make_a_short_answer(api, registry_copy, cus
 )
 def test_loose_input_gets_a_clear_error(api, registry_copy, raw, headers, status, says):
     response = api(registry_copy).post("/predict", content=raw, headers=headers)
-    assert response.status_code == status and says in body(response)["error"]
+    assert response.status_code == status and says in strict(response)["error"]
 
 
 def test_a_repeated_query_parameter_is_refused(api, registry_copy, customer):
     client = api(registry_copy)
     response = client.post("/predict?explain=false&explain=true", json={"record": customer})
-    assert response.status_code == 400 and body(response)["details"] == [{"field": "explain", "code": "repeated"}]
+    assert response.status_code == 400 and strict(response)["details"] == [{"field": "explain", "code": "repeated"}]
     assert client.get("/metrics/system?window=1h&window=5m").status_code == 400
 
 
 # --- 11. a cancelled job never starts nor promotes -----------------------------------------
-
-
-def wait_final(client, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = body(client.get(f"/train/{job_id}"))["job"]
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
 
 
 def wait_until_job_processes_are_gone(jobs_folder, timeout: float = 300) -> None:
@@ -256,18 +243,18 @@ def test_a_job_cancelled_at_once_never_starts_nor_promotes_20_times(api, registr
     for attempt in range(20):
         started = client.post("/train", headers=JSON)
         assert started.status_code == 202, started.text
-        job_id = body(started)["job"]["id"]
+        job_id = strict(started)["job"]["id"]
         cancelled = client.delete(f"/train/{job_id}")
         assert cancelled.status_code in (200, 202), cancelled.text
         if cancelled.status_code == 202:  # not known gone yet: the slot stays taken
-            assert body(cancelled)["job"]["status"] == "cancelling"
+            assert strict(cancelled)["job"]["status"] == "cancelling"
             again = client.post("/train", headers=JSON)
             assert again.status_code in (409, 202), again.text
             if again.status_code == 202:  # the process was gone by then: that job is a new one
-                other = body(again)["job"]["id"]
+                other = strict(again)["job"]["id"]
                 client.delete(f"/train/{other}")
-                wait_final(client, other)
-        job = wait_final(client, job_id)
+                wait_for_job(client, other, {})
+        job = wait_for_job(client, job_id, {})
         assert job["status"] == "cancelled", (attempt, job)
     jobs_folder = registry_copy.parent / "kpis" / "jobs"
     wait_until_job_processes_are_gone(jobs_folder)  # an escaped job would have trained and promoted by now
@@ -353,7 +340,7 @@ def test_a_batch_is_parsed_scored_and_written_off_the_event_loop(api, registry_c
     finally:
         release.set()
         batch.join(60)
-    assert answers[0].status_code == 200 and body(answers[0])["count"] == 2000
+    assert answers[0].status_code == 200 and strict(answers[0])["count"] == 2000
 
 
 def test_the_documented_path_patterns_are_the_ones_checked(api, registry_copy):
@@ -365,4 +352,4 @@ def test_the_documented_path_patterns_are_the_ones_checked(api, registry_copy):
     client = api(registry_copy, client="127.0.0.1")
     for odd in ("J%5CW", "%20", "x%00y"):  # schema-invalid ids: a 4xx in JSON, never a page or a 500
         response = client.get(f"/train/{odd}")
-        assert 400 <= response.status_code < 500 and body(response)["error"]
+        assert 400 <= response.status_code < 500 and strict(response)["error"]

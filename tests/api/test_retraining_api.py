@@ -8,6 +8,7 @@ import time
 import pandas as pd
 import pytest
 
+from lib.jobs import FINAL
 from lib.settings import PROJECT_ROOT
 
 TOKEN = "retrain-token"
@@ -24,7 +25,7 @@ def wait_for_job(client, job_id: str, headers: dict, timeout: float = 120) -> di
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = body(client.get(f"/train/{job_id}", headers=headers))["job"]
-        if job["status"] in ("succeeded", "failed"):
+        if job["status"] in FINAL:
             return job
         time.sleep(0.3)
     raise AssertionError(f"job {job_id} did not finish in {timeout} s")

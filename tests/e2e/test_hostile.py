@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +19,7 @@ from playwright.sync_api import expect
 from lib.bundle import read_pointer
 from lib.registry import LocalRegistry
 from lib.settings import PROJECT_ROOT
+from tests.api.test_server import wait_for
 from tests.conftest import COMMITTED_REGISTRY, free_port
 from tests.unit.test_registry import clone_version
 
@@ -126,15 +126,6 @@ def _put(context, captured: dict, file_id: str, size: int) -> int:
     return response.status
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
 @pytest.mark.slow
 def test_uploads_are_bounded_by_the_server_and_freed_when_the_session_ends(start_server, browser, tmp_path):
     server = start_server(MODEL_URI=str(COMMITTED_REGISTRY), MAX_UPLOAD_MB="1", SESSION_RECONNECT_S="2")
@@ -166,7 +157,6 @@ def test_uploads_are_bounded_by_the_server_and_freed_when_the_session_ends(start
             and s["disconnected"] == 0
             and s["upload_bytes"] == 0
         ),
-        60,
-        "the ended session freed",
+        60,  # the ended session freed
     )
     assert health(server)["checks"]["sessions"]["closed"] >= 1
