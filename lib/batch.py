@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from lib.csv_io import CsvError, read_csv_bytes
@@ -62,11 +63,19 @@ def score_and_log_upload(
     share_ms = (time.perf_counter() - started) * 1000 / max(batch.rows_in, 1)
     if len(batch.table) and batch.inputs is not None:
         log.log_columns(
-            model, "batch", batch.inputs, batch.table["probability"].to_numpy(), batch.table["label"].tolist(), share_ms
+            model, "batch", batch.inputs, batch.table["probability"].to_numpy(), _labels(batch, model), share_ms
         )
     if batch.errors:
         log.log_failure("batch", model.version, share_ms, "invalid_input", rows=len(batch.errors))
     return upload
+
+
+def _labels(batch: BatchScore, model: LoadedModel) -> np.ndarray:
+    """Each scored row's label as one of two shared strings: `label.tolist()` would make a
+    new string per row, and a million small objects, freed late, pin the allocator's
+    arenas long after the session that made them has ended."""
+    names = np.array([model.schema.negative_label, model.schema.positive_label], dtype=object)
+    return names[batch.table["predicted_positive"].to_numpy(dtype=np.int8)]
 
 
 def score_in_chunks(

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import lib.prediction_log
+from lib.batch import score_and_log_upload
 from lib.inference import score_batch, score_record
 from lib.monitoring import (
     HOUR,
@@ -19,7 +20,8 @@ from lib.monitoring import (
     MonitoringStore,
     StoreUnavailable,
 )
-from lib.prediction_log import PredictionLog
+from lib.prediction_log import WRITE_MAX_ROWS, PredictionLog
+from lib.settings import PROJECT_ROOT
 
 NOW = 1_800_000_000.0  # a minute and hour boundary: 1_800_000_000 % 3600 == 0
 
@@ -156,6 +158,24 @@ def test_the_log_counts_records_tables_and_failures_on_training_bins(log, telco_
     assert system["by_source"]["api"]["errors"] == 1 and system["by_version"]["none"]["requests"] == 1
     raw = sqlite3.connect(log.path).execute("SELECT source, features FROM predictions ORDER BY rowid").fetchall()
     assert '"Contract":"Two year"' in raw[0][1] and '"Contract":"' in raw[1][1] and raw[4] == ("api", None)
+
+
+def test_a_big_upload_is_logged_in_small_transactions_with_shared_label_strings(log, telco_model, monkeypatch):
+    """A string per row would be thousands of small objects living until the writer gets to
+    them; spread over the allocator's arenas, they kept memory after the session ended."""
+    monkeypatch.setattr(lib.prediction_log, "prediction_log", lambda: log)
+    labels, writes = [], []
+    log_columns, write = log.log_columns, log.store.write
+    monkeypatch.setattr(log, "log_columns", lambda *args: (labels.extend(args[4]), log_columns(*args)))
+    monkeypatch.setattr(log.store, "write", lambda rows, counts: (writes.append(len(rows)), write(rows, counts)))
+    raw = (PROJECT_ROOT / "data" / "telco-customer-churn.csv").read_bytes()
+    upload = score_and_log_upload(raw, telco_model, 100_000_000)
+    log.flush()
+    rows = len(upload.batch.table)
+    assert len(labels) == rows and len({id(label) for label in labels}) == 2
+    assert sum(writes) == rows > 3 * WRITE_MAX_ROWS and max(writes) <= WRITE_MAX_ROWS
+    logged = sqlite3.connect(log.path).execute("SELECT label FROM predictions ORDER BY rowid").fetchall()
+    assert [label for (label,) in logged] == upload.batch.table["label"].astype(str).tolist()
 
 
 def chattr(flag: str, path) -> None:
