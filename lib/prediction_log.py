@@ -393,6 +393,10 @@ class PredictionLog:
             ),
         }
 
+    def pending_rows(self) -> int:
+        """Rows logged and not written yet (in the queue or waiting for the store)."""
+        return sum(_rows_in(item) for item in [*self._queue, *self._backlog])
+
     def status(self) -> dict[str, Any]:
         """The store's state as /health reports it (starting the writer, which opens the store)."""
         self._ensure_thread()
@@ -402,7 +406,7 @@ class PredictionLog:
             "reason": self.reason,
             "since": self.since,
             "path": self.path.name,
-            "pending_rows": sum(_rows_in(item) for item in [*self._queue, *self._backlog]),
+            "pending_rows": self.pending_rows(),
             "written_rows": self.written_rows,
             "dropped_rows": self.dropped_rows,
             "trimmed_rows": self.trimmed_rows,
@@ -474,6 +478,12 @@ def prediction_log(settings: Settings | None = None) -> PredictionLog:
             max_bytes,
         )
         return _current
+
+
+def pending_rows() -> int:
+    """Rows this process's log has not written yet (0 when nothing was logged)."""
+    log = _current
+    return log.pending_rows() if log is not None else 0
 
 
 def close_prediction_log() -> None:

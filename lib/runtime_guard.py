@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from lib.prediction_log import pending_rows
 from lib.redact import error_body
 from lib.settings import get_settings
 
@@ -39,7 +40,7 @@ UPLOADS_PER_SESSION = 2  # a session may hold two full-size uploads (Batch scori
 UPLOADS_IN_MEMORY = 8  # and all sessions together eight
 UNSAFE_PATH = "malformed path: '..', '.', '//', '\\' and control characters are not allowed in an API path"
 JANITOR_EVERY_S = 5.0
-RELEASE_PASSES = 6  # passes that give memory back after a session closed (30 s)
+RELEASE_PASSES = 6  # passes that give memory back after a session closed and its rows are logged (30 s)
 
 Scope = dict[str, Any]
 
@@ -225,10 +226,17 @@ class SessionJanitor:
             logger.info(
                 "closed %d ended browser sessions, dropped uploads of %d", report.closed_sessions, report.orphan_uploads
             )
-        if self._release_passes:  # again on the next passes: the prediction log may still hold their rows
-            self._release_passes -= 1
-            release_memory()
+        self.give_memory_back()
         return report
+
+    def give_memory_back(self) -> None:
+        """A release pass while some are owed; they are counted from when the prediction log
+        has written the closed sessions' rows: until then it holds them, and on a busy
+        machine writing a few big uploads takes longer than all the passes."""
+        if self._release_passes:
+            release_memory()
+            if not pending_rows():
+                self._release_passes -= 1
 
     def status(self) -> dict[str, int]:
         from streamlit.runtime import Runtime
