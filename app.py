@@ -26,8 +26,8 @@ from pathlib import Path
 import streamlit as st
 from starlette.middleware import Middleware
 
-from lib.api import routes as api_routes
-from lib.runtime_guard import RequestGuard, limit_malloc_arenas, run_janitor
+from lib.api.routes import routes as api_routes
+from lib.server.runtime_guard import RequestGuard, limit_malloc_arenas, run_janitor
 from lib.settings import get_settings
 
 limit_malloc_arenas()  # before uvicorn and Streamlit start their threads
@@ -46,7 +46,7 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def warm_up() -> None:
-        from lib.startup import warm_up as run
+        from lib.server.startup import warm_up as run
 
         run(settings)
 
@@ -56,7 +56,7 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     yield
     stop.set()
     await janitor
-    from lib.prediction_log import close_prediction_log
+    from lib.monitoring.log import close_prediction_log
 
     close_prediction_log()  # what is still queued reaches the store
 

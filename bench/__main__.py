@@ -12,7 +12,7 @@ from pathlib import Path
 from bench import batch_memory, dashboard, http, inference, memory, monitoring, retrain, stalls
 from bench.timing import Measurement, machine
 from lib.model_loader import load_model
-from lib.prediction_log import close_prediction_log
+from lib.monitoring.log import close_prediction_log
 from lib.settings import PROJECT_ROOT, get_settings
 
 DEFAULT_OUTPUT = PROJECT_ROOT / "bench" / "results" / "latest.json"

@@ -69,7 +69,7 @@ def _submit_times(project: Path, model_uri: str, submits: int) -> list[float]:
 
 
 def submit_script_time(project: Path, model_uri: str, quick: bool) -> list[Measurement]:
-    from lib.compiled import PipelineScorer
+    from lib.model.compiled import PipelineScorer
     from lib.model_loader import forget_model, get_model
 
     submits = 10 if quick else 60

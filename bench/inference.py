@@ -8,11 +8,11 @@ from typing import Any
 import pandas as pd
 
 from bench.timing import Measurement, sample, summary
-from lib.csv_io import read_csv_bytes
-from lib.data import load_dataset
-from lib.dataset_config import load_config
-from lib.inference import score_batch, score_record
+from lib.model.inference import score_batch, score_record
 from lib.model_loader import LoadedModel
+from lib.serving.csv_io import read_csv_bytes
+from lib.training.config import load_config
+from lib.training.data import load_dataset
 
 BATCH_ROWS = 100_000
 

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from bench.timing import Measurement, summary
-from lib.inference import score_record
+from lib.model.inference import score_record
 from lib.model_loader import LoadedModel
-from lib.monitoring import HOUR, LoggedRow, MonitoringStore
-from lib.prediction_log import PredictionLog, numeric_bins, score_and_log
+from lib.monitoring.log import PredictionLog, numeric_bins, score_and_log
+from lib.monitoring.store import HOUR, LoggedRow, MonitoringStore
 
 SIZES = (10_000, 100_000, 1_000_000)
 SEED_CHUNK = 50_000
@@ -34,10 +34,10 @@ def _ms(name: str, seconds: list[float], **extra: Any) -> Measurement:
 
 def logging_overhead(model: LoadedModel, workdir: Path, quick: bool) -> list[Measurement]:
     """Median µs of score_and_log and of score_record, interleaved so noise hits both."""
-    import lib.prediction_log
+    import lib.monitoring.log
 
     log = PredictionLog(workdir / "overhead.sqlite3", 30 * 86_400, 1_000_000)
-    lib.prediction_log._current = log  # score_and_log logs here
+    lib.monitoring.log._current = log  # score_and_log logs here
     log.start()
     record = {spec.name: spec.default for spec in model.schema.features}
     repeats, inner = (5, 200) if quick else (25, 1000)
@@ -62,7 +62,7 @@ def logging_overhead(model: LoadedModel, workdir: Path, quick: bool) -> list[Mea
         log.flush()
         writer.append((time.perf_counter() - started) / inner)
     log.stop()
-    lib.prediction_log._current = None
+    lib.monitoring.log._current = None
     plain_us, logged_us = statistics.median(plain) * 1e6, statistics.median(logged) * 1e6
     overhead = [(b - a) * 1e6 for a, b in zip(plain, logged, strict=True)]
     return [

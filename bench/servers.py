@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from lib.http_server import SERVE_OPTIONS
+from lib.server.http_server import SERVE_OPTIONS
 
 UVICORN = [sys.executable, "-m", "uvicorn", "app:app", *SERVE_OPTIONS, "--host", "127.0.0.1", "--port"]
 STREAMLIT_RUN = [

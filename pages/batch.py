@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from lib import charts
-from lib.batch import (
+from lib.model.inference import InvalidInput
+from lib.serving.batch import (
     download_csv_bytes,
     filter_scored,
     refused_rows,
@@ -12,11 +12,11 @@ from lib.batch import (
     scored_table,
     upload_revenue_at_risk,
 )
-from lib.csv_io import CsvError
-from lib.dataset_config import ConfigError, load_config
-from lib.inference import InvalidInput
+from lib.serving.csv_io import CsvError
 from lib.settings import get_settings
-from lib.ui import money, served_model
+from lib.training.config import ConfigError, load_config
+from lib.ui import charts
+from lib.ui.helpers import money, served_model
 
 st.title("Batch scoring")
 model = served_model()

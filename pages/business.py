@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from lib import charts
-from lib.business import (
+from lib.business.portfolio import (
     Campaign,
     best_cutoff,
     campaign_curve,
@@ -12,7 +11,8 @@ from lib.business import (
     segment_table,
     top_risk,
 )
-from lib.ui import money, outcome, percent, reference_customers, served_model
+from lib.ui import charts
+from lib.ui.helpers import money, outcome, percent, reference_customers, served_model
 
 st.title("Business KPIs")
 model = served_model()

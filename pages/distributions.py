@@ -3,11 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from lib import charts
-from lib.drift import ALERT, MIN_RECENT_ROWS, WATCH, feature_report
-from lib.monitoring import WINDOWS, StoreUnavailable
-from lib.prediction_log import prediction_log
-from lib.ui import served_model
+from lib.monitoring.drift import ALERT, MIN_RECENT_ROWS, WATCH, feature_report
+from lib.monitoring.log import prediction_log
+from lib.monitoring.store import WINDOWS, StoreUnavailable
+from lib.ui import charts
+from lib.ui.helpers import served_model
 
 STATUS_LABELS = {"ok": "ok", "watch": "watch", "alert": "ALERT", "too_few": "too few"}
 

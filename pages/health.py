@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from lib import charts
-from lib.health import duration, health_report
 from lib.model_loader import ModelNotAvailable, get_model
-from lib.monitoring import WINDOWS, StoreUnavailable
-from lib.prediction_log import prediction_log
+from lib.monitoring.log import prediction_log
+from lib.monitoring.store import WINDOWS, StoreUnavailable
+from lib.server.health import duration, health_report
+from lib.ui import charts
 
 REFRESH_S = 5
 STATES = {"ok": ":green[ok]", "degraded": ":orange[degraded]", "unavailable": ":red[unavailable]"}

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from lib.business import campaign_defaults, revenue_at_risk
-from lib.monitoring import StoreUnavailable
-from lib.prediction_log import prediction_log
-from lib.ui import money, outcome, percent, reference_customers, served_model
+from lib.business.portfolio import campaign_defaults, revenue_at_risk
+from lib.monitoring.log import prediction_log
+from lib.monitoring.store import StoreUnavailable
+from lib.ui.helpers import money, outcome, percent, reference_customers, served_model
 
 st.title("Prediction dashboard")
 model = served_model()

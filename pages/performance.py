@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from lib import charts
-from lib.business import business_optimal_threshold, threshold_row
-from lib.ui import money, served_model
+from lib.business.portfolio import business_optimal_threshold, threshold_row
+from lib.ui import charts
+from lib.ui.helpers import money, served_model
 
 st.title("Model performance")
 model = served_model()

@@ -4,11 +4,11 @@ import time
 
 import streamlit as st
 
-from lib import charts
-from lib.explain import default_what_if_feature, what_if
-from lib.inference import InvalidInput
-from lib.prediction_log import prediction_log, score_and_log
-from lib.ui import percent, served_model
+from lib.model.explain import default_what_if_feature, what_if
+from lib.model.inference import InvalidInput
+from lib.monitoring.log import prediction_log, score_and_log
+from lib.ui import charts
+from lib.ui.helpers import percent, served_model
 
 st.title("Predict one customer")
 model = served_model()

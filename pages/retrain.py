@@ -3,14 +3,14 @@
 import pandas as pd
 import streamlit as st
 
-from lib import charts
-from lib.dataset_config import ConfigError, load_config
-from lib.jobs import FINAL, active_job, cancel_job, job_state, recent_jobs, start_retrain
 from lib.model_loader import ModelNotAvailable, get_model, loaded_model, refresh_model
 from lib.registry import RegistryError, open_registry
 from lib.settings import get_settings
-from lib.training_data import expected_features, read_training_csv
-from lib.ui import admin_access
+from lib.training.config import ConfigError, load_config
+from lib.training.jobs import FINAL, active_job, cancel_job, job_state, recent_jobs, start_retrain
+from lib.training.upload import expected_features, read_training_csv
+from lib.ui import charts
+from lib.ui.helpers import admin_access
 
 st.title("Retrain and versions")
 settings = get_settings()

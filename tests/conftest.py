@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 
 from bench.browser import launch_chromium
-from lib.bundle import KPIS_FILE, METADATA_FILE, read_pointer
-from lib.dataset_config import load_config
+from lib.model.bundle import KPIS_FILE, METADATA_FILE, read_pointer
 from lib.model_loader import LoadedModel, forget_model, load_model
 from lib.settings import PROJECT_ROOT
-from lib.training import TrainingResult, train
+from lib.training.config import load_config
+from lib.training.pipeline import TrainingResult, train
 
 TELCO_CONFIG = PROJECT_ROOT / "data" / "telco.toml"
 COMMITTED_REGISTRY = PROJECT_ROOT / "models"
@@ -84,7 +84,7 @@ def registry_copy(tmp_path: Path, telco_training: tuple[Path, TrainingResult]) -
 @pytest.fixture(autouse=True)
 def _fresh_model_cache() -> Iterator[None]:
     """Every test starts with no model loaded and no wrong admin token counted."""
-    from lib.access import auth_throttle
+    from lib.server.access import auth_throttle
 
     forget_model()
     auth_throttle.reset()

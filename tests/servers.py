@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from lib.http_server import SERVE_OPTIONS
+from lib.server.http_server import SERVE_OPTIONS
 from lib.settings import PROJECT_ROOT
 from tests.conftest import free_port
 

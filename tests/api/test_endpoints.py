@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.bundle import MODEL_FILE
-from lib.inference import score_record
-from lib.prediction_log import prediction_log
+from lib.model.bundle import MODEL_FILE
+from lib.model.inference import score_record
+from lib.monitoring.log import prediction_log
 
 
 def strict(response) -> dict:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from lib.bundle import MODEL_FILE, read_pointer
+from lib.model.bundle import MODEL_FILE, read_pointer
 from lib.registry import LocalRegistry
 from lib.settings import PROJECT_ROOT
 from tests.api.test_endpoints import strict
@@ -158,7 +158,7 @@ def test_no_answer_names_a_server_path(api, registry_copy, telco_model, tmp_path
 
 
 def test_a_huge_category_is_refused_and_not_echoed(api, registry_copy, customer, monitoring_db):
-    from lib.prediction_log import prediction_log
+    from lib.monitoring.log import prediction_log
 
     client = api(registry_copy)
     record = {**customer, "Contract": "x" * 3_000_000}
@@ -215,7 +215,7 @@ def test_a_repeated_query_parameter_is_refused(api, registry_copy, customer):
 
 
 def wait_until_job_processes_are_gone(jobs_folder, timeout: float = 300) -> None:
-    """Until no `python -m lib.retraining <a folder of jobs_folder>` process is left,
+    """Until no `python -m lib.training.job <a folder of jobs_folder>` process is left,
     whether or not it ever wrote its pid."""
     from pathlib import Path
 
@@ -226,7 +226,7 @@ def wait_until_job_processes_are_gone(jobs_folder, timeout: float = 300) -> None
                 argv = cmdline.read_bytes().split(b"\0")
             except OSError:  # gone meanwhile
                 continue
-            if b"lib.retraining" in argv and any(str(jobs_folder).encode() in arg for arg in argv):
+            if b"lib.training.job" in argv and any(str(jobs_folder).encode() in arg for arg in argv):
                 found.append(cmdline.parent.name)
         return found
 
@@ -269,7 +269,7 @@ def test_a_job_cancelled_at_once_never_starts_nor_promotes_20_times(api, registr
 
 
 def test_concurrent_state_writes_never_collide(tmp_path):
-    from lib.bundle import write_json
+    from lib.storage.files import write_json
 
     target = tmp_path / "state.json"
     errors = []
@@ -291,8 +291,8 @@ def test_concurrent_state_writes_never_collide(tmp_path):
 
 
 def test_a_job_that_succeeds_as_it_exits_is_not_marked_failed(tmp_path, monkeypatch):
-    from lib import jobs
-    from lib.bundle import write_json
+    from lib.storage.files import write_json
+    from lib.training import jobs
 
     folder = tmp_path / "kpis" / "jobs" / "20260101T000000Z-abcdef"
     folder.mkdir(parents=True)
@@ -312,19 +312,19 @@ def test_a_job_that_succeeds_as_it_exits_is_not_marked_failed(tmp_path, monkeypa
 
 
 def test_a_batch_is_parsed_scored_and_written_off_the_event_loop(api, registry_copy, customer, monkeypatch):
-    import lib.api
+    import lib.api.routes
 
     client = api(registry_copy)
     assert client.get("/health/live").status_code == 200  # the runtime is up before the threads
-    parse, inside, release = lib.api._parse_json, threading.Event(), threading.Event()
+    parse, inside, release = lib.api.routes._parse_json, threading.Event(), threading.Event()
 
     def slow_parse(raw: bytes):  # a batch that takes as long as the test wants
-        if len(raw) > lib.api.INLINE_BODY_BYTES:
+        if len(raw) > lib.api.routes.INLINE_BODY_BYTES:
             inside.set()
             assert release.wait(60)
         return parse(raw)
 
-    monkeypatch.setattr(lib.api, "_parse_json", slow_parse)
+    monkeypatch.setattr(lib.api.routes, "_parse_json", slow_parse)
     answers = []
     batch = threading.Thread(
         target=lambda: answers.append(client.post("/predict", json={"records": [customer] * 2000}))
@@ -344,9 +344,9 @@ def test_a_batch_is_parsed_scored_and_written_off_the_event_loop(api, registry_c
 
 
 def test_the_documented_path_patterns_are_the_ones_checked(api, registry_copy):
-    from lib.jobs import JOB_ID
-    from lib.openapi import JOB_ID_PATTERN, VERSION_PATTERN
+    from lib.api.openapi import JOB_ID_PATTERN, VERSION_PATTERN
     from lib.registry import VERSION_NAME
+    from lib.training.jobs import JOB_ID
 
     assert (JOB_ID.pattern, VERSION_NAME.pattern) == (JOB_ID_PATTERN, VERSION_PATTERN)
     client = api(registry_copy, client="127.0.0.1")

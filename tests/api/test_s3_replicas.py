@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from lib.bundle import read_pointer
+from lib.model.bundle import read_pointer
 from lib.model_loader import S3_POLL_S
 from lib.registry import S3Registry
 from tests.conftest import COMMITTED_REGISTRY, free_port

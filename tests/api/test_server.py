@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.inference import score_record
+from lib.model.inference import score_record
 from lib.model_loader import load_model
 from lib.settings import PROJECT_ROOT
 from tests.conftest import COMMITTED_REGISTRY

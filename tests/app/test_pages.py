@@ -3,10 +3,10 @@ or with a model from another dataset."""
 
 import pytest
 
-from lib.bundle import MODEL_FILE
-from lib.inference import score_record
+from lib.model.bundle import MODEL_FILE
+from lib.model.inference import score_record
 from lib.model_loader import get_model
-from lib.prediction_log import prediction_log, score_and_log
+from lib.monitoring.log import prediction_log, score_and_log
 from lib.settings import PROJECT_ROOT
 from tests.app.conftest import PAGES
 

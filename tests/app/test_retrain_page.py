@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from lib.bundle import MODEL_FILE
-from lib.jobs import job_state, start_retrain
+from lib.model.bundle import MODEL_FILE
 from lib.registry import LocalRegistry
+from lib.training.jobs import job_state, start_retrain
 
 TOKEN = "page-token"
 
@@ -120,7 +120,7 @@ def test_a_running_job_can_be_cancelled_from_the_page(retrain_page, registry_cop
 
 
 def test_wrong_tokens_typed_on_the_page_are_throttled_like_the_api(retrain_page):
-    from lib.access import MAX_AUTH_FAILURES, auth_throttle
+    from lib.server.access import MAX_AUTH_FAILURES, auth_throttle
 
     at = retrain_page(token=None)
     at.text_input(key="admin_token").input("wrong-0").run()

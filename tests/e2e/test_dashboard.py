@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from lib.inference import score_record
+from lib.model.inference import score_record
 from lib.model_loader import load_model
 from lib.settings import PROJECT_ROOT
 from tests.conftest import COMMITTED_REGISTRY

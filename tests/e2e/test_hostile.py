@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from lib.bundle import read_pointer
+from lib.model.bundle import read_pointer
 from lib.registry import LocalRegistry
 from lib.settings import PROJECT_ROOT
 from tests.api.test_server import wait_for

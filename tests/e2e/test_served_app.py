@@ -5,7 +5,7 @@ import urllib.request
 
 from playwright.sync_api import expect
 
-from lib.bundle import MODEL_FILE
+from lib.model.bundle import MODEL_FILE
 
 
 def test_app_starts_without_a_model_and_says_why(start_server, page, registry_copy, telco_model):

@@ -5,7 +5,7 @@ import io
 
 import pandas as pd
 
-from lib.batch import download_csv_bytes, to_csv_bytes
+from lib.serving.batch import download_csv_bytes, to_csv_bytes
 
 
 def test_formula_like_text_is_neutralised_and_numbers_stay_numbers():

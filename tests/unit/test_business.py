@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.business import (
+from lib.business.portfolio import (
     Campaign,
     Portfolio,
     best_cutoff,

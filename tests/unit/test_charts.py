@@ -5,10 +5,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from lib import charts
-from lib.drift import feature_report
-from lib.explain import what_if
-from lib.inference import score_record
+from lib.model.explain import what_if
+from lib.model.inference import score_record
+from lib.monitoring.drift import feature_report
+from lib.ui import charts
 
 
 def validated(figure: go.Figure) -> dict:

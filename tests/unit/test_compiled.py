@@ -8,13 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import lib.compiled
-from lib.compiled import LinearScorer, PipelineScorer, compile_scorer, probe_rows
-from lib.data import load_dataset, split_rows
-from lib.dataset_config import load_config
-from lib.inference import score_batch, score_record
+import lib.model.compiled
+from lib.model.compiled import LinearScorer, PipelineScorer, compile_scorer, probe_rows
+from lib.model.inference import score_batch, score_record
 from lib.model_loader import LoadedModel
-from lib.modeling import CANDIDATES
+from lib.training.config import load_config
+from lib.training.data import load_dataset, split_rows
+from lib.training.families import CANDIDATES
 from tests.conftest import TELCO_CONFIG
 
 EXACT = 1e-9
@@ -91,14 +91,14 @@ def test_reasons_equal_occlusion_through_the_pipeline(family_model, telco_parts)
 
 
 def test_a_compiled_scorer_that_disagrees_is_replaced_by_the_pipeline(telco_model, monkeypatch):
-    original = lib.compiled._compile_linear
+    original = lib.model.compiled._compile_linear
 
     def off_by_a_little(pipeline, schema):
         scorer = original(pipeline, schema)
         scorer.intercept += 1e-6
         return scorer
 
-    monkeypatch.setattr(lib.compiled, "_compile_linear", off_by_a_little)
+    monkeypatch.setattr(lib.model.compiled, "_compile_linear", off_by_a_little)
     assert isinstance(compile_scorer(telco_model.pipeline, telco_model.schema), PipelineScorer)
 
 

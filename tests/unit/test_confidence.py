@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from lib.confidence import CONFIDENCE_NAMES, confidence_band, confidence_codes
+from lib.model.confidence import CONFIDENCE_NAMES, confidence_band, confidence_codes
 
 
 def test_scalar_and_vectorised_bands_agree():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from lib.csv_io import CsvError, read_csv_bytes, sniff_separator
-from lib.inference import score_batch
+from lib.model.inference import score_batch
+from lib.serving.csv_io import CsvError, read_csv_bytes, sniff_separator
 from lib.settings import PROJECT_ROOT
 
 

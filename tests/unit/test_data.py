@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lib.data import DataError, load_dataset, split_rows
-from lib.dataset_config import load_config
+from lib.training.config import load_config
+from lib.training.data import DataError, load_dataset, split_rows
 from tests.conftest import TELCO_CONFIG
 
 

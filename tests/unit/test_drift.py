@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lib.drift import drift_status, psi
+from lib.monitoring.drift import drift_status, psi
 
 
 def test_psi_matches_the_hand_computed_value():

@@ -3,11 +3,18 @@
 import numpy as np
 import pytest
 
-import lib.batch
-from lib.batch import filter_scored, refused_rows, score_upload, scored_table, to_csv_bytes, upload_revenue_at_risk
-from lib.csv_io import CsvError
-from lib.explain import UnknownFeature, what_if
-from lib.inference import score_record
+import lib.serving.batch
+from lib.model.explain import UnknownFeature, what_if
+from lib.model.inference import score_record
+from lib.serving.batch import (
+    filter_scored,
+    refused_rows,
+    score_upload,
+    scored_table,
+    to_csv_bytes,
+    upload_revenue_at_risk,
+)
+from lib.serving.csv_io import CsvError
 from lib.settings import PROJECT_ROOT
 
 
@@ -35,7 +42,7 @@ def test_what_if_over_categories_and_unknown_features(telco_model, customer):
 def test_chunked_scoring_equals_one_pass(telco_model, monkeypatch):
     raw = (PROJECT_ROOT / "data" / "telco-customer-churn.csv").read_bytes()
     whole = score_upload(raw, telco_model, 10_000_000)
-    monkeypatch.setattr(lib.batch, "CHUNK_ROWS", 1000)
+    monkeypatch.setattr(lib.serving.batch, "CHUNK_ROWS", 1000)
     seen = []
     chunked = score_upload(raw, telco_model, 10_000_000, progress=seen.append)
     assert seen[-1] == 1.0 and len(seen) == 8

@@ -1,6 +1,6 @@
 """How the health report shows durations and where the model came from."""
 
-from lib.health import duration, shown_source
+from lib.server.health import duration, shown_source
 from lib.settings import PROJECT_ROOT
 
 

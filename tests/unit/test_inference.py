@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.data import load_dataset, split_rows
-from lib.dataset_config import load_config
-from lib.inference import InvalidInput, score_batch, score_record
+from lib.model.inference import InvalidInput, score_batch, score_record
 from lib.model_loader import load_model
-from lib.training import train
+from lib.training.config import load_config
+from lib.training.data import load_dataset, split_rows
+from lib.training.pipeline import train
 from tests.conftest import TELCO_CONFIG
 
 

@@ -7,8 +7,8 @@ import shutil
 import boto3
 import pytest
 
-from lib.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE, SCORER_FILE, point_to
-from lib.compiled import compile_scorer
+from lib.model.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE, SCORER_FILE, point_to
+from lib.model.compiled import compile_scorer
 from lib.model_loader import ModelNotAvailable, get_model, load_model, refresh_model
 from lib.settings import get_settings
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import lib.prediction_log
-from lib.batch import score_and_log_upload
-from lib.inference import score_batch, score_record
-from lib.monitoring import (
+import lib.monitoring.log
+from lib.model.inference import score_batch, score_record
+from lib.monitoring.log import WRITE_MAX_ROWS, PredictionLog
+from lib.monitoring.store import (
     HOUR,
     LATENCY_EDGES_MS,
     MINUTE,
@@ -20,7 +20,7 @@ from lib.monitoring import (
     MonitoringStore,
     StoreUnavailable,
 )
-from lib.prediction_log import WRITE_MAX_ROWS, PredictionLog
+from lib.serving.batch import score_and_log_upload
 from lib.settings import PROJECT_ROOT
 
 NOW = 1_800_000_000.0  # a minute and hour boundary: 1_800_000_000 % 3600 == 0
@@ -163,7 +163,7 @@ def test_the_log_counts_records_tables_and_failures_on_training_bins(log, telco_
 def test_a_big_upload_is_logged_in_small_transactions_with_shared_label_strings(log, telco_model, monkeypatch):
     """A string per row would be thousands of small objects living until the writer gets to
     them; spread over the allocator's arenas, they kept memory after the session ended."""
-    monkeypatch.setattr(lib.prediction_log, "prediction_log", lambda: log)
+    monkeypatch.setattr(lib.monitoring.log, "prediction_log", lambda: log)
     labels, writes = [], []
     log_columns, write = log.log_columns, log.store.write
     monkeypatch.setattr(log, "log_columns", lambda *args: (labels.extend(args[4]), log_columns(*args)))
@@ -200,7 +200,7 @@ def test_a_deleted_store_is_reported_then_recreated(log, telco_model, monkeypatc
     assert status["state"] == "degraded" and "was deleted" in status["reason"] and status["pending_rows"] == 1
     log.flush()  # within RETRY_S: no new attempt
     assert log.status()["state"] == "degraded"
-    monkeypatch.setattr(lib.prediction_log, "RETRY_S", 0.0)
+    monkeypatch.setattr(lib.monitoring.log, "RETRY_S", 0.0)
     log._retry_at = 0.0
     log.flush()
     assert log.status()["state"] == "ok" and log.path.exists()
@@ -226,7 +226,7 @@ def test_a_read_only_store_keeps_predictions_waiting_until_it_is_writable(log, t
 
 
 def test_while_the_store_is_down_the_backlog_is_bounded_and_drops_are_counted(log, telco_model, monkeypatch):
-    monkeypatch.setattr(lib.prediction_log, "MAX_BACKLOG_ROWS", 5)
+    monkeypatch.setattr(lib.monitoring.log, "MAX_BACKLOG_ROWS", 5)
     log.path.parent.mkdir(parents=True)
     log.path.mkdir()  # a folder where the file should be: cannot be opened
     for _ in range(8):

@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from lib.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE
+from lib.model.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE
 from lib.registry import LocalRegistry, RegistryError, S3Registry
 
 
@@ -119,7 +119,7 @@ def test_a_torn_audit_line_is_skipped(local_versions):
 
 
 def test_the_command_line_publishes_lists_promotes_and_rolls_back(local_versions, s3_env, capsys):
-    from lib.registry import main
+    from lib.registry.__main__ import main
 
     root, versions = local_versions
     uri = f"s3://{new_bucket()}/churn"

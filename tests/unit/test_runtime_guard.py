@@ -1,13 +1,13 @@
 """The session janitor gives memory back after sessions close, once their rows are logged."""
 
-import lib.runtime_guard
-from lib.runtime_guard import RELEASE_PASSES, SessionJanitor
+import lib.server.runtime_guard
+from lib.server.runtime_guard import RELEASE_PASSES, SessionJanitor
 
 
 def test_release_passes_wait_for_the_prediction_log_to_write_the_closed_sessions_rows(monkeypatch):
     released, pending = [], [50_000]
-    monkeypatch.setattr(lib.runtime_guard, "release_memory", lambda: released.append(pending[0]))
-    monkeypatch.setattr(lib.runtime_guard, "pending_rows", lambda: pending[0])
+    monkeypatch.setattr(lib.server.runtime_guard, "release_memory", lambda: released.append(pending[0]))
+    monkeypatch.setattr(lib.server.runtime_guard, "pending_rows", lambda: pending[0])
     janitor = SessionJanitor()
     janitor.give_memory_back()
     assert released == []  # nothing closed, nothing owed

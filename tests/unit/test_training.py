@@ -9,13 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-from lib.bundle import BUNDLE_FILES, PARTIAL_PREFIX, SCORER_FILE, list_versions, read_pointer
-from lib.data import load_dataset, split_rows
-from lib.dataset_config import load_config
-from lib.evaluation import classification_metrics
+from lib.model.bundle import BUNDLE_FILES, PARTIAL_PREFIX, SCORER_FILE, list_versions, read_pointer
 from lib.model_loader import load_model
 from lib.settings import PROJECT_ROOT
-from lib.training import train
+from lib.training.config import load_config
+from lib.training.data import load_dataset, split_rows
+from lib.training.evaluation import classification_metrics
+from lib.training.pipeline import train
 from tests.conftest import COMMITTED_REGISTRY, TELCO_CONFIG
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,65 @@
+"""A checked model bundle in memory, and the error that says why there is none."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lib.model.compiled import Scorer, compile_scorer
+from lib.model.schema import FeatureSchema
+
+
+class ModelNotAvailable(Exception):
+    """No usable model: `reason` says what a person can do about it; `kind` is for programs."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+class LoadedModel:
+    """A checked bundle in memory: its scorer, schema, metadata and KPIs.
+
+    The fitted pipeline is loaded on first use when the bundle carries a verified
+    compiled scorer (scorer.json): serving a linear model then never imports
+    scikit-learn, which makes the app start about a second sooner.
+    """
+
+    def __init__(
+        self,
+        schema: FeatureSchema,
+        metadata: dict[str, Any],
+        kpis: dict[str, Any],
+        source: str,
+        folder: Path,
+        *,
+        pipeline: Any = None,
+        load_pipeline: Callable[[], Any] | None = None,
+        scorer: Scorer | None = None,
+    ) -> None:
+        if pipeline is None and load_pipeline is None:
+            raise ValueError("a LoadedModel needs a pipeline or a way to load it")
+        self.schema, self.metadata, self.kpis, self.source, self.folder = schema, metadata, kpis, source, folder
+        self._pipeline, self._load_pipeline = pipeline, load_pipeline
+        self._pipeline_lock = threading.Lock()
+        # Compiled once per load: every request and rerun shares it.
+        self.scorer: Scorer = scorer if scorer is not None else compile_scorer(self.pipeline, schema)
+
+    @property
+    def pipeline(self) -> Any:
+        if self._pipeline is None:
+            with self._pipeline_lock:
+                if self._pipeline is None:
+                    self._pipeline = self._load_pipeline()
+        return self._pipeline
+
+    @property
+    def version(self) -> str:
+        return self.metadata["version"]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.metadata["threshold"])

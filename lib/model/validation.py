@@ -1,0 +1,349 @@
+"""The one validation of input records, shared by the form, the CSV upload and the API.
+
+A record is either usable exactly as sent (possibly with warnings) or refused with every
+bad field named. Two entry points, one set of rules and messages:
+`validate_record` reads a JSON-like dict strictly (no text for numbers, no numbers for
+text); `validate_frame` reads a table the way a CSV is read (numbers may arrive as text)
+and works column by column, looping only over the cells it flags.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lib.model.schema import ABSOLUTE_LIMIT, FeatureSchema, FeatureSpec
+from lib.redact import listed
+from lib.redact import shown as _shown
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (error) or unusual (warning) with one field of one record."""
+
+    field: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class EncodedColumns:
+    """A validated table: numbers as float arrays (NaN = missing), categories as codes.
+
+    Category code k < K indexes spec.categories; K means unseen, K + 1 means missing.
+    """
+
+    numbers: dict[str, np.ndarray]
+    codes: dict[str, np.ndarray]
+    rows: int
+
+    @staticmethod
+    def concat(parts: list[EncodedColumns]) -> EncodedColumns:
+        first = parts[0]
+        return EncodedColumns(
+            numbers={name: np.concatenate([p.numbers[name] for p in parts]) for name in first.numbers},
+            codes={name: np.concatenate([p.codes[name] for p in parts]) for name in first.codes},
+            rows=sum(p.rows for p in parts),
+        )
+
+    def slice(self, start: int, stop: int) -> EncodedColumns:
+        """Rows start to stop, as views (no copy)."""
+        return EncodedColumns(
+            numbers={name: values[start:stop] for name, values in self.numbers.items()},
+            codes={name: values[start:stop] for name, values in self.codes.items()},
+            rows=stop - start,
+        )
+
+    def take(self, positions: np.ndarray) -> EncodedColumns:
+        return EncodedColumns(
+            numbers={name: values[positions] for name, values in self.numbers.items()},
+            codes={name: values[positions] for name, values in self.codes.items()},
+            rows=len(positions),
+        )
+
+
+class MissingColumns(ValueError):
+    """A table lacks feature columns: no row of it can be scored."""
+
+
+def _hard_range(spec: FeatureSpec) -> tuple[float, float]:
+    low = spec.hard_min if spec.hard_min is not None else -ABSOLUTE_LIMIT
+    high = spec.hard_max if spec.hard_max is not None else ABSOLUTE_LIMIT
+    return low, high
+
+
+def _show_number(value: float) -> str:
+    try:
+        return f"{value:g}"
+    except OverflowError:  # a JSON integer with hundreds of digits
+        return f"a {len(str(abs(value)))}-digit number"
+
+
+def _out_of_bounds(spec: FeatureSpec, value: float) -> Problem:
+    low, high = _hard_range(spec)
+    return Problem(
+        spec.name, "out_of_bounds", f"{_show_number(value)} is refused: must be between {low:g} and {high:g}"
+    )
+
+
+def _outside_training_range(spec: FeatureSpec, value: float) -> Problem:
+    return Problem(
+        spec.name,
+        "outside_training_range",
+        f"{value:g} is outside the training range [{spec.min:g}, {spec.max:g}]: the model extrapolates",
+    )
+
+
+def _not_whole(spec: FeatureSpec, value: float) -> Problem:
+    return Problem(spec.name, "not_whole", f"{value:g} is not a whole number, as in training")
+
+
+def _not_finite(spec: FeatureSpec, value: Any) -> Problem:
+    return Problem(spec.name, "not_finite", f"{value} is not a finite number")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {_shown(value)}"
+
+
+def _too_long(spec: FeatureSpec, length: int) -> Problem:
+    return Problem(
+        spec.name, "too_long", f"a text of {length:,} characters is refused: at most {spec.max_text_chars:,}"
+    )
+
+
+def _wrong_type(spec: FeatureSpec, value: Any) -> Problem:
+    expected = "a number" if spec.is_numeric else "text"
+    return Problem(spec.name, "wrong_type", f"expected {expected}, got {_describe(value)}")
+
+
+def _category_problem(spec: FeatureSpec, value: str, policy: str) -> tuple[bool, Problem]:
+    """(is_error, problem) for a category training never saw, by the dataset's policy."""
+    known = ", ".join(_shown(c) for c in spec.categories[:12])
+    if policy == "reject":
+        return True, Problem(spec.name, "unknown_category", f"{_shown(value)} is not one of {known}")
+    return False, Problem(spec.name, "unseen_category", f"{_shown(value)} was never seen in training (known: {known})")
+
+
+def _missing_problem(spec: FeatureSpec) -> tuple[bool, Problem]:
+    """(is_error, problem) for an empty value: imputed only if training had empty values too."""
+    if spec.nullable:
+        statistic = "median" if spec.is_numeric else "most frequent value"
+        return False, Problem(spec.name, "imputed", f"no value: the training {statistic} is used")
+    return True, Problem(spec.name, "missing", "a value is required")
+
+
+def _file(problem_kind: tuple[bool, Problem], errors: list[Problem], warnings: list[Problem]) -> None:
+    is_error, problem = problem_kind
+    (errors if is_error else warnings).append(problem)
+
+
+def _check_number(spec: FeatureSpec, value: float, errors: list[Problem], warnings: list[Problem]) -> None:
+    low, high = _hard_range(spec)
+    if not low <= value <= high:
+        errors.append(_out_of_bounds(spec, value))
+        return
+    if not spec.min <= value <= spec.max:
+        warnings.append(_outside_training_range(spec, value))
+    if spec.dtype == "int64" and value != math.floor(value):
+        warnings.append(_not_whole(spec, value))
+
+
+def validate_record(record: Any, schema: FeatureSchema) -> tuple[dict[str, Any], list[Problem], list[Problem]]:
+    """Check one JSON-like record strictly.
+
+    Returns the model-ready values (None for a missing value that will be imputed), the
+    errors and the warnings.
+    """
+    if not isinstance(record, dict):
+        problem = Problem("", "wrong_type", f"a record must be an object of field: value, got {_describe(record)}")
+        return {}, [problem], []
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    values: dict[str, Any] = {}
+    for spec in schema.features:
+        name = spec.name
+        if name not in record:
+            errors.append(Problem(name, "missing", "this field is required"))
+            continue
+        value = record[name]
+        if value is None:
+            _file(_missing_problem(spec), errors, warnings)
+            values[name] = None
+        elif spec.is_numeric:
+            kind = type(value)
+            if (
+                kind is not float
+                and kind is not int
+                and (isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating))
+            ):
+                errors.append(_wrong_type(spec, value))
+            elif kind is not int and not math.isfinite(value):
+                errors.append(_not_finite(spec, value))
+            elif kind is not float and abs(value) > ABSOLUTE_LIMIT:
+                errors.append(_out_of_bounds(spec, value))  # before float(): may not fit a float
+            else:
+                number = float(value)
+                _check_number(spec, number, errors, warnings)
+                values[name] = number
+        elif type(value) is not str:
+            errors.append(_wrong_type(spec, value))
+        elif len(value) > spec.max_text_chars:
+            errors.append(_too_long(spec, len(value)))
+        else:
+            if value not in spec.category_set:
+                _file(_category_problem(spec, value, schema.unknown_categories), errors, warnings)
+            values[name] = value
+    if len(record) > len(values) + len(errors):
+        ignored = sorted(str(field) for field in record if field not in schema.quiet_fields)
+        if ignored:
+            warnings.append(Problem(listed(ignored), "ignored_fields", "not a model feature: ignored"))
+    return values, errors, warnings
+
+
+def validate_frame(
+    frame: pd.DataFrame, schema: FeatureSchema
+) -> tuple[EncodedColumns, dict[int, list[Problem]], dict[int, list[Problem]]]:
+    """Check a table column by column, as a CSV is read: text in a numeric column is parsed.
+
+    Returns every row encoded (the caller drops the invalid ones) and the errors and
+    warnings keyed by row position.
+    """
+    missing = [name for name in schema.names if name not in frame.columns]
+    if missing:
+        raise MissingColumns(f"missing column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+    errors: dict[int, list[Problem]] = {}
+    warnings: dict[int, list[Problem]] = {}
+    numbers: dict[str, np.ndarray] = {}
+    codes: dict[str, np.ndarray] = {}
+    for spec in schema.features:
+        column = frame[spec.name]
+        if spec.is_numeric:
+            numbers[spec.name], absent = _numeric_column(spec, column, errors, warnings)
+        else:
+            codes[spec.name], absent = _categorical_column(spec, column, schema.unknown_categories, errors, warnings)
+        is_error, problem = _missing_problem(spec)
+        _flag(errors if is_error else warnings, absent, lambda _i, p=problem: p)
+    return EncodedColumns(numbers=numbers, codes=codes, rows=len(frame)), errors, warnings
+
+
+def _flag(target: dict[int, list[Problem]], mask: np.ndarray, make: Any) -> None:
+    for position in np.flatnonzero(mask):
+        target.setdefault(int(position), []).append(make(int(position)))
+
+
+def _as_arrow(column: pd.Series) -> pa.Array:
+    """A column as one Arrow array (text stays text, categoricals stay dictionaries)."""
+    try:
+        array = pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects
+        array = pa.array([None if v is None or v is pd.NA or v != v else str(v) for v in column.tolist()])
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array
+
+
+def _as_text(array: pa.Array) -> pa.Array:
+    """Any array as text (nulls kept): a category pandas read as a number becomes its text."""
+    if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+        array = pc.cast(array, pa.string())
+    return array
+
+
+def _blank(text: pa.Array) -> np.ndarray:
+    return pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)
+
+
+def _numeric_column(
+    spec: FeatureSpec, column: pd.Series, errors: dict[int, list[Problem]], warnings: dict[int, list[Problem]]
+) -> tuple[np.ndarray, np.ndarray]:
+    if pd.api.types.is_bool_dtype(column):
+        numbers = np.full(len(column), np.nan)
+        text = np.ones(len(column), dtype=bool)
+        absent = np.zeros(len(column), dtype=bool)
+    elif pd.api.types.is_numeric_dtype(column):
+        numbers = column.to_numpy(dtype=float, na_value=np.nan, copy=True)
+        absent = np.isnan(numbers)
+        text = np.zeros(len(column), dtype=bool)
+    else:
+        numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan, copy=True)
+        absent = np.isnan(numbers) & _blank(pc.utf8_trim_whitespace(_as_text(_as_arrow(column))))
+        text = np.isnan(numbers) & ~absent
+    _flag(errors, text, lambda i: _wrong_type(spec, column.iloc[i]))
+    infinite = np.isinf(numbers)
+    if infinite.any():
+        _flag(errors, infinite, lambda i: _not_finite(spec, numbers[i]))
+        numbers[infinite] = np.nan
+    low, high = _hard_range(spec)
+    with np.errstate(invalid="ignore"):
+        outside = (numbers < low) | (numbers > high)
+        unusual = ~outside & ((numbers < spec.min) | (numbers > spec.max))
+    _flag(errors, outside, lambda i: _out_of_bounds(spec, numbers[i]))
+    _flag(warnings, unusual, lambda i: _outside_training_range(spec, numbers[i]))
+    if spec.dtype == "int64":
+        fractional = ~outside & np.isfinite(numbers) & (numbers != np.floor(np.nan_to_num(numbers)))
+        _flag(warnings, fractional, lambda i: _not_whole(spec, numbers[i]))
+    return numbers, absent
+
+
+def _categorical_column(
+    spec: FeatureSpec,
+    column: pd.Series,
+    policy: str,
+    errors: dict[int, list[Problem]],
+    warnings: dict[int, list[Problem]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Category codes for a column; cells are compared as trimmed text, a blank cell is missing."""
+    array = _as_arrow(column)
+    if pa.types.is_dictionary(array.type):  # as read from a CSV: work once per distinct value
+        text = pc.utf8_trim_whitespace(_as_text(array.dictionary))
+        distinct_codes = np.append(_codes(spec, text), len(spec.categories) + 1)  # last slot: null cells
+        indices = pc.fill_null(array.indices, len(text)).to_numpy(zero_copy_only=False)
+        codes = distinct_codes[indices]
+        value_at = lambda i: text[indices[i]].as_py()  # noqa: E731
+    else:  # exact matches first; only the cells that miss are trimmed and looked up again
+        text = _as_text(array)
+        codes = _codes(spec, text, trim=False)
+        missed = codes == len(spec.categories)
+        if missed.any():
+            text = pc.utf8_trim_whitespace(text)
+            codes = np.where(missed, _codes(spec, text), codes)
+        value_at = lambda i: text[i].as_py()  # noqa: E731
+    unseen = codes == len(spec.categories)
+    if unseen.any():  # only a value training never saw can be too long: measure those alone
+        positions = np.flatnonzero(unseen)
+        if pa.types.is_dictionary(array.type):
+            lengths = pc.utf8_length(text).to_numpy(zero_copy_only=False)[indices[positions]]
+        else:
+            lengths = pc.utf8_length(pc.take(text, pa.array(positions))).to_numpy(zero_copy_only=False)
+        too_long = np.zeros(len(codes), dtype=bool)
+        too_long[positions] = lengths > spec.max_text_chars
+        if too_long.any():
+            length_at = dict(zip(positions.tolist(), lengths.tolist(), strict=True))
+            _flag(errors, too_long, lambda i: _too_long(spec, int(length_at[i])))
+            unseen &= ~too_long
+    if unseen.any():
+        is_error = policy == "reject"
+        _flag(errors if is_error else warnings, unseen, lambda i: _category_problem(spec, value_at(i), policy)[1])
+    return codes, codes == len(spec.categories) + 1
+
+
+def _codes(spec: FeatureSpec, text: pa.Array, trim: bool = True) -> np.ndarray:
+    """Index of each value in spec.categories; unseen = K; blank or null = K + 1 (when trimmed)."""
+    unseen_code = len(spec.categories)
+    known = pa.array(spec.categories, type=text.type)
+    codes = pc.fill_null(pc.index_in(text, value_set=known), unseen_code).to_numpy(zero_copy_only=False)
+    codes = codes.astype(np.int32)
+    if trim:
+        codes[_blank(text)] = unseen_code + 1
+    return codes

@@ -1,0 +1,503 @@
+"""The prediction log: every prediction and failed request, written off the hot path.
+
+A prediction only appends a tuple to a queue (about a microsecond); a background thread
+turns the queue into rows and rollups and writes them to the monitoring store every
+FLUSH_INTERVAL_S, in one transaction. If the store cannot be written (file deleted,
+read-only, disk full...), predictions go on, the state says `degraded` with the reason,
+up to MAX_BACKLOG_ROWS rows wait in memory (older ones are dropped and counted), and
+the writer tries again every RETRY_S until the store can be written again.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lib.monitoring.drift import feature_report, probability_report
+from lib.monitoring.store import HOUR, WINDOWS, LoggedRow, MonitoringStore, StoreUnavailable
+from lib.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from lib.model.inference import Prediction
+    from lib.model.loaded import LoadedModel
+    from lib.model.validation import EncodedColumns
+
+logger = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 0.25
+RETRY_S = 1.0
+PRUNE_EVERY_S = 600.0
+MAX_BACKLOG_ROWS = 200_000
+# Rows turned into Python objects and written per transaction. Small on purpose: a few
+# thousand short-lived objects reuse the same allocator pools transaction after
+# transaction, where 20,000 at once spread over new arenas that other, longer-lived
+# objects then pin (a big upload left ~25 MB more resident after its session ended).
+# With WAL and synchronous=NORMAL a commit costs no fsync: 2,000 is not slower than 20,000.
+WRITE_MAX_ROWS = 2_000
+NO_MODEL = "none"
+# The writer gives the GIL back every this many rows of Python work (about a millisecond):
+# left to the interpreter's 5 ms switch interval, a flush would add up to tens of ms to
+# the requests being served meanwhile.
+YIELD_EVERY_ROWS = 32
+_to_json = json.JSONEncoder(separators=(",", ":"), default=str).encode
+TABLE_CHUNK_ROWS = 2_000
+
+
+def _yield_gil() -> None:
+    time.sleep(0)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one model version's inputs fall into its training bins (built once per version)."""
+
+    numeric: list[tuple[str, np.ndarray]]  # feature, histogram edges
+    categorical: list[tuple[str, dict[str, int], int]]  # feature, category -> code, number of categories
+
+
+def _plan(model: LoadedModel) -> _Plan:
+    distributions = model.kpis["distributions"]
+    numeric, categorical = [], []
+    for spec in model.schema.features:
+        if spec.is_numeric:
+            numeric.append((spec.name, np.asarray(distributions[spec.name]["histogram"]["edges"], float)))
+        else:
+            categorical.append((spec.name, {c: i for i, c in enumerate(spec.categories)}, len(spec.categories)))
+    return _Plan(numeric, categorical)
+
+
+def numeric_bins(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Training bin per value; values outside the training range fall in the end bins,
+    missing (NaN) in bin len(edges) - 1."""
+    bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+    return np.where(np.isnan(values), len(edges) - 1, bins)
+
+
+class PredictionLog:
+    """One per process (see prediction_log()): a queue, a writer thread and a store."""
+
+    def __init__(self, path: Path, raw_max_age_s: float, raw_max_rows: int, max_bytes: int | None = None) -> None:
+        self.path = path
+        self.store = MonitoringStore(path)
+        self.raw_max_age_s, self.raw_max_rows = raw_max_age_s, raw_max_rows
+        self.max_bytes = max_bytes
+        self.trimmed_rows = 0
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._backlog: list[tuple[Any, ...]] = []
+        self._flush_lock = threading.Lock()
+        self._plans: dict[str, _Plan] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+        self._retry_at = 0.0
+        self._next_prune = 0.0
+        self.state, self.reason, self.since = "ok", None, time.time()
+        self.written_rows = self.dropped_rows = 0
+        self.last_write_at: float | None = None
+
+    # --- the hot path: append and return ----------------------------------------------
+
+    def log_records(
+        self,
+        model: LoadedModel,
+        source: str,
+        records: Sequence[dict[str, Any]],
+        predictions: Sequence[Prediction],
+        latency_ms: float,
+    ) -> None:
+        """Scored records (dicts as submitted); latency_ms is each one's share of the call."""
+        self._queue.append(("records", time.time(), source, model, latency_ms, records, predictions))
+        self._ensure_thread()
+
+    def log_columns(
+        self,
+        model: LoadedModel,
+        source: str,
+        columns: EncodedColumns,
+        probabilities: np.ndarray,
+        labels: Sequence[str],
+        latency_ms: float,
+    ) -> None:
+        """A scored table (validated columns), one logged row per scored row; queued in
+        slices of WRITE_MAX_ROWS, so the writer turns a big upload into rows a slice at a time."""
+        now = time.time()
+        for start in range(0, columns.rows, WRITE_MAX_ROWS):
+            stop = min(start + WRITE_MAX_ROWS, columns.rows)
+            part = columns.slice(start, stop) if (start, stop) != (0, columns.rows) else columns
+            self._queue.append(
+                ("columns", now, source, model, latency_ms, part, probabilities[start:stop], labels[start:stop])
+            )
+        self._ensure_thread()
+
+    def log_failure(self, source: str, version: str | None, latency_ms: float, kind: str, rows: int = 1) -> None:
+        """A request (or `rows` inputs) that produced no prediction, and why, as a short code."""
+        self._queue.append(("failure", time.time(), source, version or NO_MODEL, latency_ms, kind, rows))
+        self._ensure_thread()
+
+    # --- the writer -------------------------------------------------------------------
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            self.start()
+
+    def start(self) -> None:
+        """Open (create) the store and start the writer; idempotent."""
+        with self._thread_lock:
+            if self._thread is not None:
+                return
+            self._try_open()
+            self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is queued and stop the writer (tests, shutdown, a changed setting)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        self.flush(force=True)
+        self.store.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(FLUSH_INTERVAL_S):
+            try:
+                self.flush()
+                if time.time() >= self._next_prune and self.state == "ok":
+                    self.prune()
+            except Exception:  # the writer must never die: log it and carry on
+                logger.exception("the prediction log writer failed")
+
+    def _try_open(self) -> bool:
+        try:
+            self.store.open()
+        except StoreUnavailable as exc:
+            self._degrade(str(exc))
+            return False
+        self._recover()
+        return True
+
+    def _degrade(self, reason: str) -> None:
+        if self.state != "degraded" or self.reason != reason:
+            logger.warning("monitoring store unavailable: %s (predictions continue)", reason)
+            self.state, self.reason, self.since = "degraded", reason, time.time()
+        self._retry_at = time.time() + RETRY_S
+
+    def _recover(self) -> None:
+        if self.state != "ok":
+            logger.info("monitoring store available again after: %s", self.reason)
+            self.state, self.reason, self.since = "ok", None, time.time()
+
+    def flush(self, force: bool = False) -> None:
+        """Write everything queued so far (tests call this to read their own writes)."""
+        with self._flush_lock:
+            while self._queue:
+                self._backlog.append(self._queue.popleft())
+            if self.state == "degraded" and time.time() < self._retry_at and not force:
+                self._bound_backlog()  # what waits in memory while the store is down is bounded
+                return
+            try:
+                self.store.check_writable()
+            except StoreUnavailable as exc:
+                self._degrade(str(exc))
+                self._bound_backlog()
+                return
+            if not self._backlog:
+                if self.state == "degraded":
+                    self._try_open()
+                return
+            while self._backlog:  # a transaction per WRITE_MAX_ROWS rows: a big upload never
+                group = self._leading_items()  # becomes a million Python objects at once
+                rows, feature_counts = self._rows_or_drop_bad_items(group)
+                try:
+                    self.store.write(rows, feature_counts)
+                except StoreUnavailable as exc:
+                    self._degrade(str(exc))
+                    self._bound_backlog()
+                    return
+                del self._backlog[: len(group)]
+                self.written_rows += len(rows)
+                self.last_write_at = time.time()
+                self._recover()
+            if self.max_bytes is not None:  # checked at every write: a flood fills a disk in seconds
+                try:
+                    self.trimmed_rows += self.store.trim_to_bytes(self.max_bytes)
+                except StoreUnavailable as exc:
+                    self._degrade(str(exc))
+
+    def _leading_items(self) -> list[tuple[Any, ...]]:
+        """The first backlog items, up to WRITE_MAX_ROWS rows (at least one item)."""
+        group, rows = [], 0
+        for item in self._backlog:
+            if group and rows + _rows_in(item) > WRITE_MAX_ROWS:
+                break
+            group.append(item)
+            rows += _rows_in(item)
+        return group
+
+    def _rows_or_drop_bad_items(
+        self, items: list[tuple[Any, ...]]
+    ) -> tuple[list[LoggedRow], dict[tuple[int, str, str, int], int]]:
+        """Rows of the items; an item that cannot become rows (a bug) is dropped and
+        counted, so one bad item never blocks the log."""
+        try:
+            return self._rows(items)
+        except Exception:
+            logger.exception("a logged prediction cannot be written; dropping it")
+        good = []
+        for item in items:
+            try:
+                self._rows([item])
+                good.append(item)
+            except Exception:
+                self.dropped_rows += _rows_in(item)
+        return self._rows(good)
+
+    def _bound_backlog(self) -> None:
+        total = sum(_rows_in(item) for item in self._backlog)
+        while total > MAX_BACKLOG_ROWS and len(self._backlog) > 1:
+            dropped = _rows_in(self._backlog.pop(0))
+            total -= dropped
+            self.dropped_rows += dropped
+
+    def prune(self, now: float | None = None) -> dict[str, int]:
+        self._next_prune = time.time() + PRUNE_EVERY_S
+        try:
+            return self.store.prune(now, self.raw_max_age_s, self.raw_max_rows)
+        except StoreUnavailable as exc:
+            self._degrade(str(exc))
+            return {}
+
+    def _rows(self, items: list[tuple[Any, ...]]) -> tuple[list[LoggedRow], dict[tuple[int, str, str, int], int]]:
+        """Raw rows, and counts per (hour, version, feature, training bin).
+
+        Single records are binned together per hour and version: one numpy pass per
+        feature for the whole flush, not one per record.
+        """
+        rows: list[LoggedRow] = []
+        counts: dict[tuple[int, str, str, int], int] = defaultdict(int)
+        pending_records: dict[tuple[int, str], tuple[LoadedModel, list[dict[str, Any]]]] = {}
+        for item in items:
+            kind, ts, source = item[0], item[1], item[2]
+            hour = int(ts // HOUR * HOUR)
+            if kind == "failure":
+                _, _, _, version, latency, error_kind, n = item
+                rows.extend([LoggedRow(ts, source, version, latency, "error", error_kind, None, None, None)] * n)
+                continue
+            model, latency = item[3], item[4]
+            if kind == "records":
+                records, predictions = item[5], item[6]
+                names = model.schema.names
+                for record, prediction in zip(records, predictions, strict=True):
+                    # A scored record holds every feature (validation requires them); extra fields are dropped.
+                    shown = record if len(record) == len(names) else {name: record.get(name) for name in names}
+                    features = _to_json(shown)
+                    rows.append(
+                        LoggedRow(
+                            ts,
+                            source,
+                            model.version,
+                            latency,
+                            "ok",
+                            None,
+                            prediction.probability,
+                            prediction.label,
+                            features,
+                        )
+                    )
+                    if len(rows) % YIELD_EVERY_ROWS == 0:
+                        _yield_gil()
+                pending_records.setdefault((hour, model.version), (model, []))[1].extend(records)
+            else:
+                columns, probabilities, labels = item[5], item[6], item[7]
+                rows.extend(
+                    LoggedRow(ts, source, model.version, latency, "ok", None, float(p), str(label), text)
+                    for p, label, text in zip(probabilities, labels, _features_json(model, columns), strict=True)
+                )
+                self._count_bins(counts, hour, model, columns.numbers, columns.codes)
+        for (hour, _), (model, records) in pending_records.items():
+            plan = self._plan_for(model)
+            # None becomes NaN in a float array: the missing bin
+            numbers = {name: np.array([r.get(name) for r in records], float) for name, _ in plan.numeric}
+            codes = {
+                name: np.array(
+                    [k + 1 if (value := r.get(name)) is None else positions.get(value, k) for r in records], np.int64
+                )
+                for name, positions, k in plan.categorical
+            }
+            self._count_bins(counts, hour, model, numbers, codes)
+        return rows, counts
+
+    def _plan_for(self, model: LoadedModel) -> _Plan:
+        plan = self._plans.get(model.version)
+        if plan is None:
+            plan = self._plans[model.version] = _plan(model)
+        return plan
+
+    def _count_bins(
+        self,
+        counts: dict[tuple[int, str, str, int], int],
+        hour: int,
+        model: LoadedModel,
+        numbers: dict[str, np.ndarray],
+        codes: dict[str, np.ndarray],
+    ) -> None:
+        plan = self._plan_for(model)
+        binned = [(name, numeric_bins(edges, numbers[name])) for name, edges in plan.numeric]
+        binned += [(name, codes[name]) for name, _, _ in plan.categorical]
+        for name, bins in binned:
+            for bin_index, count in enumerate(np.bincount(bins).tolist()):
+                if count:
+                    counts[(hour, model.version, name, bin_index)] += count
+
+    # --- reading (each raises StoreUnavailable with the reason) ------------------------
+
+    def _readable(self) -> MonitoringStore:
+        if self.state == "ok" and not self.path.exists():  # nothing logged yet: an empty store reads as zeros
+            self._try_open()
+        return self.store
+
+    def system(self, window: str) -> dict[str, Any]:
+        return self._readable().system(window)
+
+    def totals(self) -> dict[str, int]:
+        return self._readable().totals()
+
+    def recent_errors(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self._readable().recent_errors(limit)
+
+    def drift(self, model: LoadedModel, window: str, features: Sequence[str] | None = None) -> dict[str, Any]:
+        """PSI per feature and for the predicted probability, served version, recent window."""
+        since = time.time() - WINDOWS[window]
+        store = self._readable()
+        recent = store.feature_counts(model.version, since)
+        distributions = model.kpis["distributions"]
+        specs = {spec.name: spec for spec in model.schema.features}
+        return {
+            "window": window,
+            "model_version": model.version,
+            "features": {
+                name: feature_report(distributions[name], specs[name].categories or [], recent.get(name))
+                for name in (features if features is not None else model.schema.names)
+            },
+            "probability": probability_report(
+                model.kpis["threshold_table"], store.probability_counts(model.version, since)
+            ),
+        }
+
+    def pending_rows(self) -> int:
+        """Rows logged and not written yet (in the queue or waiting for the store)."""
+        return sum(_rows_in(item) for item in [*self._queue, *self._backlog])
+
+    def status(self) -> dict[str, Any]:
+        """The store's state as /health reports it (starting the writer, which opens the store)."""
+        self._ensure_thread()
+        return {
+            "ok": self.state == "ok",
+            "state": self.state,
+            "reason": self.reason,
+            "since": self.since,
+            "path": self.path.name,
+            "pending_rows": self.pending_rows(),
+            "written_rows": self.written_rows,
+            "dropped_rows": self.dropped_rows,
+            "trimmed_rows": self.trimmed_rows,
+            "max_bytes": self.max_bytes,
+            "last_write_at": self.last_write_at,
+        }
+
+
+def score_and_log(
+    record: Any, model: LoadedModel, source: str, *, explain: bool = True, started: float | None = None
+) -> Prediction:
+    """score_record, then log the prediction with its latency (from `started` if given,
+    a perf_counter reading, e.g. when the request arrived). Failures are the caller's to log."""
+    from lib.model.inference import score_record
+
+    started = time.perf_counter() if started is None else started
+    prediction = score_record(record, model, explain=explain)
+    prediction_log().log_records(model, source, [record], [prediction], (time.perf_counter() - started) * 1000)
+    return prediction
+
+
+def _rows_in(item: tuple[Any, ...]) -> int:
+    kind = item[0]
+    if kind == "failure":
+        return int(item[6])
+    return len(item[5]) if kind == "records" else int(item[5].rows)
+
+
+def _features_json(model: LoadedModel, columns: EncodedColumns) -> list[str]:
+    """One JSON object per row of a validated table (an unseen category shows as "(unseen)")."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            spec.name: columns.numbers[spec.name]
+            if spec.is_numeric
+            else np.array([*spec.categories, "(unseen)", None], dtype=object)[columns.codes[spec.name]]
+            for spec in model.schema.features
+        }
+    )
+    lines: list[str] = []
+    for start in range(0, len(frame), TABLE_CHUNK_ROWS):  # a big upload: chunks, the GIL given back between
+        lines += frame.iloc[start : start + TABLE_CHUNK_ROWS].to_json(orient="records", lines=True).splitlines()
+        _yield_gil()
+    return lines
+
+
+_current: PredictionLog | None = None
+_current_lock = threading.Lock()
+
+
+def prediction_log(settings: Settings | None = None) -> PredictionLog:
+    """The process-wide log for the configured store (a new one if the setting changed)."""
+    global _current
+    settings = settings or get_settings()
+    log = _current
+    max_bytes = settings.monitoring_max_mb * 1_000_000
+    if log is not None and log.path == settings.monitoring_db and log.max_bytes == max_bytes:
+        return log
+    with _current_lock:
+        if _current is not None and _current.path == settings.monitoring_db and _current.max_bytes == max_bytes:
+            return _current
+        if _current is not None:
+            _current.stop()
+        _current = PredictionLog(
+            settings.monitoring_db,
+            settings.monitoring_raw_max_days * 86_400,
+            settings.monitoring_raw_max_rows,
+            max_bytes,
+        )
+        return _current
+
+
+def pending_rows() -> int:
+    """Rows this process's log has not written yet (0 when nothing was logged)."""
+    log = _current
+    return log.pending_rows() if log is not None else 0
+
+
+def close_prediction_log() -> None:
+    """Write what is queued and stop this process's log (before its folder goes away)."""
+    global _current
+    with _current_lock:
+        if _current is not None:
+            _current.stop()
+            _current = None
+
+
+def _flush_at_exit() -> None:
+    if _current is not None:
+        _current.stop()
+
+
+atexit.register(_flush_at_exit)

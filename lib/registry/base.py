@@ -1,0 +1,215 @@
+"""The model registry: versions, the served pointer, promote and roll back, an audit log.
+
+The same operations on a local folder (default) or under an S3 prefix (plain boto3).
+Layout, either way: one folder (prefix) per version holding a complete bundle, the
+pointer `current.json` naming the served version, and the audit log. A version is
+complete once its metadata.json exists: it is written (uploaded) last. Every switch
+replaces the pointer in one operation (os.replace locally, one PUT in S3), so readers
+see the old version or the new one, never a mix; the audit line is appended after.
+
+Status of a version: serving (the pointer names it), archived (it was served before),
+candidate (never served: a retrain that did not pass the gate, or not promoted yet).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+AUDIT_FILE = "audit.jsonl"
+AUDIT_PREFIX = "audit/"
+# What a version may be called: new_version_id's names (20261126T042239Z-3fa1c2), and any
+# plain name of letters, digits, dots, dashes and underscores; never a path.
+VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class RegistryError(Exception):
+    """A registry operation that cannot be done; the message says why.
+
+    kind: invalid (not a version name), unknown (no such version), conflict (already served, nothing to roll back to),
+    broken (the bundle fails its checks), unreadable (a registry file is damaged),
+    unavailable (the storage cannot be reached).
+    """
+
+    def __init__(self, message: str, kind: str = "unreadable") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class RegistryUnavailable(RegistryError):
+    """The storage cannot be reached (S3 down, credentials refused)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "unavailable")
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    at: str
+    actor: str
+    action: str  # promote, rollback, auto_promote
+    from_version: str | None
+    to_version: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    created_at: str | None
+    family: str | None
+    metrics: dict[str, Any]
+    dataset_name: str | None
+    dataset_sha256: str | None
+    rows_used: int | None
+    status: str
+    comparison: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RegistryView:
+    served: str | None
+    previous: str | None  # what a rollback serves
+    versions: list[VersionInfo]
+    audit: list[AuditEvent]
+
+
+def _previous(served: str | None, history: list[AuditEvent]) -> str | None:
+    for event in reversed(history):
+        if event.to_version == served and event.from_version and event.from_version != served:
+            return event.from_version
+    return None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _info(version: str, metadata: dict[str, Any], status: str) -> VersionInfo:
+    dataset = metadata.get("dataset") or {}
+    return VersionInfo(
+        version=version,
+        created_at=metadata.get("created_at"),
+        family=(metadata.get("model") or {}).get("family"),
+        metrics=metadata.get("test_metrics") or {},
+        dataset_name=dataset.get("name"),
+        dataset_sha256=dataset.get("sha256"),
+        rows_used=dataset.get("rows_used"),
+        status=status,
+        comparison=metadata.get("comparison"),
+    )
+
+
+class Registry:
+    """Operations common to both storages; subclasses read and write the bytes."""
+
+    uri: str
+    remote = False  # True when publishing means uploading (S3)
+
+    # storage-specific ----------------------------------------------------------------
+    def served(self) -> str | None:
+        raise NotImplementedError
+
+    def version_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def metadata(self, version: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def audit(self) -> list[AuditEvent]:
+        raise NotImplementedError
+
+    def _check_complete(self, version: str) -> None:
+        raise NotImplementedError
+
+    def _write_pointer(self, version: str) -> None:
+        raise NotImplementedError
+
+    def _append_audit(self, event: AuditEvent) -> None:
+        raise NotImplementedError
+
+    def staging(self, cache_dir: Path) -> Path:
+        """Where training writes a new version before `publish` (the registry itself when local)."""
+        raise NotImplementedError
+
+    def publish(self, folder: Path) -> str:
+        """Make a complete bundle folder a version of this registry; returns its name."""
+        raise NotImplementedError
+
+    # common --------------------------------------------------------------------------
+    def overview(self) -> RegistryView:
+        """Served, previous, every version and the audit log from one read of the pointer
+        and one of the log (each is a request on S3)."""
+        served, history = self.served(), self.audit()
+        once_served = {e.to_version for e in history} | {e.from_version for e in history if e.from_version}
+        versions = [
+            _info(
+                version,
+                self.metadata(version),
+                "serving" if version == served else "archived" if version in once_served else "candidate",
+            )
+            for version in sorted(self.version_names(), reverse=True)
+        ]
+        return RegistryView(served, _previous(served, history), versions, history)
+
+    def versions(self) -> list[VersionInfo]:
+        """Every complete version, newest first, with its status."""
+        return self.overview().versions
+
+    def promote(self, version: str, actor: str, reason: str, action: str = "promote") -> AuditEvent:
+        """Serve `version` from now on (one atomic pointer switch), and record who and why."""
+        check_version_name(version)
+        if version not in self.version_names():
+            raise RegistryError(f"no complete version {version!r} in the registry", "unknown")
+        self._check_complete(version)
+        previous = self.served()
+        if previous == version:
+            raise RegistryError(f"{version} is already the served version", "conflict")
+        self._write_pointer(version)
+        event = AuditEvent(_now(), actor, action, previous, version, reason.strip() or "(no reason given)")
+        self._append_audit(event)
+        return event
+
+    def rollback(self, actor: str, reason: str, to: str | None = None) -> AuditEvent:
+        """Serve the previous version again (or `to`)."""
+        if to is not None:
+            check_version_name(to)
+        target = to or _previous(self.served(), self.audit())
+        if target is None:
+            raise RegistryError("nothing to roll back to: no earlier served version is recorded", "conflict")
+        return self.promote(target, actor, reason, action="rollback")
+
+
+def check_version_name(version: str) -> None:
+    """Refuse anything that is not a version name before it comes near a path or a key."""
+    if not isinstance(version, str) or not VERSION_NAME.match(version) or ".." in version:
+        shown = repr(version[:40]) if isinstance(version, str) else "that"
+        raise RegistryError(f"{shown} is not a version name (letters, digits, '.', '-' and '_', up to 100)", "invalid")
+
+
+def _parse_audit_lines(lines: Iterable[str]) -> list[AuditEvent]:
+    """Events in order; a torn or foreign line (a crash mid-append) is skipped, not fatal."""
+    events = []
+    for line in lines:
+        try:
+            event = _event(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def _event(record: Any) -> AuditEvent | None:
+    try:
+        return AuditEvent(**record)
+    except TypeError:  # not an object, or not these fields
+        return None

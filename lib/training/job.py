@@ -1,0 +1,140 @@
+"""One retraining job, in its own process: `python -m lib.training.job JOB_DIR`.
+
+Started by lib.training.jobs (the Retrain page and POST /train), never by a page rerun or a
+request. It reads job.json (who asked, which data), trains a new version without serving
+it, compares it with the served model on the same held-out rows, publishes it to the
+registry (local or S3), and promotes it only when the gate passes. Its progress and
+log lines go to state.json (replaced atomically) and log.txt in the job folder, where
+the server reads them. Killed at any point, it leaves the served version as it was and
+no half-written version in the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lib.storage.files import write_json
+
+PROGRESS_STEP = re.compile(r"^\[(\d+)/(\d+)\]")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class JobCancelled(Exception):
+    """Someone asked to cancel this job (the `cancel` file exists): stop before going further."""
+
+
+class JobFiles:
+    """state.json and log.txt of one job folder, as the job process writes them."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.state: dict[str, Any] = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+
+    def update(self, **changes: Any) -> None:
+        self.state.update(changes)
+        write_json(self.folder / "state.json", self.state)
+
+    def cancelled_by(self) -> str | None:
+        from lib.training.jobs import cancel_requested_by
+
+        return cancel_requested_by(self.folder)
+
+    def check_not_cancelled(self) -> None:
+        if self.cancelled_by() is not None:
+            raise JobCancelled
+
+    def log(self, line: str) -> None:
+        self.check_not_cancelled()  # at every step: a cancelled job never goes further
+        with open(self.folder / "log.txt", "a", encoding="utf-8") as handle:
+            handle.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+        step = PROGRESS_STEP.match(line.strip())
+        if step:  # training's own steps: 5 % to 85 %
+            done, total = int(step.group(1)), int(step.group(2))
+            self.update(progress=round(0.05 + 0.8 * (done - 1) / total, 3), step=line.strip())
+
+
+def run(job: JobFiles) -> dict[str, Any]:
+    """The job's work; returns its result (raises on failure)."""
+    from lib.model_loader import ModelNotAvailable, load_model
+    from lib.registry import open_registry
+    from lib.settings import get_settings
+    from lib.training.config import load_config
+    from lib.training.jobs import UPLOAD_FILE
+    from lib.training.pipeline import gate, train
+
+    settings = get_settings()
+    spec = job.state
+    job.update(progress=0.02, step="reading the data")
+    config = load_config(settings.data_config)
+    if spec["data"] == "upload":
+        name = f"{config.name} (upload {spec['data_name']})"
+        config = replace(config, csv_path=job.folder / UPLOAD_FILE, separator=",", name=name)
+    job.log(f"data: {spec['data_name']}; requested by {spec['requested_by']}")
+    registry = open_registry(settings.model_uri)
+    try:
+        champion = load_model(settings.model_uri, settings.model_cache_dir)
+        job.log(f"served model: {champion.version}")
+    except ModelNotAvailable as exc:
+        champion = None
+        job.log(f"no served model to compare with ({exc.reason})")
+    staging = registry.staging(settings.model_cache_dir)
+    result = train(config, staging, job.log, serve=False, champion=champion)
+    if registry.remote:
+        job.update(progress=0.88, step="publishing to the registry")
+        job.log(f"uploading {result.version} to {registry.uri}")
+    registry.publish(result.folder)
+    comparison = result.metadata.get("comparison")
+    promote, reason = gate(comparison, settings.promotion_metric, settings.promotion_tolerance)
+    job.log(reason)
+    if promote:
+        job.check_not_cancelled()  # the last moment a cancel can stop the switch
+        job.update(progress=0.95, step="promoting")
+        registry.promote(result.version, spec["requested_by"], reason, action="auto_promote")
+        job.log(f"now serving {result.version}")
+    return {
+        "version": result.version,
+        "promoted": promote,
+        "reason": reason,
+        "metric": settings.promotion_metric,
+        "tolerance": settings.promotion_tolerance,
+        "test_metrics": result.metadata["test_metrics"],
+        "comparison": comparison,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m lib.training.job JOB_DIR", file=sys.stderr)
+        return 2
+    os.nice(10)  # training yields the CPU to the server answering predictions
+    job = JobFiles(Path(args[0]))
+    # The pid first, then the cancel request: a canceller writes them the other way round.
+    job.update(status="running", pid=os.getpid(), started_at=now_iso())
+    try:
+        job.check_not_cancelled()
+        result = run(job)
+    except JobCancelled:
+        job.update(status="cancelled", finished_at=now_iso(), error=f"cancelled by {job.cancelled_by()}")
+        return 0
+    except Exception as exc:  # every failure ends the job with its reason, never a silent exit
+        job.log(f"failed: {type(exc).__name__}: {exc}")
+        job.update(status="failed", finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}")
+        return 1
+    job.update(status="succeeded", progress=1.0, step="done", finished_at=now_iso(), result=result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

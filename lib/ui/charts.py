@@ -1,0 +1,404 @@
+"""Plotly figures for the pages: pure functions of plain data, testable without Streamlit.
+
+Figures are written as plain plotly specs and wrapped without plotly's per-property
+validation, which costs 5-30 ms a figure and would dominate a page rerun; the tests
+validate every figure once instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+PRIMARY = "#0F62FE"
+RISK = "#D62728"
+SAFE = "#2CA02C"
+MUTED = "#8D8D8D"
+GRID = "#E5E8EF"
+AXIS = {"gridcolor": GRID, "zerolinecolor": GRID, "linecolor": GRID, "automargin": True}
+ANNOTATION_SPOTS = (("left", "top"), ("right", "top"), ("left", "bottom"), ("right", "bottom"))
+
+
+def _figure(data: list[dict[str, Any]], title: str, height: int = 340, **layout: Any) -> go.Figure:
+    base = {
+        "title": {"text": title, "font": {"size": 15}},
+        "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+        "height": height,
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "font": {"color": "#161616"},
+        "xaxis": dict(AXIS),
+        "yaxis": dict(AXIS),
+        "shapes": [],
+        "annotations": [],
+        # The empty built-in template: plotly otherwise deep-copies its default one into
+        # every figure (twice the cost of building the figure itself).
+        "template": "none",
+        "colorway": [PRIMARY, RISK, SAFE, MUTED],
+    }
+    for key, value in layout.items():
+        base[key] = {**base[key], **value} if key in ("xaxis", "yaxis") else value
+    return go.Figure(data=data, layout=base, _validate=False)
+
+
+def _line_at(position: float, text: str, axis: str = "x", spot: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A dashed reference line across the plot, and its label."""
+    side, level = ANNOTATION_SPOTS[spot % len(ANNOTATION_SPOTS)]
+    line = {"type": "line", "line": {"dash": "dash", "color": MUTED, "width": 1.5}}
+    label = {"text": text, "showarrow": False, "font": {"size": 11, "color": "#525252"}}
+    if axis == "x":
+        line |= {"xref": "x", "yref": "paper", "x0": position, "x1": position, "y0": 0, "y1": 1}
+        label |= {
+            "xref": "x",
+            "yref": "paper",
+            "x": position,
+            "y": 1 if level == "top" else 0,
+            "xanchor": "left" if side == "left" else "right",
+            "yanchor": level,
+        }
+    else:
+        line |= {"xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": position, "y1": position}
+        label |= {"xref": "paper", "yref": "y", "x": 1, "y": position, "xanchor": "right", "yanchor": "bottom"}
+    return line, label
+
+
+def _with_lines(figure: go.Figure, lines: list[tuple[dict[str, Any], dict[str, Any]]]) -> go.Figure:
+    figure.layout.shapes = [line for line, _ in lines]
+    figure.layout.annotations = [label for _, label in lines]
+    return figure
+
+
+def _show(value: Any) -> str:
+    """A value as a person writes it: 2 rather than 2.0, and "(empty)" for a missing one."""
+    if value is None:
+        return "(empty)"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def probability_gauge(probability: float, threshold: float) -> go.Figure:
+    """The probability on a 0-100 % dial, red past the threshold."""
+    gauge = {
+        "type": "indicator",
+        "mode": "gauge+number",
+        "value": probability * 100,
+        "number": {"suffix": " %", "valueformat": ".1f"},
+        "gauge": {
+            "axis": {"range": [0, 100]},
+            "bar": {"color": RISK if probability >= threshold else SAFE},
+            "threshold": {"line": {"color": "black", "width": 3}, "value": threshold * 100},
+        },
+    }
+    return _figure([gauge], "", height=260, margin={"l": 30, "r": 30, "t": 30, "b": 10})
+
+
+def reasons_bar(reasons: list[dict[str, Any]]) -> go.Figure:
+    """Top reasons as bars: how much each feature moves the probability from the typical value."""
+    ordered = list(reversed(reasons))
+    bars = {
+        "type": "bar",
+        "orientation": "h",
+        "x": [r["contribution"] * 100 for r in ordered],
+        "y": [f"{r['feature']} = {_show(r['value'])}" for r in ordered],
+        "marker": {"color": [RISK if r["contribution"] > 0 else SAFE for r in ordered]},
+        "hovertemplate": "%{y}: %{x:+.1f} points<extra></extra>",
+    }
+    return _figure(
+        [bars],
+        "Top reasons: change in probability versus a typical customer",
+        height=80 + 45 * len(reasons),
+        xaxis={"title": {"text": "percentage points"}, "zeroline": True, "zerolinecolor": MUTED},
+    )
+
+
+def what_if_chart(frame: pd.DataFrame, feature: str, threshold: float, numeric: bool) -> go.Figure:
+    """This customer's probability across one feature, with the threshold and their own value."""
+    values = frame["value"].tolist() if numeric else [_show(v) for v in frame["value"]]
+    probability = frame["probability"].to_numpy()
+    percent = (probability * 100).tolist()
+    if numeric:
+        main = {
+            "type": "scatter",
+            "mode": "lines",
+            "x": values,
+            "y": percent,
+            "line": {"color": PRIMARY},
+            "name": "probability",
+        }
+    else:
+        colors = [RISK if p >= threshold else SAFE for p in probability]
+        main = {"type": "bar", "x": values, "y": percent, "marker": {"color": colors}, "name": "probability"}
+    current = [i for i, flag in enumerate(frame["is_current"]) if flag]
+    marker = {
+        "type": "scatter",
+        "mode": "markers",
+        "x": [values[i] for i in current],
+        "y": [percent[i] for i in current],
+        "marker": {"size": 12, "color": "black"},
+        "name": "this customer",
+    }
+    figure = _figure(
+        [main, marker],
+        f"Probability as {feature} changes",
+        xaxis={"title": {"text": feature}, **({} if numeric else {"type": "category"})},
+        yaxis={"title": {"text": "probability (%)"}, "range": [0, 100]},
+    )
+    return _with_lines(figure, [_line_at(threshold * 100, f"threshold {threshold:.0%}", axis="y")])
+
+
+def probability_histogram(probability: np.ndarray, threshold: float) -> go.Figure:
+    bins = {
+        "type": "histogram",
+        "x": probability,
+        "xbins": {"start": 0, "end": 1, "size": 0.05},
+        "marker": {"color": PRIMARY},
+    }
+    figure = _figure(
+        [bins],
+        "Scored probabilities",
+        xaxis={"title": {"text": "probability"}, "range": [0, 1]},
+        yaxis={"title": {"text": "customers"}},
+    )
+    return _with_lines(figure, [_line_at(threshold, f"threshold {threshold:.2f}")])
+
+
+def confusion_heatmap(matrix: dict[str, int], negative: str, positive: str) -> go.Figure:
+    values = [[matrix["tn"], matrix["fp"]], [matrix["fn"], matrix["tp"]]]
+    heatmap = {
+        "type": "heatmap",
+        "z": values,
+        "x": [f"predicted {negative}", f"predicted {positive}"],
+        "y": [f"actual {negative}", f"actual {positive}"],
+        "text": [[f"{v:,}" for v in row] for row in values],
+        "texttemplate": "%{text}",
+        "colorscale": "Blues",
+        "showscale": False,
+    }
+    return _figure([heatmap], "Confusion matrix (test split)", height=300, yaxis={"autorange": "reversed"})
+
+
+def _diagonal(name: str) -> dict[str, Any]:
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "x": [0, 1],
+        "y": [0, 1],
+        "line": {"dash": "dot", "color": MUTED},
+        "name": name,
+    }
+
+
+def _curve(x: list[float], y: list[float], name: str = "model", mode: str = "lines") -> dict[str, Any]:
+    return {"type": "scatter", "mode": mode, "x": x, "y": y, "line": {"color": PRIMARY}, "name": name}
+
+
+def roc_chart(curves: dict[str, Any], auc: float) -> go.Figure:
+    return _figure(
+        [_curve(curves["roc"]["fpr"], curves["roc"]["tpr"]), _diagonal("chance")],
+        f"ROC curve (AUC {auc:.3f})",
+        xaxis={"title": {"text": "false positive rate"}},
+        yaxis={"title": {"text": "true positive rate"}},
+    )
+
+
+def roc_comparison_chart(roc: dict[str, Any], new_auc: float, served_auc: float) -> go.Figure:
+    """The new model's and the served model's ROC curves on the same held-out rows."""
+    new = _curve(roc["challenger"]["fpr"], roc["challenger"]["tpr"], f"new model (AUC {new_auc:.3f})")
+    served = _curve(roc["champion"]["fpr"], roc["champion"]["tpr"], f"served model (AUC {served_auc:.3f})")
+    served["line"] = {"color": MUTED, "dash": "dot"}
+    return _figure(
+        [new, served, _diagonal("chance")],
+        "ROC curves on the same test rows",
+        xaxis={"title": {"text": "false positive rate"}},
+        yaxis={"title": {"text": "true positive rate"}},
+    )
+
+
+def pr_chart(curves: dict[str, Any], pr_auc: float, base_rate: float) -> go.Figure:
+    figure = _figure(
+        [_curve(curves["pr"]["recall"], curves["pr"]["precision"])],
+        f"Precision-recall curve (average precision {pr_auc:.3f})",
+        xaxis={"title": {"text": "recall"}},
+        yaxis={"title": {"text": "precision"}, "range": [0, 1]},
+    )
+    return _with_lines(figure, [_line_at(base_rate, "base rate", axis="y")])
+
+
+def calibration_chart(curves: dict[str, Any]) -> go.Figure:
+    calibration = curves["calibration"]
+    return _figure(
+        [_curve(calibration["predicted"], calibration["observed"], mode="lines+markers"), _diagonal("perfect")],
+        "Calibration (test split, deciles)",
+        xaxis={"title": {"text": "mean predicted probability"}},
+        yaxis={"title": {"text": "observed rate"}},
+    )
+
+
+def gain_chart(curves: dict[str, Any]) -> go.Figure:
+    gain = curves["gain"]
+    return _figure(
+        [_curve(gain["population_share"], gain["positives_captured"]), _diagonal("random")],
+        "Cumulative gain",
+        xaxis={"title": {"text": "share of customers contacted (riskiest first)"}, "tickformat": ".0%"},
+        yaxis={"title": {"text": "share of positives reached"}, "tickformat": ".0%"},
+    )
+
+
+def importance_chart(importance: list[dict[str, Any]], top: int = 15) -> go.Figure:
+    shown = list(reversed(importance[:top]))
+    bars = {
+        "type": "bar",
+        "orientation": "h",
+        "x": [i["importance"] for i in shown],
+        "y": [i["feature"] for i in shown],
+        "error_x": {"type": "data", "array": [i["std"] for i in shown]},
+        "marker": {"color": PRIMARY},
+    }
+    return _figure([bars], "Feature importance (drop in ROC AUC when shuffled)", height=120 + 22 * len(shown))
+
+
+def threshold_chart(table: dict[str, list[float]], marks: dict[str, float]) -> go.Figure:
+    """Precision, recall and F1 against the threshold, with the thresholds worth seeing marked."""
+    lines = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": table["threshold"],
+            "y": table[name],
+            "name": name,
+            "line": {"color": color},
+        }
+        for name, color in (("precision", PRIMARY), ("recall", RISK), ("f1", SAFE))
+    ]
+    figure = _figure(
+        lines,
+        "Metrics by threshold (test split)",
+        xaxis={"title": {"text": "threshold"}, "range": [0, 1]},
+        yaxis={"range": [0, 1]},
+    )
+    return _with_lines(figure, [_line_at(v, f"{k} {v:.2f}", spot=i) for i, (k, v) in enumerate(marks.items())])
+
+
+def profit_chart(table: dict[str, list[float]], marks: dict[str, float], currency: str) -> go.Figure:
+    figure = _figure(
+        [_curve(table["threshold"], table["profit"], name="profit")],
+        "Expected campaign profit by threshold (test split)",
+        xaxis={"title": {"text": "threshold"}, "range": [0, 1]},
+        yaxis={"title": {"text": f"profit ({currency})"}},
+    )
+    return _with_lines(figure, [_line_at(v, f"{k} {v:.2f}", spot=i) for i, (k, v) in enumerate(marks.items())])
+
+
+def segment_chart(table: pd.DataFrame, feature: str, measure: str, title: str) -> go.Figure:
+    bars = {
+        "type": "bar",
+        "x": table["segment"].astype(str).tolist(),
+        "y": table[measure].tolist(),
+        "marker": {"color": PRIMARY},
+    }
+    return _figure([bars], title, xaxis={"title": {"text": feature}, "type": "category"})
+
+
+def campaign_chart(curve: pd.DataFrame, best: pd.Series, currency: str) -> go.Figure:
+    best_point = {
+        "type": "scatter",
+        "mode": "markers",
+        "x": [best["targeted"]],
+        "y": [best["expected_profit"]],
+        "marker": {"size": 12, "color": RISK},
+        "name": f"best: {int(best['targeted']):,} customers",
+    }
+    return _figure(
+        [_curve(curve["targeted"].tolist(), curve["expected_profit"].tolist(), name="expected profit"), best_point],
+        "Expected profit by number of customers contacted (riskiest first)",
+        xaxis={"title": {"text": "customers contacted"}},
+        yaxis={"title": {"text": f"expected profit ({currency})"}},
+    )
+
+
+def drift_chart(report: dict[str, Any], title: str) -> go.Figure:
+    """Training and recent shares per bin, overlaid (a drift report from lib.monitoring.drift).
+
+    The unseen and missing bins are left out when neither side has any.
+    """
+    training = np.asarray(report["training_counts"], dtype=float)
+    recent = np.asarray(report["recent_counts"], dtype=float)
+    keep = [
+        i for i, label in enumerate(report["bins"]) if label not in ("(unseen)", "missing") or training[i] or recent[i]
+    ]
+    labels = [report["bins"][i] for i in keep]
+    bars = [
+        {
+            "type": "bar",
+            "x": labels,
+            "y": (training[keep] / max(training.sum(), 1)).tolist(),
+            "name": "training",
+            "marker": {"color": MUTED},
+            "opacity": 0.6,
+        }
+    ]
+    if recent.sum():
+        bars.append(
+            {
+                "type": "bar",
+                "x": labels,
+                "y": (recent[keep] / recent.sum()).tolist(),
+                "name": "recent",
+                "marker": {"color": PRIMARY},
+                "opacity": 0.6,
+            }
+        )
+    return _figure(
+        bars,
+        title,
+        barmode="overlay",
+        xaxis={"type": "category"},
+        yaxis={"title": {"text": "share"}, "tickformat": ".0%"},
+    )
+
+
+def _times(series: list[dict[str, Any]]) -> list[str]:
+    return [pd.Timestamp(point["start"], unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M") for point in series]
+
+
+def throughput_chart(series: list[dict[str, Any]], step_s: int) -> go.Figure:
+    """Predictions per second in each step, stacked by source."""
+    sources = sorted({source for point in series for source in point["by_source"]})
+    x = _times(series)
+    bars = [
+        {"type": "bar", "x": x, "y": [p["by_source"].get(source, 0) / step_s for p in series], "name": source}
+        for source in sources
+    ]
+    return _figure(bars, "Throughput (per second)", height=280, barmode="stack", yaxis={"rangemode": "tozero"})
+
+
+def error_rate_chart(series: list[dict[str, Any]]) -> go.Figure:
+    x = _times(series)
+    y = [p["errors"] / p["requests"] if p["requests"] else None for p in series]
+    line = {"type": "scatter", "mode": "lines+markers", "x": x, "y": y, "name": "error rate", "connectgaps": False}
+    return _figure(
+        [line | {"line": {"color": RISK}}],
+        "Error rate",
+        height=280,
+        yaxis={"tickformat": ".0%", "rangemode": "tozero"},
+    )
+
+
+def latency_chart(series: list[dict[str, Any]]) -> go.Figure:
+    x = _times(series)
+    lines = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": x,
+            "y": [p[q] for p in series],
+            "name": q,
+            "connectgaps": False,
+        }
+        for q in ("p50", "p95", "p99")
+    ]
+    return _figure(lines, "Latency (ms, log scale)", height=280, yaxis={"type": "log", "dtick": 1})

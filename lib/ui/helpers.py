@@ -1,0 +1,77 @@
+"""The one lib module that imports Streamlit: shared getters and messages for the pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib.business.portfolio import Portfolio, cached_reference_portfolio
+from lib.model.inference import InvalidInput
+from lib.model_loader import LoadedModel, ModelNotAvailable, get_model
+from lib.server.access import AccessDecision, check_admin, resolve_caller
+from lib.serving.csv_io import CsvError
+from lib.settings import get_settings
+from lib.training.config import ConfigError
+
+
+def served_model() -> LoadedModel:
+    """The process-wide model, or a clear message and the end of this page's run."""
+    try:
+        return get_model()
+    except ModelNotAvailable as exc:
+        st.error(f"**Model not loaded.** {exc.reason}", icon=":material/error:")
+        st.caption(
+            "The app keeps running: once a model is available (for example after `make train`), reload this page."
+        )
+        st.stop()
+        raise  # st.stop() raises; this line only reassures type checkers
+
+
+def reference_customers(model: LoadedModel) -> Portfolio | None:
+    """The dataset of DATA_CONFIG scored by the served model, once per version and process."""
+    try:
+        return cached_reference_portfolio(model, get_settings().data_config)
+    except (ConfigError, CsvError, InvalidInput, OSError) as exc:
+        st.warning(f"The reference customers cannot be scored: {exc}. Check DATA_CONFIG.")
+        return None
+
+
+def outcome(model: LoadedModel) -> str:
+    """What the model predicts, in the dataset's own words: "Churn = Yes"."""
+    return f"{model.schema.target} = {model.schema.positive_label}"
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def money(value: float, currency: str) -> str:
+    return f"{currency}{value:,.0f}"
+
+
+def admin_access(typed_token: str | None) -> AccessDecision:
+    """The same rule as the API (lib.server.access): the token when ADMIN_TOKEN is set, else only
+    a browser on this machine, never through a proxy."""
+    settings = get_settings()
+    authorization = f"Bearer {typed_token}" if typed_token else None
+    headers = {name.lower(): value for name, value in st.context.headers.items()}
+    caller = resolve_caller(_browser_address(), headers, settings.trusted_proxies)
+    # A wrong token counts once when typed, not again on every rerun that shows it.
+    counted = st.session_state.get("_admin_token_counted")
+    decision = check_admin(authorization, caller, settings.admin_token, count_failure=typed_token != counted)
+    if decision.status == 403 and typed_token:
+        st.session_state["_admin_token_counted"] = typed_token
+    return decision
+
+
+def _browser_address() -> str | None:
+    """The browser connection's IP address, loopback included.
+
+    st.context.ip_address answers None for 127.0.0.1 and ::1, the same as for "unknown",
+    and the admin rule must tell them apart: read the session's client context instead
+    (Streamlit 1.67; the browser test of the Retrain page covers it).
+    """
+    from streamlit.runtime.context import _get_client_context
+
+    context = _get_client_context()
+    address = None if context is None else context.remote_ip
+    return address if isinstance(address, str) else None  # AppTest gives a stand-in object
