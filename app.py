@@ -46,7 +46,7 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def warm_up() -> None:
-        from lib.server.startup import warm_up as run
+        from lib.ui.warmup import warm_up as run
 
         run(settings)
 

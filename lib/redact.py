@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def shown(value: object) -> str:
     return f"{text[:ECHO_CHARS]}..." if len(text) > ECHO_CHARS else text
 
 
-def listed(names: list[object]) -> str:
+def listed(names: Sequence[object]) -> str:
     """Names for a message, each cut short, at most LISTED of them (and how many more)."""
     text = ", ".join(str(name)[:ECHO_CHARS] for name in names[:LISTED])
     return text + (f" (and {len(names) - LISTED} more)" if len(names) > LISTED else "")

@@ -52,7 +52,7 @@ elif use_sample:
     except ConfigError as exc:
         st.error(f"The bundled data cannot be read: {exc}")
         st.stop()
-    source = ("sample", "sample.csv", lambda: sample_upload(config))
+    source = ("sample", "sample.csv", lambda: sample_upload(config.csv_path, config.separator))
 
 if source is not None and st.session_state.get("batch_key") != source[0]:
     bar = st.progress(0.0, text="Scoring...")

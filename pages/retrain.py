@@ -5,10 +5,10 @@ import streamlit as st
 
 from lib.model_loader import ModelNotAvailable, get_model, loaded_model, refresh_model
 from lib.registry import RegistryError, open_registry
+from lib.retraining.jobs import FINAL, active_job, cancel_job, job_state, recent_jobs, start_retrain
+from lib.retraining.upload import expected_features, read_training_csv
 from lib.settings import get_settings
 from lib.training.config import ConfigError, load_config
-from lib.training.jobs import FINAL, active_job, cancel_job, job_state, recent_jobs, start_retrain
-from lib.training.upload import expected_features, read_training_csv
 from lib.ui import charts
 from lib.ui.helpers import admin_access
 

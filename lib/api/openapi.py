@@ -70,7 +70,7 @@ def _path_parameter(name: str, pattern: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": pattern}}
 
 
-JOB_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$"  # the same as lib.training.jobs.JOB_ID (a test checks)
+JOB_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$"  # the same as lib.retraining.jobs.JOB_ID (a test checks)
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # the same as lib.registry.VERSION_NAME
 
 
@@ -150,13 +150,17 @@ JOB = {
         }
     },
 }
-SWITCH_BODY = {"type": "object", "properties": {"reason": {"type": "string"}}, "additionalProperties": False}
+SWITCH_BODY: dict[str, Any] = {
+    "type": "object",
+    "properties": {"reason": {"type": "string"}},
+    "additionalProperties": False,
+}
 
 
 def document(schema: FeatureSchema | None, max_batch: int, version: str | None) -> dict[str, Any]:
     """The whole document; without a model, /predict takes any object (and answers 503)."""
     record = record_schema(schema) if schema is not None else {"type": "object"}
-    window = {
+    window: dict[str, Any] = {
         "name": "window",
         "in": "query",
         "required": False,

@@ -217,11 +217,17 @@ class _DuplicateKey(ValueError):
     pass
 
 
+def _add(seen: set[str], key: str) -> bool:
+    """Record `key`; False, so it reads as "not seen before" inside a condition."""
+    seen.add(key)
+    return False
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        twice = next(key for key, _ in pairs if key in seen or _add(seen, key))
         raise _DuplicateKey(f"the key {twice[:60]!r} appears twice in one object")
     return obj
 
@@ -426,7 +432,7 @@ async def _optional_json_object(request: Request, fields: set[str]) -> dict[str,
 
 def _training_features(config: Any) -> list[str]:
     from lib.model_loader import loaded_model
-    from lib.training.upload import expected_features
+    from lib.retraining.upload import expected_features
 
     model = loaded_model()
     return model.schema.names if model is not None else expected_features(config)
@@ -435,9 +441,9 @@ def _training_features(config: Any) -> list[str]:
 async def train(request: Request) -> Response:
     """Start a retraining job: on the bundled data (no body, or {"data": "bundled"}) or on
     an uploaded CSV (Content-Type text/csv). 202 with the job; 409 while one runs."""
+    from lib.retraining.jobs import start_retrain
+    from lib.retraining.upload import read_training_csv
     from lib.training.config import ConfigError, load_config
-    from lib.training.jobs import start_retrain
-    from lib.training.upload import read_training_csv
 
     actor = _admin(request)
     settings = get_settings()
@@ -479,7 +485,7 @@ async def train(request: Request) -> Response:
 
 async def train_job(request: Request) -> Response:
     """GET: the job's state. DELETE: cancel it (409 when it has already finished)."""
-    from lib.training.jobs import FINAL, cancel_job, job_state
+    from lib.retraining.jobs import FINAL, cancel_job, job_state
 
     actor = _admin(request)
     job_id = request.path_params["job_id"]
@@ -692,7 +698,7 @@ def routes() -> list[BaseRoute]:
         ("/metrics/feature-distribution", ("GET",), feature_distribution),
         ("/openapi.json", ("GET",), openapi),
     ]
-    built = [_route(path, methods, handler, handler.__name__) for path, methods, handler in table]
+    built: list[BaseRoute] = [_route(path, methods, handler, handler.__name__) for path, methods, handler in table]
     for prefix in ("/health", "/predict", "/train", "/metrics", "/models"):
         built.append(_route(f"{prefix}/{{rest:path}}", ("GET", "POST"), _not_found(prefix), f"{prefix[1:]}_unknown"))
     return built

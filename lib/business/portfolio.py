@@ -49,8 +49,8 @@ def portfolio_from_batch(rows: pd.DataFrame, batch: BatchScore, model: LoadedMod
     if has_actual:
         frame["actual"] = (frame[schema.target].astype(str).str.strip() == schema.positive_label).astype(int)
     business = model.metadata.get("business")
-    has_value = bool(business) and business["value_column"] in rows.columns
-    if has_value:
+    has_value = business is not None and business["value_column"] in rows.columns
+    if business is not None and has_value:
         frame["value"] = pd.to_numeric(frame[business["value_column"]], errors="coerce").fillna(0.0).to_numpy()
     return Portfolio(frame=frame, source=source, has_actual=has_actual, has_value=has_value)
 

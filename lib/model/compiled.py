@@ -267,7 +267,8 @@ def probe_rows(schema: FeatureSchema) -> list[dict[str, Any]]:
     rows = [base]
     for spec in schema.features:
         if spec.is_numeric:
-            options = [spec.min, spec.max, (spec.min + spec.max) / 2, None]
+            low, high = spec.training_range
+            options: list[Any] = [low, high, (low + high) / 2, None]
         else:
             options = [*spec.categories, "never-seen-in-training", None]
         rows.extend({**base, spec.name: value} for value in options)

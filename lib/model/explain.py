@@ -35,7 +35,7 @@ def what_if(model: LoadedModel, values: dict[str, Any], feature: str, points: in
         raise UnknownFeature(f"{feature!r} is not a feature of model {model.version}")
     current = values.get(feature)
     if spec.is_numeric:
-        grid = np.linspace(spec.min, spec.max, points)
+        grid = np.linspace(*spec.training_range, points)
         if spec.dtype == "int64":
             grid = np.unique(np.round(grid))
         options: list[Any] = sorted({*grid.tolist(), *([current] if current is not None else [])})

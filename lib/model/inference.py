@@ -240,7 +240,8 @@ def score_batch(rows: pd.DataFrame | list[Any], model: LoadedModel, *, explain: 
     """
     started = time.perf_counter()
     scorer = model.scorer
-    reasons, valid = None, None
+    reasons: dict[int, list[dict[str, Any]]] | None = None
+    valid = None
     if isinstance(rows, pd.DataFrame):
         try:
             encoded, errors, warnings = validate_frame(rows, model.schema)
@@ -265,7 +266,7 @@ def score_batch(rows: pd.DataFrame | list[Any], model: LoadedModel, *, explain: 
             kept.append(index)
             if record_warnings:
                 warnings[index] = record_warnings
-            if explain:
+            if reasons is not None:
                 p, contributions = scorer.explain(values)
                 reasons[index] = _reason_list(model, [values[name] for name in model.schema.names], contributions)
             else:

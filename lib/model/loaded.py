@@ -52,7 +52,7 @@ class LoadedModel:
     def pipeline(self) -> Any:
         if self._pipeline is None:
             with self._pipeline_lock:
-                if self._pipeline is None:
+                if self._pipeline is None and self._load_pipeline is not None:
                     self._pipeline = self._load_pipeline()
         return self._pipeline
 

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
-
-if TYPE_CHECKING:  # training-time types only: serving never imports the data pipeline
-    from lib.training.config import DatasetConfig
-    from lib.training.data import Dataset
-
+from typing import Any
 
 # Without a configured bound, numbers beyond this are refused: no real feature is that
 # large, and such values (1e308) overflow the scaler and give a meaningless probability.
@@ -39,6 +32,13 @@ class FeatureSpec:
     @property
     def is_numeric(self) -> bool:
         return self.kind == "numeric"
+
+    @property
+    def training_range(self) -> tuple[float, float]:
+        """(min, max) as training saw them; a numeric feature always has both (checked on load)."""
+        if self.min is None or self.max is None:
+            raise ValueError(f"{self.name} has no training range: it is not a numeric feature")
+        return self.min, self.max
 
     @cached_property
     def category_set(self) -> frozenset[str]:
@@ -74,50 +74,11 @@ class FeatureSchema:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> FeatureSchema:
-        return cls(**{**raw, "features": [FeatureSpec(**spec) for spec in raw["features"]]})
-
-
-def build_schema(dataset: Dataset, train_rows: np.ndarray, config: DatasetConfig) -> FeatureSchema:
-    """Describe the features as the training part saw them (ranges, categories, defaults)."""
-    train = dataset.features.iloc[train_rows]
-    specs = []
-    for name in dataset.features.columns:
-        values = train[name]
-        nullable = bool(dataset.features[name].isna().any())
-        if name in dataset.numeric:
-            integer = name in dataset.integer
-            median = float(values.median())
-            hard_min, hard_max = config.hard_bounds.get(name, (None, None))
-            specs.append(
-                FeatureSpec(
-                    name=name,
-                    kind="numeric",
-                    dtype="int64" if integer else "float64",
-                    default=float(round(median)) if integer else median,
-                    nullable=nullable,
-                    min=float(values.min()),
-                    max=float(values.max()),
-                    hard_min=hard_min,
-                    hard_max=hard_max,
-                )
-            )
-        else:
-            counts = values.value_counts()
-            specs.append(
-                FeatureSpec(
-                    name=name,
-                    kind="categorical",
-                    dtype="object",
-                    default=str(counts.index[0]),
-                    nullable=nullable,
-                    categories=sorted(str(category) for category in counts.index),
-                )
-            )
-    return FeatureSchema(
-        features=specs,
-        target=config.target,
-        positive_label=config.positive_label,
-        negative_label=dataset.negative_label,
-        id_columns=list(config.id_columns),
-        unknown_categories=config.unknown_categories,
-    )
+        """Raises TypeError or KeyError when `raw` is not a feature schema."""
+        features = [FeatureSpec(**spec) for spec in raw["features"]]
+        for spec in features:
+            if spec.kind not in ("numeric", "categorical"):
+                raise TypeError(f"{spec.name!r} has kind {spec.kind!r}, not numeric or categorical")
+            if spec.is_numeric and not (isinstance(spec.min, int | float) and isinstance(spec.max, int | float)):
+                raise TypeError(f"the numeric feature {spec.name!r} lacks its training min and max")
+        return cls(**{**raw, "features": features})

@@ -93,10 +93,11 @@ def _out_of_bounds(spec: FeatureSpec, value: float) -> Problem:
 
 
 def _outside_training_range(spec: FeatureSpec, value: float) -> Problem:
+    low, high = spec.training_range
     return Problem(
         spec.name,
         "outside_training_range",
-        f"{value:g} is outside the training range [{spec.min:g}, {spec.max:g}]: the model extrapolates",
+        f"{value:g} is outside the training range [{low:g}, {high:g}]: the model extrapolates",
     )
 
 
@@ -153,7 +154,8 @@ def _check_number(spec: FeatureSpec, value: float, errors: list[Problem], warnin
     if not low <= value <= high:
         errors.append(_out_of_bounds(spec, value))
         return
-    if not spec.min <= value <= spec.max:
+    seen_min, seen_max = spec.training_range
+    if not seen_min <= value <= seen_max:
         warnings.append(_outside_training_range(spec, value))
     if spec.dtype == "int64" and value != math.floor(value):
         warnings.append(_not_whole(spec, value))
@@ -285,14 +287,15 @@ def _numeric_column(
         _flag(errors, infinite, lambda i: _not_finite(spec, numbers[i]))
         numbers[infinite] = np.nan
     low, high = _hard_range(spec)
+    seen_min, seen_max = spec.training_range
     with np.errstate(invalid="ignore"):
         outside = (numbers < low) | (numbers > high)
-        unusual = ~outside & ((numbers < spec.min) | (numbers > spec.max))
-    _flag(errors, outside, lambda i: _out_of_bounds(spec, numbers[i]))
-    _flag(warnings, unusual, lambda i: _outside_training_range(spec, numbers[i]))
+        unusual = ~outside & ((numbers < seen_min) | (numbers > seen_max))
+    _flag(errors, outside, lambda i: _out_of_bounds(spec, float(numbers[i])))
+    _flag(warnings, unusual, lambda i: _outside_training_range(spec, float(numbers[i])))
     if spec.dtype == "int64":
         fractional = ~outside & np.isfinite(numbers) & (numbers != np.floor(np.nan_to_num(numbers)))
-        _flag(warnings, fractional, lambda i: _not_whole(spec, numbers[i]))
+        _flag(warnings, fractional, lambda i: _not_whole(spec, float(numbers[i])))
     return numbers, absent
 
 

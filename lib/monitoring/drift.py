@@ -18,7 +18,7 @@ WATCH = 0.1  # common rule of thumb: < 0.1 stable, 0.1-0.25 moderate shift, > 0.
 ALERT = 0.25
 
 
-def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
+def psi(expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray) -> float:
     """sum((a - e) * ln(a / e)) over bins, on shares; both inputs are counts or shares."""
     e = np.asarray(expected, dtype=float)
     a = np.asarray(actual, dtype=float)

@@ -101,7 +101,9 @@ class PredictionLog:
         self._thread_lock = threading.Lock()
         self._retry_at = 0.0
         self._next_prune = 0.0
-        self.state, self.reason, self.since = "ok", None, time.time()
+        self.state = "ok"  # or "degraded": the store cannot be written, rows wait in memory
+        self.reason: str | None = None
+        self.since = time.time()
         self.written_rows = self.dropped_rows = 0
         self.last_write_at: float | None = None
 
@@ -125,7 +127,7 @@ class PredictionLog:
         source: str,
         columns: EncodedColumns,
         probabilities: np.ndarray,
-        labels: Sequence[str],
+        labels: Sequence[str] | np.ndarray,
         latency_ms: float,
     ) -> None:
         """A scored table (validated columns), one logged row per scored row; queued in
@@ -235,7 +237,8 @@ class PredictionLog:
 
     def _leading_items(self) -> list[tuple[Any, ...]]:
         """The first backlog items, up to WRITE_MAX_ROWS rows (at least one item)."""
-        group, rows = [], 0
+        group: list[tuple[Any, ...]] = []
+        rows = 0
         for item in self._backlog:
             if group and rows + _rows_in(item) > WRITE_MAX_ROWS:
                 break

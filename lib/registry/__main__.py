@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m lib.registry", description=main.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lib.registry", description="the model registry from a shell")
     parser.add_argument("--registry", help="local folder or s3://bucket/prefix (default: MODEL_URI)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="versions, newest first, with their status")

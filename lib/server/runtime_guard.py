@@ -195,7 +195,7 @@ class SessionJanitor:
         runtime = Runtime.instance()
         manager = runtime._session_mgr  # no public way to list and close disconnected sessions
         storage = getattr(manager, "_session_storage", None)
-        cache = getattr(storage, "_cache", None)
+        cache: Any = getattr(storage, "_cache", None)
         expired = cache.expire() if hasattr(cache, "expire") else []
         for _, info in expired:  # dropped by Streamlit's TTL without a shutdown: do it
             _forget_state(info.session)
@@ -215,7 +215,7 @@ class SessionJanitor:
                 report.closed_sessions += 1
         self._disconnected_since = {k: v for k, v in self._disconnected_since.items() if k in stored}
         known = active | stored
-        uploads = _upload_manager()
+        uploads: Any = _upload_manager()
         for session_id in list(getattr(uploads, "file_storage", {})):
             if session_id not in known:
                 uploads.remove_session_files(session_id)

@@ -6,6 +6,7 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,6 @@ from lib.model.inference import BatchScore, InvalidInput, RecordError, score_bat
 from lib.model.loaded import LoadedModel
 from lib.model.validation import EncodedColumns
 from lib.serving.csv_io import CsvError, read_csv_bytes
-from lib.training.config import DatasetConfig
 
 CHUNK_ROWS = 50_000
 MAX_ROWS = 2_000_000
@@ -107,7 +107,7 @@ def score_in_chunks(
         threshold=model.threshold,
         latency_ms=sum(part.latency_ms for _, part in parts),
         rows_in=len(rows),
-        inputs=EncodedColumns.concat([part.inputs for _, part in parts]),
+        inputs=EncodedColumns.concat([part.inputs for _, part in parts if part.inputs is not None]),
     )
 
 
@@ -194,7 +194,7 @@ def download_csv_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def sample_upload(config: DatasetConfig, rows: int = 1000, seed: int = 0) -> bytes:
+def sample_upload(csv_path: Path, separator: str, rows: int = 1000, seed: int = 0) -> bytes:
     """A sample of the bundled data as CSV bytes, so the page can be tried without a file."""
-    frame = pd.read_csv(config.csv_path, sep=config.separator, dtype=str, keep_default_na=False)
+    frame = pd.read_csv(csv_path, sep=separator, dtype=str, keep_default_na=False)
     return to_csv_bytes(frame.sample(min(rows, len(frame)), random_state=seed))

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from lib.model.schema import FeatureSchema, FeatureSpec
 from lib.storage.files import file_sha256
 from lib.training.config import DatasetConfig
 
@@ -172,3 +173,49 @@ def split_rows(target: np.ndarray, config: DatasetConfig) -> Split:
         rest, test_size=validation_share, stratify=target[rest], random_state=settings.seed
     )
     return Split(train=np.sort(train), validation=np.sort(validation), test=np.sort(test))
+
+
+def build_schema(dataset: Dataset, train_rows: np.ndarray, config: DatasetConfig) -> FeatureSchema:
+    """Describe the features as the training part saw them (ranges, categories, defaults)."""
+    train = dataset.features.iloc[train_rows]
+    specs = []
+    for name in dataset.features.columns:
+        values = train[name]
+        nullable = bool(dataset.features[name].isna().any())
+        if name in dataset.numeric:
+            integer = name in dataset.integer
+            median = float(values.median())
+            hard_min, hard_max = config.hard_bounds.get(name, (None, None))
+            specs.append(
+                FeatureSpec(
+                    name=name,
+                    kind="numeric",
+                    dtype="int64" if integer else "float64",
+                    default=float(round(median)) if integer else median,
+                    nullable=nullable,
+                    min=float(values.min()),
+                    max=float(values.max()),
+                    hard_min=hard_min,
+                    hard_max=hard_max,
+                )
+            )
+        else:
+            counts = values.value_counts()
+            specs.append(
+                FeatureSpec(
+                    name=name,
+                    kind="categorical",
+                    dtype="object",
+                    default=str(counts.index[0]),
+                    nullable=nullable,
+                    categories=sorted(str(category) for category in counts.index),
+                )
+            )
+    return FeatureSchema(
+        features=specs,
+        target=config.target,
+        positive_label=config.positive_label,
+        negative_label=dataset.negative_label,
+        id_columns=list(config.id_columns),
+        unknown_categories=config.unknown_categories,
+    )

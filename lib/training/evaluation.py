@@ -48,12 +48,12 @@ def classification_metrics(y_true: np.ndarray, probability: np.ndarray, threshol
 
 def threshold_table(
     y_true: np.ndarray, probability: np.ndarray, value: np.ndarray | None, business: BusinessSettings | None
-) -> dict[str, list[float]]:
+) -> dict[str, list[float | None]]:
     """Confusion counts, precision, recall, F1 (and profit) at every grid threshold.
 
     The performance page's threshold slider reads this table: no model call per move.
     """
-    table: dict[str, list[float]] = {
+    table: dict[str, list[float | None]] = {
         name: [] for name in ("threshold", "tp", "fp", "tn", "fn", "precision", "recall", "f1", "profit")
     }
     positives = y_true == 1

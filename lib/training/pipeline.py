@@ -29,11 +29,11 @@ from lib.model.bundle import new_version_id, remove_partials, write_bundle
 from lib.model.compiled import LinearScorer
 from lib.model.inference import score_batch, score_record
 from lib.model.loaded import LoadedModel
-from lib.model.schema import FeatureSchema, build_schema
+from lib.model.schema import FeatureSchema
 from lib.registry import LocalRegistry, RegistryError
 from lib.settings import PROJECT_ROOT, PROMOTION_METRICS, get_settings
 from lib.training.config import ConfigError, DatasetConfig, load_config
-from lib.training.data import DataError, Dataset, file_sha256, load_dataset, split_rows
+from lib.training.data import DataError, Dataset, build_schema, file_sha256, load_dataset, split_rows
 from lib.training.distributions import feature_distributions
 from lib.training.evaluation import (
     business_kpis,

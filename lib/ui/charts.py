@@ -23,7 +23,7 @@ ANNOTATION_SPOTS = (("left", "top"), ("right", "top"), ("left", "bottom"), ("rig
 
 
 def _figure(data: list[dict[str, Any]], title: str, height: int = 340, **layout: Any) -> go.Figure:
-    base = {
+    base: dict[str, Any] = {
         "title": {"text": title, "font": {"size": 15}},
         "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
         "height": height,
@@ -47,8 +47,8 @@ def _figure(data: list[dict[str, Any]], title: str, height: int = 340, **layout:
 def _line_at(position: float, text: str, axis: str = "x", spot: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
     """A dashed reference line across the plot, and its label."""
     side, level = ANNOTATION_SPOTS[spot % len(ANNOTATION_SPOTS)]
-    line = {"type": "line", "line": {"dash": "dash", "color": MUTED, "width": 1.5}}
-    label = {"text": text, "showarrow": False, "font": {"size": 11, "color": "#525252"}}
+    line: dict[str, Any] = {"type": "line", "line": {"dash": "dash", "color": MUTED, "width": 1.5}}
+    label: dict[str, Any] = {"text": text, "showarrow": False, "font": {"size": 11, "color": "#525252"}}
     if axis == "x":
         line |= {"xref": "x", "yref": "paper", "x0": position, "x1": position, "y0": 0, "y1": 1}
         label |= {

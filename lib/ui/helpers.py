@@ -68,10 +68,14 @@ def _browser_address() -> str | None:
 
     st.context.ip_address answers None for 127.0.0.1 and ::1, the same as for "unknown",
     and the admin rule must tell them apart: read the session's client context instead
-    (Streamlit 1.67; the browser test of the Retrain page covers it).
+    (Streamlit 1.67; the browser test of the Retrain page covers it). That function is
+    private: if a Streamlit upgrade moves or changes it, the answer is None, which fails
+    closed (no address is loopback, so no admin action without the token).
     """
-    from streamlit.runtime.context import _get_client_context
+    try:
+        from streamlit.runtime.context import _get_client_context
 
-    context = _get_client_context()
-    address = None if context is None else context.remote_ip
+        address = getattr(_get_client_context(), "remote_ip", None)
+    except Exception:  # the private API changed: deny rather than guess
+        return None
     return address if isinstance(address, str) else None  # AppTest gives a stand-in object

@@ -17,8 +17,8 @@ import pytest
 from lib.model.bundle import read_pointer
 from lib.model_loader import load_model, read_bundle
 from lib.registry import LocalRegistry, S3Registry
+from lib.retraining.jobs import active_job, job_state, start_retrain
 from lib.settings import PROJECT_ROOT
-from lib.training.jobs import active_job, job_state, start_retrain
 from tests.servers import launch
 from tests.unit.test_registry import clone_version, new_bucket
 

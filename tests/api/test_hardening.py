@@ -215,7 +215,7 @@ def test_a_repeated_query_parameter_is_refused(api, registry_copy, customer):
 
 
 def wait_until_job_processes_are_gone(jobs_folder, timeout: float = 300) -> None:
-    """Until no `python -m lib.training.job <a folder of jobs_folder>` process is left,
+    """Until no `python -m lib.retraining.job <a folder of jobs_folder>` process is left,
     whether or not it ever wrote its pid."""
     from pathlib import Path
 
@@ -226,7 +226,7 @@ def wait_until_job_processes_are_gone(jobs_folder, timeout: float = 300) -> None
                 argv = cmdline.read_bytes().split(b"\0")
             except OSError:  # gone meanwhile
                 continue
-            if b"lib.training.job" in argv and any(str(jobs_folder).encode() in arg for arg in argv):
+            if b"lib.retraining.job" in argv and any(str(jobs_folder).encode() in arg for arg in argv):
                 found.append(cmdline.parent.name)
         return found
 
@@ -292,7 +292,7 @@ def test_concurrent_state_writes_never_collide(tmp_path):
 
 def test_a_job_that_succeeds_as_it_exits_is_not_marked_failed(tmp_path, monkeypatch):
     from lib.storage.files import write_json
-    from lib.training import jobs
+    from lib.retraining import jobs
 
     folder = tmp_path / "kpis" / "jobs" / "20260101T000000Z-abcdef"
     folder.mkdir(parents=True)
@@ -346,7 +346,7 @@ def test_a_batch_is_parsed_scored_and_written_off_the_event_loop(api, registry_c
 def test_the_documented_path_patterns_are_the_ones_checked(api, registry_copy):
     from lib.api.openapi import JOB_ID_PATTERN, VERSION_PATTERN
     from lib.registry import VERSION_NAME
-    from lib.training.jobs import JOB_ID
+    from lib.retraining.jobs import JOB_ID
 
     assert (JOB_ID.pattern, VERSION_NAME.pattern) == (JOB_ID_PATTERN, VERSION_PATTERN)
     client = api(registry_copy, client="127.0.0.1")

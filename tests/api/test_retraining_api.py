@@ -8,8 +8,8 @@ import time
 import pandas as pd
 import pytest
 
+from lib.retraining.jobs import FINAL
 from lib.settings import PROJECT_ROOT
-from lib.training.jobs import FINAL
 
 TOKEN = "retrain-token"
 BEARER = {"authorization": f"Bearer {TOKEN}"}

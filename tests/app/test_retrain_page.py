@@ -7,7 +7,7 @@ import pytest
 
 from lib.model.bundle import MODEL_FILE
 from lib.registry import LocalRegistry
-from lib.training.jobs import job_state, start_retrain
+from lib.retraining.jobs import job_state, start_retrain
 
 TOKEN = "page-token"
 

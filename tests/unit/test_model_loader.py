@@ -7,7 +7,7 @@ import shutil
 import boto3
 import pytest
 
-from lib.model.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE, SCORER_FILE, point_to
+from lib.model.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE, SCHEMA_FILE, SCORER_FILE, point_to
 from lib.model.compiled import compile_scorer
 from lib.model_loader import ModelNotAvailable, get_model, load_model, refresh_model
 from lib.settings import get_settings
@@ -105,6 +105,23 @@ def test_other_sklearn_version_is_incompatible(registry_copy):
 def test_corrupt_metadata_is_unreadable(registry_copy):
     (served_folder(registry_copy) / METADATA_FILE).write_text("{not json")
     expect_failure(registry_copy, "unreadable", "metadata")
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"min": None}, "'tenure' lacks its training min and max"),
+        ({"max": "72"}, "'tenure' lacks its training min and max"),
+        ({"kind": "text"}, "'tenure' has kind 'text'"),
+    ],
+)
+def test_a_schema_whose_numeric_feature_is_ill_typed_is_refused_naming_it(registry_copy, change, named):
+    path = served_folder(registry_copy) / SCHEMA_FILE
+    schema = json.loads(path.read_text())
+    tenure = next(spec for spec in schema["features"] if spec["name"] == "tenure")
+    tenure.update(change)
+    path.write_text(json.dumps(schema))
+    expect_failure(registry_copy, "unreadable", SCHEMA_FILE, named)
 
 
 def test_empty_registry_says_how_to_get_a_model(tmp_path):

@@ -1,7 +1,7 @@
 """Retraining jobs as the server sees them: start one at a time, read their progress.
 
 A job is a folder under KPI_DIR/jobs/<id> (state.json, log.txt, pid.json, and data.csv
-for an upload) and a separate process (`python -m lib.training.job`), so a page rerun or an
+for an upload) and a separate process (`python -m lib.retraining.job`), so a page rerun or an
 HTTP request only starts it and reads its files. One job at a time: `active` is created
 with O_EXCL, so two starts at once (two sessions, two requests, two processes on one
 machine) give one job; the second caller gets the running job back. A job whose process
@@ -261,7 +261,7 @@ def _spawn(job_dir: Path, settings: Settings) -> None:
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     with open(job_dir / "process.log", "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lib.training.job", str(job_dir)],
+            [sys.executable, "-m", "lib.retraining.job", str(job_dir)],
             cwd=PROJECT_ROOT,
             env=environment,
             stdout=output,

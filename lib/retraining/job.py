@@ -1,6 +1,6 @@
-"""One retraining job, in its own process: `python -m lib.training.job JOB_DIR`.
+"""One retraining job, in its own process: `python -m lib.retraining.job JOB_DIR`.
 
-Started by lib.training.jobs (the Retrain page and POST /train), never by a page rerun or a
+Started by lib.retraining.jobs (the Retrain page and POST /train), never by a page rerun or a
 request. It reads job.json (who asked, which data), trains a new version without serving
 it, compares it with the served model on the same held-out rows, publishes it to the
 registry (local or S3), and promotes it only when the gate passes. Its progress and
@@ -46,7 +46,7 @@ class JobFiles:
         write_json(self.folder / "state.json", self.state)
 
     def cancelled_by(self) -> str | None:
-        from lib.training.jobs import cancel_requested_by
+        from lib.retraining.jobs import cancel_requested_by
 
         return cancel_requested_by(self.folder)
 
@@ -68,9 +68,9 @@ def run(job: JobFiles) -> dict[str, Any]:
     """The job's work; returns its result (raises on failure)."""
     from lib.model_loader import ModelNotAvailable, load_model
     from lib.registry import open_registry
+    from lib.retraining.jobs import UPLOAD_FILE
     from lib.settings import get_settings
     from lib.training.config import load_config
-    from lib.training.jobs import UPLOAD_FILE
     from lib.training.pipeline import gate, train
 
     settings = get_settings()
@@ -116,7 +116,7 @@ def run(job: JobFiles) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m lib.training.job JOB_DIR", file=sys.stderr)
+        print("usage: python -m lib.retraining.job JOB_DIR", file=sys.stderr)
         return 2
     os.nice(10)  # training yields the CPU to the server answering predictions
     job = JobFiles(Path(args[0]))
