@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib.model.schema import ABSOLUTE_LIMIT, FeatureSchema, FeatureSpec
+from lib.model.confidence import CONFIDENCE_NAMES
+from lib.model.schema import FeatureSchema, FeatureSpec
+from lib.monitoring.store import WINDOWS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 MAX_PAGE = 1_000_000
@@ -20,9 +22,9 @@ def _feature(spec: FeatureSpec, policy: str) -> dict[str, Any]:
     if spec.is_numeric:
         schema: dict[str, Any] = {
             "type": ["number", "null"] if spec.nullable else "number",
-            "minimum": spec.hard_min if spec.hard_min is not None else -ABSOLUTE_LIMIT,
-            "maximum": spec.hard_max if spec.hard_max is not None else ABSOLUTE_LIMIT,
-            "description": f"training range {spec.min:g} to {spec.max:g}; outside it a warning is returned",
+            "minimum": spec.hard_range[0],
+            "maximum": spec.hard_range[1],
+            "description": "training range {:g} to {:g}; outside it a warning is returned".format(*spec.training_range),
         }
     elif policy == "reject":
         schema = {"enum": [*spec.categories, *([None] if spec.nullable else [])]}
@@ -78,32 +80,35 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-PREDICTION = {
-    "type": "object",
-    "required": [
-        "label",
-        "probability",
-        "threshold",
-        "confidence",
-        "quality_score",
-        "warnings",
-        "reasons",
-        "model_version",
-    ],
-    "properties": {
-        "label": {"type": "string"},
-        "predicted_positive": {"type": "boolean"},
-        "probability": {"type": "number", "minimum": 0, "maximum": 1},
-        "threshold": {"type": "number"},
-        "confidence": {"enum": ["low", "medium", "high"]},
-        "confidence_accuracy": NUMBER_OR_NULL,
-        "quality_score": {"type": "number", "minimum": 0, "maximum": 1},
-        "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
-        "reasons": {"type": "array", "items": {"type": "object"}},
-        "model_version": {"type": "string"},
-        "latency_ms": {"type": "number"},
-    },
+# What each Prediction field is, for callers; every field of lib.model.inference.Prediction
+# must be here (prediction_schema() refuses to build a document that misses one).
+PREDICTION_PROPERTIES: dict[str, dict[str, Any]] = {
+    "label": {"type": "string"},
+    "predicted_positive": {"type": "boolean"},
+    "probability": {"type": "number", "minimum": 0, "maximum": 1},
+    "threshold": {"type": "number"},
+    "confidence": {"enum": list(CONFIDENCE_NAMES)},
+    "confidence_accuracy": NUMBER_OR_NULL,
+    "quality_score": {"type": "number", "minimum": 0, "maximum": 1},
+    "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
+    "reasons": {"type": "array", "items": {"type": "object"}},
+    "model_version": {"type": "string"},
+    "latency_ms": {"type": "number"},
 }
+OPTIONAL_PREDICTION_FIELDS = ("predicted_positive", "confidence_accuracy", "latency_ms")
+
+
+def prediction_schema() -> dict[str, Any]:
+    """The Prediction object, field for field as lib.model.inference defines it."""
+    from lib.model.inference import PREDICTION_FIELDS  # imported when the document is built, not at start
+
+    if list(PREDICTION_PROPERTIES) != list(PREDICTION_FIELDS):
+        raise RuntimeError(f"the OpenAPI Prediction lists {list(PREDICTION_PROPERTIES)}, the code {PREDICTION_FIELDS}")
+    return {
+        "type": "object",
+        "required": [name for name in PREDICTION_FIELDS if name not in OPTIONAL_PREDICTION_FIELDS],
+        "properties": PREDICTION_PROPERTIES,
+    }
 
 
 _SUMMARY = {
@@ -160,11 +165,12 @@ SWITCH_BODY: dict[str, Any] = {
 def document(schema: FeatureSchema | None, max_batch: int, version: str | None) -> dict[str, Any]:
     """The whole document; without a model, /predict takes any object (and answers 503)."""
     record = record_schema(schema) if schema is not None else {"type": "object"}
+    prediction = prediction_schema()
     window: dict[str, Any] = {
         "name": "window",
         "in": "query",
         "required": False,
-        "schema": {"enum": ["5m", "1h", "24h", "7d"], "default": "1h"},
+        "schema": {"enum": list(WINDOWS), "default": "1h"},
     }
     positive_int = {"type": "integer", "minimum": 1}
     return {
@@ -241,8 +247,8 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
                             {
                                 "type": "object",
                                 "properties": {
-                                    "prediction": PREDICTION,
-                                    "predictions": {"type": "array", "items": PREDICTION},
+                                    "prediction": prediction,
+                                    "predictions": {"type": "array", "items": prediction},
                                     "model_version": {"type": "string"},
                                     "count": {"type": "integer"},
                                 },

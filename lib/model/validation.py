@@ -72,12 +72,6 @@ class MissingColumns(ValueError):
     """A table lacks feature columns: no row of it can be scored."""
 
 
-def _hard_range(spec: FeatureSpec) -> tuple[float, float]:
-    low = spec.hard_min if spec.hard_min is not None else -ABSOLUTE_LIMIT
-    high = spec.hard_max if spec.hard_max is not None else ABSOLUTE_LIMIT
-    return low, high
-
-
 def _show_number(value: float) -> str:
     try:
         return f"{value:g}"
@@ -86,7 +80,7 @@ def _show_number(value: float) -> str:
 
 
 def _out_of_bounds(spec: FeatureSpec, value: float) -> Problem:
-    low, high = _hard_range(spec)
+    low, high = spec.hard_range
     return Problem(
         spec.name, "out_of_bounds", f"{_show_number(value)} is refused: must be between {low:g} and {high:g}"
     )
@@ -150,7 +144,7 @@ def _file(problem_kind: tuple[bool, Problem], errors: list[Problem], warnings: l
 
 
 def _check_number(spec: FeatureSpec, value: float, errors: list[Problem], warnings: list[Problem]) -> None:
-    low, high = _hard_range(spec)
+    low, high = spec.hard_range
     if not low <= value <= high:
         errors.append(_out_of_bounds(spec, value))
         return
@@ -286,7 +280,7 @@ def _numeric_column(
     if infinite.any():
         _flag(errors, infinite, lambda i: _not_finite(spec, numbers[i]))
         numbers[infinite] = np.nan
-    low, high = _hard_range(spec)
+    low, high = spec.hard_range
     seen_min, seen_max = spec.training_range
     with np.errstate(invalid="ignore"):
         outside = (numbers < low) | (numbers > high)

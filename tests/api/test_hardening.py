@@ -291,8 +291,8 @@ def test_concurrent_state_writes_never_collide(tmp_path):
 
 
 def test_a_job_that_succeeds_as_it_exits_is_not_marked_failed(tmp_path, monkeypatch):
-    from lib.storage.files import write_json
     from lib.retraining import jobs
+    from lib.storage.files import write_json
 
     folder = tmp_path / "kpis" / "jobs" / "20260101T000000Z-abcdef"
     folder.mkdir(parents=True)
