@@ -19,7 +19,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -83,6 +83,55 @@ def numeric_bins(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(values), len(edges) - 1, bins)
 
 
+class ScoredRecords(NamedTuple):
+    """Records scored one by one (the form, POST /predict), as submitted."""
+
+    at: float
+    source: str
+    model: LoadedModel
+    latency_ms: float  # each record's share of the call
+    records: Sequence[dict[str, Any]]
+    predictions: Sequence[Prediction]
+
+    @property
+    def rows(self) -> int:
+        return len(self.records)
+
+
+class ScoredTable(NamedTuple):
+    """A slice of a scored table (a batch upload): validated columns and their scores."""
+
+    at: float
+    source: str
+    model: LoadedModel
+    latency_ms: float
+    columns: EncodedColumns
+    probabilities: np.ndarray
+    labels: Sequence[str] | np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return self.columns.rows
+
+
+class Failures(NamedTuple):
+    """A request, or `inputs` inputs of one, that produced no prediction."""
+
+    at: float
+    source: str
+    version: str
+    latency_ms: float
+    kind: str  # a short code: malformed_json, invalid_input, ...
+    inputs: int
+
+    @property
+    def rows(self) -> int:
+        return self.inputs
+
+
+QueuedItem = ScoredRecords | ScoredTable | Failures
+
+
 class PredictionLog:
     """One per process (see prediction_log()): a queue, a writer thread and a store."""
 
@@ -92,8 +141,8 @@ class PredictionLog:
         self.raw_max_age_s, self.raw_max_rows = raw_max_age_s, raw_max_rows
         self.max_bytes = max_bytes
         self.trimmed_rows = 0
-        self._queue: deque[tuple[Any, ...]] = deque()
-        self._backlog: list[tuple[Any, ...]] = []
+        self._queue: deque[QueuedItem] = deque()
+        self._backlog: list[QueuedItem] = []
         self._flush_lock = threading.Lock()
         self._plans: dict[str, _Plan] = {}
         self._stop = threading.Event()
@@ -118,7 +167,7 @@ class PredictionLog:
         latency_ms: float,
     ) -> None:
         """Scored records (dicts as submitted); latency_ms is each one's share of the call."""
-        self._queue.append(("records", time.time(), source, model, latency_ms, records, predictions))
+        self._queue.append(ScoredRecords(time.time(), source, model, latency_ms, records, predictions))
         self._ensure_thread()
 
     def log_columns(
@@ -137,13 +186,13 @@ class PredictionLog:
             stop = min(start + WRITE_MAX_ROWS, columns.rows)
             part = columns.slice(start, stop) if (start, stop) != (0, columns.rows) else columns
             self._queue.append(
-                ("columns", now, source, model, latency_ms, part, probabilities[start:stop], labels[start:stop])
+                ScoredTable(now, source, model, latency_ms, part, probabilities[start:stop], labels[start:stop])
             )
         self._ensure_thread()
 
     def log_failure(self, source: str, version: str | None, latency_ms: float, kind: str, rows: int = 1) -> None:
         """A request (or `rows` inputs) that produced no prediction, and why, as a short code."""
-        self._queue.append(("failure", time.time(), source, version or NO_MODEL, latency_ms, kind, rows))
+        self._queue.append(Failures(time.time(), source, version or NO_MODEL, latency_ms, kind, rows))
         self._ensure_thread()
 
     # --- the writer -------------------------------------------------------------------
@@ -235,19 +284,19 @@ class PredictionLog:
                 except StoreUnavailable as exc:
                     self._degrade(str(exc))
 
-    def _leading_items(self) -> list[tuple[Any, ...]]:
+    def _leading_items(self) -> list[QueuedItem]:
         """The first backlog items, up to WRITE_MAX_ROWS rows (at least one item)."""
-        group: list[tuple[Any, ...]] = []
+        group: list[QueuedItem] = []
         rows = 0
         for item in self._backlog:
-            if group and rows + _rows_in(item) > WRITE_MAX_ROWS:
+            if group and rows + item.rows > WRITE_MAX_ROWS:
                 break
             group.append(item)
-            rows += _rows_in(item)
+            rows += item.rows
         return group
 
     def _rows_or_drop_bad_items(
-        self, items: list[tuple[Any, ...]]
+        self, items: list[QueuedItem]
     ) -> tuple[list[LoggedRow], dict[tuple[int, str, str, int], int]]:
         """Rows of the items; an item that cannot become rows (a bug) is dropped and
         counted, so one bad item never blocks the log."""
@@ -261,13 +310,13 @@ class PredictionLog:
                 self._rows([item])
                 good.append(item)
             except Exception:
-                self.dropped_rows += _rows_in(item)
+                self.dropped_rows += item.rows
         return self._rows(good)
 
     def _bound_backlog(self) -> None:
-        total = sum(_rows_in(item) for item in self._backlog)
+        total = sum(item.rows for item in self._backlog)
         while total > MAX_BACKLOG_ROWS and len(self._backlog) > 1:
-            dropped = _rows_in(self._backlog.pop(0))
+            dropped = self._backlog.pop(0).rows
             total -= dropped
             self.dropped_rows += dropped
 
@@ -279,7 +328,7 @@ class PredictionLog:
             self._degrade(str(exc))
             return {}
 
-    def _rows(self, items: list[tuple[Any, ...]]) -> tuple[list[LoggedRow], dict[tuple[int, str, str, int], int]]:
+    def _rows(self, items: list[QueuedItem]) -> tuple[list[LoggedRow], dict[tuple[int, str, str, int], int]]:
         """Raw rows, and counts per (hour, version, feature, training bin).
 
         Single records are binned together per hour and version: one numpy pass per
@@ -289,43 +338,44 @@ class PredictionLog:
         counts: dict[tuple[int, str, str, int], int] = defaultdict(int)
         pending_records: dict[tuple[int, str], tuple[LoadedModel, list[dict[str, Any]]]] = {}
         for item in items:
-            kind, ts, source = item[0], item[1], item[2]
-            hour = int(ts // HOUR * HOUR)
-            if kind == "failure":
-                _, _, _, version, latency, error_kind, n = item
-                rows.extend([LoggedRow(ts, source, version, latency, "error", error_kind, None, None, None)] * n)
+            hour = int(item.at // HOUR * HOUR)
+            if isinstance(item, Failures):
+                failed = LoggedRow(
+                    item.at, item.source, item.version, item.latency_ms, "error", item.kind, None, None, None
+                )
+                rows.extend([failed] * item.inputs)
                 continue
-            model, latency = item[3], item[4]
-            if kind == "records":
-                records, predictions = item[5], item[6]
+            model = item.model
+            if isinstance(item, ScoredRecords):
                 names = model.schema.names
-                for record, prediction in zip(records, predictions, strict=True):
+                for record, prediction in zip(item.records, item.predictions, strict=True):
                     # A scored record holds every feature (validation requires them); extra fields are dropped.
                     shown = record if len(record) == len(names) else {name: record.get(name) for name in names}
-                    features = _to_json(shown)
                     rows.append(
                         LoggedRow(
-                            ts,
-                            source,
+                            item.at,
+                            item.source,
                             model.version,
-                            latency,
+                            item.latency_ms,
                             "ok",
                             None,
                             prediction.probability,
                             prediction.label,
-                            features,
+                            _to_json(shown),
                         )
                     )
                     if len(rows) % YIELD_EVERY_ROWS == 0:
                         _yield_gil()
-                pending_records.setdefault((hour, model.version), (model, []))[1].extend(records)
+                pending_records.setdefault((hour, model.version), (model, []))[1].extend(item.records)
             else:
-                columns, probabilities, labels = item[5], item[6], item[7]
+                texts = _features_json(model, item.columns)
                 rows.extend(
-                    LoggedRow(ts, source, model.version, latency, "ok", None, float(p), str(label), text)
-                    for p, label, text in zip(probabilities, labels, _features_json(model, columns), strict=True)
+                    LoggedRow(
+                        item.at, item.source, model.version, item.latency_ms, "ok", None, float(p), str(label), text
+                    )
+                    for p, label, text in zip(item.probabilities, item.labels, texts, strict=True)
                 )
-                self._count_bins(counts, hour, model, columns.numbers, columns.codes)
+                self._count_bins(counts, hour, model, item.columns.numbers, item.columns.codes)
         for (hour, _), (model, records) in pending_records.items():
             plan = self._plan_for(model)
             # None becomes NaN in a float array: the missing bin
@@ -398,7 +448,7 @@ class PredictionLog:
 
     def pending_rows(self) -> int:
         """Rows logged and not written yet (in the queue or waiting for the store)."""
-        return sum(_rows_in(item) for item in [*self._queue, *self._backlog])
+        return sum(item.rows for item in [*self._queue, *self._backlog])
 
     def status(self) -> dict[str, Any]:
         """The store's state as /health reports it (starting the writer, which opens the store)."""
@@ -429,13 +479,6 @@ def score_and_log(
     prediction = score_record(record, model, explain=explain)
     prediction_log().log_records(model, source, [record], [prediction], (time.perf_counter() - started) * 1000)
     return prediction
-
-
-def _rows_in(item: tuple[Any, ...]) -> int:
-    kind = item[0]
-    if kind == "failure":
-        return int(item[6])
-    return len(item[5]) if kind == "records" else int(item[5].rows)
 
 
 def _features_json(model: LoadedModel, columns: EncodedColumns) -> list[str]:
