@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from lib.api.openapi import MAX_PAGE
 from lib.monitoring.drift import ALERT, MIN_RECENT_ROWS, WATCH
+from lib.monitoring.log import SOURCES
 from lib.monitoring.store import WINDOWS
 from lib.redact import ECHO_CHARS, LISTED, error_body, listed, to_json_bytes
 from lib.server.access import check_admin, cross_site_reason, resolve_caller
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("ui", "batch", "api")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}

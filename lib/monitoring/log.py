@@ -19,7 +19,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
 import numpy as np
 
@@ -83,11 +83,16 @@ def numeric_bins(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(values), len(edges) - 1, bins)
 
 
+# Where a prediction was asked for: the Predict form, a batch upload, the REST API.
+Source = Literal["ui", "batch", "api"]
+SOURCES: tuple[Source, ...] = get_args(Source)
+
+
 class ScoredRecords(NamedTuple):
     """Records scored one by one (the form, POST /predict), as submitted."""
 
     at: float
-    source: str
+    source: Source
     model: LoadedModel
     latency_ms: float  # each record's share of the call
     records: Sequence[dict[str, Any]]
@@ -102,7 +107,7 @@ class ScoredTable(NamedTuple):
     """A slice of a scored table (a batch upload): validated columns and their scores."""
 
     at: float
-    source: str
+    source: Source
     model: LoadedModel
     latency_ms: float
     columns: EncodedColumns
@@ -118,7 +123,7 @@ class Failures(NamedTuple):
     """A request, or `inputs` inputs of one, that produced no prediction."""
 
     at: float
-    source: str
+    source: Source
     version: str
     latency_ms: float
     kind: str  # a short code: malformed_json, invalid_input, ...
@@ -161,7 +166,7 @@ class PredictionLog:
     def log_records(
         self,
         model: LoadedModel,
-        source: str,
+        source: Source,
         records: Sequence[dict[str, Any]],
         predictions: Sequence[Prediction],
         latency_ms: float,
@@ -173,7 +178,7 @@ class PredictionLog:
     def log_columns(
         self,
         model: LoadedModel,
-        source: str,
+        source: Source,
         columns: EncodedColumns,
         probabilities: np.ndarray,
         labels: Sequence[str] | np.ndarray,
@@ -190,7 +195,7 @@ class PredictionLog:
             )
         self._ensure_thread()
 
-    def log_failure(self, source: str, version: str | None, latency_ms: float, kind: str, rows: int = 1) -> None:
+    def log_failure(self, source: Source, version: str | None, latency_ms: float, kind: str, rows: int = 1) -> None:
         """A request (or `rows` inputs) that produced no prediction, and why, as a short code."""
         self._queue.append(Failures(time.time(), source, version or NO_MODEL, latency_ms, kind, rows))
         self._ensure_thread()
@@ -469,7 +474,7 @@ class PredictionLog:
 
 
 def score_and_log(
-    record: Any, model: LoadedModel, source: str, *, explain: bool = True, started: float | None = None
+    record: Any, model: LoadedModel, source: Source, *, explain: bool = True, started: float | None = None
 ) -> Prediction:
     """score_record, then log the prediction with its latency (from `started` if given,
     a perf_counter reading, e.g. when the request arrived). Failures are the caller's to log."""

@@ -29,7 +29,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -39,10 +39,12 @@ from lib.storage.files import write_json
 logger = logging.getLogger(__name__)
 
 ACTIVE_FILE = "active"
-FINAL = ("succeeded", "failed", "cancelled")
+# A job's status as its state file and GET /train/{id} give it; the last three are final.
+JobStatus = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
+FINAL: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
 CANCEL_FILE = "cancel"
 PID_FILE = "pid.json"  # written by the starter as soon as the process exists
-CANCELLING = "cancelling"
+CANCELLING: JobStatus = "cancelling"
 UPLOAD_FILE = "data.csv"
 JOB_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 LOG_TAIL = 60
