@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,15 +22,7 @@ from lib.model_loader import LoadedModel, forget_model, load_model
 from lib.settings import PROJECT_ROOT
 from lib.training.config import load_config
 from lib.training.pipeline import TrainingResult, train
-
-TELCO_CONFIG = PROJECT_ROOT / "data" / "telco.toml"
-COMMITTED_REGISTRY = PROJECT_ROOT / "models"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import free_port
 
 
 @dataclass(frozen=True)

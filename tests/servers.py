@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lib.server.http_server import SERVE_OPTIONS
 from lib.settings import PROJECT_ROOT
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 class Server:

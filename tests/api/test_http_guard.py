@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import COMMITTED_REGISTRY
+from tests.helpers import COMMITTED_REGISTRY
 from tests.servers import launch
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from moto.server import ThreadedMotoServer
 from lib.model.bundle import read_pointer
 from lib.model_loader import S3_POLL_S
 from lib.registry import S3Registry
-from tests.conftest import COMMITTED_REGISTRY, free_port
+from tests.helpers import COMMITTED_REGISTRY, free_port
 from tests.servers import launch
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from lib.model.inference import score_record
 from lib.model_loader import load_model
 from lib.settings import PROJECT_ROOT
-from tests.conftest import COMMITTED_REGISTRY
+from tests.helpers import COMMITTED_REGISTRY
 from tests.servers import Server, launch
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lib.settings import PROJECT_ROOT
-from tests.conftest import COMMITTED_REGISTRY
+from tests.helpers import COMMITTED_REGISTRY
 from tests.servers import Server, launch
 
 SCREENSHOTS = PROJECT_ROOT / "test-results" / "screenshots"

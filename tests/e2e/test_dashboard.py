@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 from lib.model.inference import score_record
 from lib.model_loader import load_model
 from lib.settings import PROJECT_ROOT
-from tests.conftest import COMMITTED_REGISTRY
 from tests.e2e.conftest import SCREENSHOTS
+from tests.helpers import COMMITTED_REGISTRY
 
 PAGES = {
     "": "Prediction dashboard",

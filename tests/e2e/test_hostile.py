@@ -20,7 +20,7 @@ from lib.model.bundle import read_pointer
 from lib.registry import LocalRegistry
 from lib.settings import PROJECT_ROOT
 from tests.api.test_server import wait_for
-from tests.conftest import COMMITTED_REGISTRY, free_port
+from tests.helpers import COMMITTED_REGISTRY, free_port
 from tests.unit.test_registry import clone_version
 
 ATTACK = """<!doctype html><title>running</title><script>

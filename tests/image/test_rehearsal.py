@@ -29,7 +29,7 @@ import pytest
 from playwright.sync_api import expect
 
 from lib.settings import PROJECT_ROOT
-from tests.conftest import free_port
+from tests.helpers import free_port
 from tests.image.dockerfile import build_context, env, exec_form, instructions, single
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from lib.business.portfolio import (
     threshold_row,
     top_risk,
 )
-from tests.conftest import TELCO_CONFIG
+from tests.helpers import TELCO_CONFIG
 
 
 @pytest.fixture(scope="module")

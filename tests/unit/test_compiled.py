@@ -15,7 +15,7 @@ from lib.model_loader import LoadedModel
 from lib.training.config import load_config
 from lib.training.data import load_dataset, split_rows
 from lib.training.families import CANDIDATES
-from tests.conftest import TELCO_CONFIG
+from tests.helpers import TELCO_CONFIG
 
 EXACT = 1e-9
 

@@ -5,7 +5,7 @@ import pytest
 
 from lib.training.config import load_config
 from lib.training.data import DataError, load_dataset, split_rows
-from tests.conftest import TELCO_CONFIG
+from tests.helpers import TELCO_CONFIG
 
 
 @pytest.fixture(scope="module")

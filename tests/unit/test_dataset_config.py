@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from lib.training.config import ConfigError, load_config
-from tests.conftest import TELCO_CONFIG
+from tests.helpers import TELCO_CONFIG
 
 VALID = '[dataset]\ncsv = "x.csv"\ntarget = "y"\npositive_label = "1"\n'
 

@@ -13,7 +13,7 @@ from lib.model_loader import load_model
 from lib.training.config import load_config
 from lib.training.data import load_dataset, split_rows
 from lib.training.pipeline import train
-from tests.conftest import TELCO_CONFIG
+from tests.helpers import TELCO_CONFIG
 
 
 @pytest.fixture(scope="module")

@@ -229,7 +229,7 @@ def test_s3_without_a_bundle_is_missing(s3_env, tmp_path):
 
 @pytest.mark.s3
 def test_unreachable_s3_endpoint_is_reported(s3_env, monkeypatch, tmp_path):
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ModelNotAvailable) as error:
@@ -243,7 +243,7 @@ def test_with_s3_down_the_last_served_copy_is_served_and_the_problem_reported(
     s3_env, registry_copy, monkeypatch, tmp_path
 ):
     from lib.model_loader import forget_model, registry_problem
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     version = publish(registry_copy, "models-fallback", "reg")
     settings = settings_for("s3://models-fallback/reg", tmp_path)

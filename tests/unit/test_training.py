@@ -16,7 +16,7 @@ from lib.training.config import load_config
 from lib.training.data import load_dataset, split_rows
 from lib.training.evaluation import classification_metrics
 from lib.training.pipeline import train
-from tests.conftest import COMMITTED_REGISTRY, TELCO_CONFIG
+from tests.helpers import COMMITTED_REGISTRY, TELCO_CONFIG
 
 pytestmark = pytest.mark.slow
 
