@@ -19,8 +19,9 @@ import numpy as np
 from bench.timing import Measurement, summary
 from lib.model.inference import score_record
 from lib.model_loader import LoadedModel
-from lib.monitoring.log import PredictionLog, numeric_bins, score_and_log
+from lib.monitoring.log import PredictionLog, numeric_bins
 from lib.monitoring.store import HOUR, LoggedRow, MonitoringStore
+from lib.serving.scoring import score_and_log
 
 SIZES = (10_000, 100_000, 1_000_000)
 SEED_CHUNK = 50_000

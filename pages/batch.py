@@ -8,11 +8,11 @@ from lib.serving.batch import (
     filter_scored,
     refused_rows,
     sample_upload,
-    score_and_log_upload,
     scored_table,
     upload_revenue_at_risk,
 )
 from lib.serving.csv_io import CsvError
+from lib.serving.scoring import score_and_log_upload
 from lib.settings import get_settings
 from lib.training.config import ConfigError, load_config
 from lib.ui import charts

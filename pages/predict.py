@@ -6,7 +6,7 @@ import streamlit as st
 
 from lib.model.explain import default_what_if_feature, what_if
 from lib.model.inference import InvalidInput
-from lib.monitoring.log import prediction_log, score_and_log
+from lib.serving.scoring import score_and_log
 from lib.ui import charts
 from lib.ui.helpers import percent, served_model
 
@@ -52,10 +52,7 @@ def predictor() -> None:
             started = time.perf_counter()
             try:
                 st.session_state["prediction"] = (record, score_and_log(record, model, "ui", started=started))
-            except InvalidInput as exc:
-                prediction_log().log_failure(
-                    "ui", model.version, (time.perf_counter() - started) * 1000, "invalid_input"
-                )
+            except InvalidInput as exc:  # logged as refused by the scoring service
                 st.session_state.pop("prediction", None)
                 st.error(f"This customer cannot be scored: {exc}")
 

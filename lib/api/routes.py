@@ -61,10 +61,17 @@ class ApiError(Exception):
     """A request the API refuses: status, a sentence, and details a program can read."""
 
     def __init__(
-        self, status: int, message: str, details: list[Any] | None = None, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        message: str,
+        details: list[Any] | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        logged: bool = False,  # the scoring service has logged this refusal already
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.details, self.headers = status, message, details or [], headers or {}
+        self.logged = logged
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -103,13 +110,20 @@ def _check_request(request: Request) -> None:
         )
 
 
-def _route(path: str, methods: tuple[str, ...], handler: Handler, name: str) -> Route:
+def _route(
+    path: str,
+    methods: tuple[str, ...],
+    handler: Handler,
+    name: str,
+    on_refused: Callable[[int, float], None] | None = None,
+) -> Route:
     """A route that answers every method: its own, or 405 with Allow."""
     allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
     allow_header = ", ".join(sorted(allowed))
 
     async def dispatch(request: Request) -> Response:
         started = time.perf_counter()
+        logged = False
         try:
             if request.method not in allowed:
                 raise ApiError(
@@ -121,23 +135,25 @@ def _route(path: str, methods: tuple[str, ...], handler: Handler, name: str) -> 
             response = await handler(request)
         except ApiError as exc:
             response = error_response(exc.status, exc.message, exc.details, exc.headers)
+            logged = exc.logged
         except Exception:  # never a stack trace to the caller; the log keeps it
             logger.exception("unexpected error on %s %s", request.method, path)
             response = error_response(500, "internal error: the server log has the details")
-        if path == "/predict" and response.status_code >= 400:
-            _log_refused(response.status_code, (time.perf_counter() - started) * 1000)
+        if on_refused is not None and response.status_code >= 400 and not logged:
+            on_refused(response.status_code, started)
         return response
 
     return Route(path, dispatch, methods=ALL_METHODS, name=name)
 
 
-def _log_refused(status: int, latency_ms: float) -> None:
+def _log_refused_prediction(status: int, started: float) -> None:
+    """A /predict request refused before scoring (malformed, too large, no model...)."""
     from lib.model_loader import loaded_model
-    from lib.monitoring.log import prediction_log
+    from lib.serving.scoring import log_refusal
 
     model = loaded_model()
     kind = ERROR_KINDS.get(status, "internal" if status >= 500 else f"http_{status}")
-    prediction_log().log_failure("api", model.version if model else None, latency_ms, kind)
+    log_refusal("api", model.version if model else None, started, kind)
 
 
 async def _model() -> LoadedModel:
@@ -292,8 +308,8 @@ async def predict(request: Request) -> Response:
 
 def _predict_body(raw: bytes, model: LoadedModel, settings: Settings, explain: bool, started: float) -> Response:
     """Parse, check, score, log and serialise one /predict body (no await: runs anywhere)."""
-    from lib.model.inference import InvalidInput, score_batch
-    from lib.monitoring.log import prediction_log, score_and_log
+    from lib.model.inference import InvalidInput
+    from lib.serving.scoring import score_and_log, score_and_log_records
 
     payload = _parse_json(raw)
     if not isinstance(payload, dict) or len(payload.keys() & {"record", "records"}) != 1:
@@ -311,7 +327,9 @@ def _predict_body(raw: bytes, model: LoadedModel, settings: Settings, explain: b
         try:
             prediction = score_and_log(payload["record"], model, "api", explain=explain, started=started)
         except InvalidInput as exc:
-            raise ApiError(422, f"the record cannot be scored: {exc}", _record_errors(exc.errors)) from None
+            raise ApiError(
+                422, f"the record cannot be scored: {exc}", _record_errors(exc.errors), logged=True
+            ) from None
         return json_response({"prediction": prediction.to_dict(), "model_version": model.version})
     records = payload["records"]
     if not isinstance(records, list) or not records:
@@ -322,18 +340,17 @@ def _predict_body(raw: bytes, model: LoadedModel, settings: Settings, explain: b
             f"at most {settings.max_batch} records per request (MAX_BATCH), got {len(records)}",
             [{"field": "records", "code": "too_many"}],
         )
-    batch = score_batch(records, model, explain=explain)
-    if batch.errors:
-        details = _record_errors(batch.errors)
+    try:
+        predictions = score_and_log_records(records, model, "api", explain=explain, started=started)
+    except InvalidInput as exc:
+        details = _record_errors(exc.errors)
         listed_note = f" (the first {MAX_DETAILS:,} problems are listed)" if len(details) > MAX_DETAILS else ""
         raise ApiError(
             422,
-            f"{len(batch.errors)} of {len(records)} records cannot be scored; nothing was scored{listed_note}",
+            f"{len(exc.errors)} of {len(records)} records cannot be scored; nothing was scored{listed_note}",
             details[:MAX_DETAILS],
-        )
-    predictions = batch.predictions()
-    share_ms = (time.perf_counter() - started) * 1000 / len(records)
-    prediction_log().log_records(model, "api", records, predictions, share_ms)
+            logged=True,
+        ) from None
     head = to_json_bytes({"model_version": model.version, "count": len(predictions)})
     return Response(
         b'{"predictions":' + _json_list([p.to_dict() for p in predictions]) + b"," + head[1:],
@@ -698,7 +715,10 @@ def routes() -> list[BaseRoute]:
         ("/metrics/feature-distribution", ("GET",), feature_distribution),
         ("/openapi.json", ("GET",), openapi),
     ]
-    built: list[BaseRoute] = [_route(path, methods, handler, handler.__name__) for path, methods, handler in table]
+    refusals = {"/predict": _log_refused_prediction}  # every refused prediction request is logged
+    built: list[BaseRoute] = [
+        _route(path, methods, handler, handler.__name__, refusals.get(path)) for path, methods, handler in table
+    ]
     for prefix in ("/health", "/predict", "/train", "/metrics", "/models"):
         built.append(_route(f"{prefix}/{{rest:path}}", ("GET", "POST"), _not_found(prefix), f"{prefix[1:]}_unknown"))
     return built

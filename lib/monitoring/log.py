@@ -473,19 +473,6 @@ class PredictionLog:
         }
 
 
-def score_and_log(
-    record: Any, model: LoadedModel, source: Source, *, explain: bool = True, started: float | None = None
-) -> Prediction:
-    """score_record, then log the prediction with its latency (from `started` if given,
-    a perf_counter reading, e.g. when the request arrived). Failures are the caller's to log."""
-    from lib.model.inference import score_record
-
-    started = time.perf_counter() if started is None else started
-    prediction = score_record(record, model, explain=explain)
-    prediction_log().log_records(model, source, [record], [prediction], (time.perf_counter() - started) * 1000)
-    return prediction
-
-
 def _features_json(model: LoadedModel, columns: EncodedColumns) -> list[str]:
     """One JSON object per row of a validated table (an unseen category shows as "(unseen)")."""
     import pandas as pd

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from lib.model.inference import BatchScore, InvalidInput, RecordError, score_batch
+from lib.model.inference import BatchScore, RecordError, score_batch
 from lib.model.loaded import LoadedModel
 from lib.model.validation import EncodedColumns
 from lib.serving.csv_io import CsvError, read_csv_bytes
@@ -40,42 +38,6 @@ def score_upload(
     if len(rows) == 0:
         raise CsvError("the file has a header but no rows")
     return ScoredUpload(rows=rows, batch=score_in_chunks(rows, model, progress))
-
-
-def score_and_log_upload(
-    raw: bytes, model: LoadedModel, max_bytes: int, progress: Callable[[float], None] | None = None
-) -> ScoredUpload:
-    """score_upload, then log every scored row and every refused one (source "batch").
-
-    Each logged row's latency is its share of the whole call (read, validate, score).
-    """
-    from lib.monitoring.log import prediction_log
-
-    started = time.perf_counter()
-    log = prediction_log()
-    try:
-        upload = score_upload(raw, model, max_bytes, progress)
-    except (CsvError, InvalidInput) as exc:
-        kind = "unreadable_csv" if isinstance(exc, CsvError) else "invalid_input"
-        log.log_failure("batch", model.version, (time.perf_counter() - started) * 1000, kind)
-        raise
-    batch = upload.batch
-    share_ms = (time.perf_counter() - started) * 1000 / max(batch.rows_in, 1)
-    if len(batch.table) and batch.inputs is not None:
-        log.log_columns(
-            model, "batch", batch.inputs, batch.table["probability"].to_numpy(), _labels(batch, model), share_ms
-        )
-    if batch.errors:
-        log.log_failure("batch", model.version, share_ms, "invalid_input", rows=len(batch.errors))
-    return upload
-
-
-def _labels(batch: BatchScore, model: LoadedModel) -> np.ndarray:
-    """Each scored row's label as one of two shared strings: `label.tolist()` would make a
-    new string per row, and a million small objects, freed late, pin the allocator's
-    arenas long after the session that made them has ended."""
-    names = np.array([model.schema.negative_label, model.schema.positive_label], dtype=object)
-    return names[batch.table["predicted_positive"].to_numpy(dtype=np.int8)]
 
 
 def score_in_chunks(

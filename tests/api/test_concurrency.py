@@ -8,8 +8,8 @@ import threading
 import pandas as pd
 
 from lib.model_loader import get_model
-from lib.monitoring.log import prediction_log, score_and_log
-from lib.serving.batch import score_and_log_upload
+from lib.monitoring.log import prediction_log
+from lib.serving.scoring import score_and_log, score_and_log_upload
 
 FORM_THREADS, FORM_EACH = 4, 150
 BATCH_THREADS, BATCH_EACH, BATCH_ROWS = 2, 5, 40

@@ -6,7 +6,8 @@ import pytest
 from lib.model.bundle import MODEL_FILE
 from lib.model.inference import score_record
 from lib.model_loader import get_model
-from lib.monitoring.log import prediction_log, score_and_log
+from lib.monitoring.log import prediction_log
+from lib.serving.scoring import score_and_log
 from lib.settings import PROJECT_ROOT
 from tests.app.conftest import PAGES
 

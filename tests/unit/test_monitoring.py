@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import lib.monitoring.log
+import lib.serving.scoring
 from lib.model.inference import score_batch, score_record
 from lib.monitoring.log import WRITE_MAX_ROWS, PredictionLog
 from lib.monitoring.store import (
@@ -20,7 +21,7 @@ from lib.monitoring.store import (
     MonitoringStore,
     StoreUnavailable,
 )
-from lib.serving.batch import score_and_log_upload
+from lib.serving.scoring import score_and_log_upload
 from lib.settings import PROJECT_ROOT
 
 NOW = 1_800_000_000.0  # a minute and hour boundary: 1_800_000_000 % 3600 == 0
@@ -163,7 +164,7 @@ def test_the_log_counts_records_tables_and_failures_on_training_bins(log, telco_
 def test_a_big_upload_is_logged_in_small_transactions_with_shared_label_strings(log, telco_model, monkeypatch):
     """A string per row would be thousands of small objects living until the writer gets to
     them; spread over the allocator's arenas, they kept memory after the session ended."""
-    monkeypatch.setattr(lib.monitoring.log, "prediction_log", lambda: log)
+    monkeypatch.setattr(lib.serving.scoring, "prediction_log", lambda: log)
     labels, writes = [], []
     log_columns, write = log.log_columns, log.store.write
     monkeypatch.setattr(log, "log_columns", lambda *args: (labels.extend(args[4]), log_columns(*args)))

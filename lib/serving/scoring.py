@@ -1,0 +1,91 @@
+"""The one way a prediction is made and recorded: validate, score, then log the
+prediction or the refusal. The Predict form, the batch upload and the API all come here;
+the prediction log (lib.monitoring.log) only stores what it is given."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from lib.model.inference import BatchScore, InvalidInput, Prediction, score_batch, score_record
+from lib.model.loaded import LoadedModel
+from lib.monitoring.log import Source, prediction_log
+from lib.serving.batch import ScoredUpload, score_upload
+from lib.serving.csv_io import CsvError
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def log_refusal(source: Source, version: str | None, started: float, kind: str) -> None:
+    """A request refused before or while scoring, as a short code (malformed_json,
+    invalid_input, too_large, ...); `started` is a perf_counter reading."""
+    prediction_log().log_failure(source, version, _elapsed_ms(started), kind)
+
+
+def score_and_log(
+    record: Any, model: LoadedModel, source: Source, *, explain: bool = True, started: float | None = None
+) -> Prediction:
+    """Score one record and log it, with its latency from `started` (when the request
+    arrived) if given; an invalid record is logged as refused and InvalidInput raised."""
+    started = time.perf_counter() if started is None else started
+    try:
+        prediction = score_record(record, model, explain=explain)
+    except InvalidInput:
+        log_refusal(source, model.version, started, "invalid_input")
+        raise
+    prediction_log().log_records(model, source, [record], [prediction], _elapsed_ms(started))
+    return prediction
+
+
+def score_and_log_records(
+    records: Sequence[Any], model: LoadedModel, source: Source, *, explain: bool = True, started: float | None = None
+) -> list[Prediction]:
+    """All or nothing: every record scored and logged (each with its share of the call),
+    or, if any is invalid, none, the request logged as refused, and InvalidInput raised
+    naming every bad record."""
+    started = time.perf_counter() if started is None else started
+    batch = score_batch(list(records), model, explain=explain)
+    if batch.errors:
+        log_refusal(source, model.version, started, "invalid_input")
+        raise InvalidInput(batch.errors)
+    predictions = batch.predictions()
+    prediction_log().log_records(model, source, records, predictions, _elapsed_ms(started) / len(records))
+    return predictions
+
+
+def score_and_log_upload(
+    raw: bytes, model: LoadedModel, max_bytes: int, progress: Callable[[float], None] | None = None
+) -> ScoredUpload:
+    """score_upload, then log every scored row and every refused one (source "batch").
+
+    Each logged row's latency is its share of the whole call (read, validate, score).
+    """
+    started = time.perf_counter()
+    try:
+        upload = score_upload(raw, model, max_bytes, progress)
+    except (CsvError, InvalidInput) as exc:
+        kind = "unreadable_csv" if isinstance(exc, CsvError) else "invalid_input"
+        log_refusal("batch", model.version, started, kind)
+        raise
+    batch = upload.batch
+    share_ms = (time.perf_counter() - started) * 1000 / max(batch.rows_in, 1)
+    if len(batch.table) and batch.inputs is not None:
+        prediction_log().log_columns(
+            model, "batch", batch.inputs, batch.table["probability"].to_numpy(), _labels(batch, model), share_ms
+        )
+    if batch.errors:
+        prediction_log().log_failure("batch", model.version, share_ms, "invalid_input", rows=len(batch.errors))
+    return upload
+
+
+def _labels(batch: BatchScore, model: LoadedModel) -> np.ndarray:
+    """Each scored row's label as one of two shared strings: `label.tolist()` would make a
+    new string per row, and a million small objects, freed late, pin the allocator's
+    arenas long after the session that made them has ended."""
+    names = np.array([model.schema.negative_label, model.schema.positive_label], dtype=object)
+    return names[batch.table["predicted_positive"].to_numpy(dtype=np.int8)]
