@@ -312,19 +312,19 @@ def test_a_job_that_succeeds_as_it_exits_is_not_marked_failed(tmp_path, monkeypa
 
 
 def test_a_batch_is_parsed_scored_and_written_off_the_event_loop(api, registry_copy, customer, monkeypatch):
-    import lib.api.routes
+    import lib.api.predict
 
     client = api(registry_copy)
     assert client.get("/health/live").status_code == 200  # the runtime is up before the threads
-    parse, inside, release = lib.api.routes._parse_json, threading.Event(), threading.Event()
+    parse, inside, release = lib.api.predict.parse_json, threading.Event(), threading.Event()
 
     def slow_parse(raw: bytes):  # a batch that takes as long as the test wants
-        if len(raw) > lib.api.routes.INLINE_BODY_BYTES:
+        if len(raw) > lib.api.predict.INLINE_BODY_BYTES:
             inside.set()
             assert release.wait(60)
         return parse(raw)
 
-    monkeypatch.setattr(lib.api.routes, "_parse_json", slow_parse)
+    monkeypatch.setattr(lib.api.predict, "parse_json", slow_parse)
     answers = []
     batch = threading.Thread(
         target=lambda: answers.append(client.post("/predict", json={"records": [customer] * 2000}))

@@ -1,0 +1,161 @@
+"""Admin endpoints: start and follow retraining jobs, list, promote and roll back models."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lib.api.common import (
+    ApiError,
+    json_response,
+    media_type,
+    optional_json_object,
+    read_limited,
+    require_admin,
+)
+from lib.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def _training_features(config: Any) -> list[str]:
+    from lib.model_loader import loaded_model
+    from lib.retraining.upload import expected_features
+
+    model = loaded_model()
+    return model.schema.names if model is not None else expected_features(config)
+
+
+async def train(request: Request) -> Response:
+    """Start a retraining job: on the bundled data (no body, or {"data": "bundled"}) or on
+    an uploaded CSV (Content-Type text/csv). 202 with the job; 409 while one runs."""
+    from lib.retraining.jobs import start_retrain
+    from lib.retraining.upload import read_training_csv
+    from lib.training.config import ConfigError, load_config
+
+    actor = require_admin(request)
+    settings = get_settings()
+    content_type = media_type(request)
+    table, data_name = None, "bundled dataset"
+    try:
+        config = load_config(settings.data_config)
+    except ConfigError as exc:
+        raise ApiError(503, f"the dataset config cannot be read: {exc}") from None
+    if content_type == "text/csv":
+        raw = await read_limited(request, settings.max_upload_mb, "MAX_UPLOAD_MB")
+        features = await run_in_threadpool(_training_features, config)
+        table, problems = await run_in_threadpool(read_training_csv, raw, config, features)
+        if problems:
+            raise ApiError(
+                422, "the uploaded data cannot train a model; nothing was started", [{"problem": p} for p in problems]
+            )
+        data_name = request.query_params.get("name", "upload.csv")[:100]
+    else:
+        body = await optional_json_object(request, {"data"})
+        if body.get("data", "bundled") != "bundled":
+            raise ApiError(
+                422,
+                'data must be "bundled"; send a CSV with Content-Type: text/csv to train on other data',
+                [{"field": "data", "code": "unknown_value"}],
+            )
+    state, started = await run_in_threadpool(start_retrain, actor, table, data_name, settings)
+    location = {"Location": f"/train/{state['id']}"}
+    if not started:
+        raise ApiError(
+            409,
+            f"a retraining job is already running ({state['id']}, {state['progress']:.0%} done): "
+            f"follow it at /train/{state['id']}",
+            [{"job_id": state["id"], "status": state["status"], "progress": state["progress"]}],
+            headers=location,
+        )
+    return json_response({"job": state}, 202, location)
+
+
+async def train_job(request: Request) -> Response:
+    """GET: the job's state. DELETE: cancel it (409 when it has already finished)."""
+    from lib.retraining.jobs import FINAL, cancel_job, job_state
+
+    actor = require_admin(request)
+    job_id = request.path_params["job_id"]
+    if request.method == "DELETE":
+        before = job_state(job_id)
+        if before is not None and before["status"] in FINAL:
+            raise ApiError(409, f"job {job_id} has already finished ({before['status']})", [{"job_id": job_id}])
+        state = await run_in_threadpool(cancel_job, job_id, actor)
+    else:
+        state = job_state(job_id)
+    if state is None:
+        raise ApiError(404, f"no retraining job {job_id[:40]!r}")
+    # 202: the cancel is recorded, but the process is not known gone yet ("cancelling")
+    cancelling = request.method == "DELETE" and state["status"] not in FINAL
+    return json_response({"job": state}, 202 if cancelling else 200)
+
+
+REGISTRY_STATUS = {
+    "invalid": 422,
+    "unknown": 404,
+    "conflict": 409,
+    "broken": 422,
+    "unreadable": 500,
+    "unavailable": 503,
+}
+
+
+async def _registry_call(action: Callable[[Any], Any]) -> Any:
+    """Run a registry operation off the event loop; its errors become statuses."""
+    from lib.registry import RegistryError, open_registry
+
+    def call() -> Any:
+        return action(open_registry(get_settings().model_uri))
+
+    try:
+        return await run_in_threadpool(call)
+    except RegistryError as exc:
+        raise ApiError(REGISTRY_STATUS[exc.kind], str(exc), [{"kind": exc.kind}]) from None
+
+
+async def _after_switch(event: Any) -> Response:
+    from lib.model_loader import ModelNotAvailable, refresh_model
+
+    try:
+        served = (await run_in_threadpool(refresh_model)).version
+    except ModelNotAvailable as exc:
+        served = None
+        logger.warning("switched to %s but it cannot be loaded here: %s", event.to_version, exc.reason)
+    return json_response({"event": asdict(event), "served_here": served})
+
+
+async def models(request: Request) -> Response:
+    def listing(registry: Any) -> dict[str, Any]:
+        view = registry.overview()
+        return {"served": view.served, "previous": view.previous, "versions": [v.to_dict() for v in view.versions]}
+
+    return json_response(await _registry_call(listing))
+
+
+async def models_audit(request: Request) -> Response:
+    events = await _registry_call(lambda registry: registry.audit())
+    return json_response({"events": [asdict(e) for e in reversed(events)]})
+
+
+async def promote(request: Request) -> Response:
+    actor = require_admin(request)
+    body = await optional_json_object(request, {"reason"})
+    version = request.path_params["version"]
+    event = await _registry_call(lambda registry: registry.promote(version, actor, body.get("reason", "")))
+    return await _after_switch(event)
+
+
+async def rollback(request: Request) -> Response:
+    actor = require_admin(request)
+    body = await optional_json_object(request, {"reason", "version"})
+    event = await _registry_call(
+        lambda registry: registry.rollback(actor, body.get("reason", ""), to=body.get("version"))
+    )
+    return await _after_switch(event)

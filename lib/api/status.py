@@ -1,0 +1,157 @@
+"""Read-only endpoints: health, liveness, readiness, metrics, the OpenAPI document."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lib.api.common import (
+    ApiError,
+    json_response,
+    positive_int,
+    served_model,
+    window_param,
+)
+from lib.api.openapi import MAX_PAGE
+from lib.monitoring.drift import ALERT, MIN_RECENT_ROWS, WATCH
+from lib.monitoring.log import SOURCES
+from lib.server.health import health_report, uptime_s  # imported with the app: uptime counts from here
+from lib.settings import get_settings
+
+# The model, pandas and numpy are imported by the first request (or the warm-up thread),
+# not here: app.py imports this module, and the server should answer within a second.
+if TYPE_CHECKING:
+    from lib.model.loaded import LoadedModel
+
+
+async def health(request: Request) -> Response:
+    """200 ok or degraded (still serving), 503 unavailable (no model): see lib.health."""
+    try:
+        report = health_report(await served_model(), None)
+    except ApiError as exc:
+        report = health_report(None, exc.message)
+    return json_response(report, 503 if report["status"] == "unavailable" else 200)
+
+
+async def live(request: Request) -> Response:
+    return json_response({"status": "alive", "uptime_s": uptime_s()})
+
+
+async def ready(request: Request) -> Response:
+    from lib.model.inference import score_record
+
+    model = await served_model()
+    typical = {spec.name: spec.default for spec in model.schema.features}
+    try:
+        probability = score_record(typical, model, explain=False).probability
+    except Exception as exc:  # a model that cannot score its own typical record is not ready
+        raise ApiError(503, f"the smoke prediction failed: {type(exc).__name__}") from None
+    return json_response({"status": "ready", "model_version": model.version, "smoke_probability": probability})
+
+
+def _model_metrics(model: LoadedModel) -> dict[str, Any]:
+    metrics = model.kpis["metrics"]
+    return {
+        **metrics,
+        "version": model.version,
+        "threshold": model.threshold,
+        "threshold_criterion": model.metadata.get("threshold_criterion"),
+        "scope": "test split",
+    }
+
+
+def _store_read(read: Callable[[], Any]) -> Any:
+    """A read from the monitoring store, or 503 saying why it cannot be read."""
+    from lib.monitoring.store import StoreUnavailable
+
+    try:
+        return read()
+    except StoreUnavailable as exc:
+        raise ApiError(503, f"the monitoring store is unavailable: {exc}", [{"kind": "store"}]) from None
+
+
+def _kpis(model: LoadedModel) -> dict[str, Any]:
+    from lib.monitoring.log import prediction_log
+
+    business = model.kpis.get("business")
+    totals = _store_read(prediction_log().totals)
+    return {
+        "base_rate": model.kpis.get("base_rate"),
+        "business": business,
+        "business_available": business is not None,
+        "predictions_made": {source: totals.get(source, 0) for source in SOURCES},
+        "model_version": model.version,
+    }
+
+
+def _system(window: str) -> dict[str, Any]:
+    from lib.monitoring.log import prediction_log
+
+    return _store_read(lambda: prediction_log().system(window))
+
+
+async def metrics(request: Request) -> Response:
+    window = window_param(request)
+    model = await served_model()
+    return json_response({"model": _model_metrics(model), "system": _system(window), "kpis": _kpis(model)})
+
+
+async def metrics_model(request: Request) -> Response:
+    return json_response(_model_metrics(await served_model()))
+
+
+async def metrics_system(request: Request) -> Response:
+    return json_response(_system(window_param(request)))
+
+
+async def metrics_kpis(request: Request) -> Response:
+    return json_response(_kpis(await served_model()))
+
+
+async def feature_distribution(request: Request) -> Response:
+    """Training distribution, recent counts, PSI and status per feature; probability drift."""
+    from lib.monitoring.log import prediction_log
+
+    model = await served_model()
+    window = window_param(request, default="24h")
+    page = positive_int(request, "page", 1, MAX_PAGE)
+    page_size = positive_int(request, "page_size", 10, 100)
+    names = model.schema.names
+    wanted = request.query_params.get("feature")
+    if wanted is not None and wanted not in names:
+        raise ApiError(404, f"unknown feature {wanted!r}", [{"field": "feature", "known": names}])
+    chosen = [wanted] if wanted is not None else names[(page - 1) * page_size : page * page_size]
+    drift = _store_read(lambda: prediction_log().drift(model, window, chosen))
+    distributions = model.kpis["distributions"]
+    return json_response(
+        {
+            "features": [
+                {"feature": name, "training": distributions[name], **drift["features"][name]} for name in chosen
+            ],
+            "probability": drift["probability"],
+            "window": window,
+            "thresholds": {"watch": WATCH, "alert": ALERT, "min_recent_rows": MIN_RECENT_ROWS},
+            "page": 1 if wanted else page,
+            "page_size": page_size,
+            "total": 1 if wanted else len(names),
+            "pages": 1 if wanted else max(1, math.ceil(len(names) / page_size)),
+            "model_version": model.version,
+        }
+    )
+
+
+async def openapi(request: Request) -> Response:
+    from lib.api.openapi import document
+
+    try:
+        model = await served_model()
+    except ApiError:  # still a document: /predict then takes any object and answers 503
+        model = None
+    settings = get_settings()
+    return json_response(
+        document(model.schema if model else None, settings.max_batch, model.version if model else None)
+    )
