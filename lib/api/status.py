@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 async def health(request: Request) -> Response:
-    """200 ok or degraded (still serving), 503 unavailable (no model): see lib.health."""
+    """200 ok or degraded (still serving), 503 unavailable (no model): see lib.server.health."""
     try:
         report = health_report(await served_model(), None)
     except ApiError as exc:
