@@ -165,14 +165,6 @@ SWITCH_BODY: dict[str, Any] = {
 def document(schema: FeatureSchema | None, max_batch: int, version: str | None) -> dict[str, Any]:
     """The whole document; without a model, /predict takes any object (and answers 503)."""
     record = record_schema(schema) if schema is not None else {"type": "object"}
-    prediction = prediction_schema()
-    window: dict[str, Any] = {
-        "name": "window",
-        "in": "query",
-        "required": False,
-        "schema": {"enum": list(WINDOWS), "default": "1h"},
-    }
-    positive_int = {"type": "integer", "minimum": 1}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -182,254 +174,294 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
             "{error, details}. The /predict record schema follows the served model.",
         },
         "paths": {
-            "/health": {
-                "get": {
-                    "summary": "Service state: ok; degraded (serving, but the monitoring store cannot be written or "
-                    "the bundle has no KPIs; `reason` says which); 503 unavailable when no model can be loaded",
-                    "responses": {
-                        "200": _json({"$ref": "#/components/schemas/Health"}),
-                        **{"503": _json({"$ref": "#/components/schemas/Health"}, "No model loaded")},
-                    },
-                }
-            },
-            "/health/live": {
-                "get": {"summary": "The process answers", "responses": {"200": _json({"type": "object"})}}
-            },
-            "/health/ready": {
-                "get": {
-                    "summary": "Model loaded and a smoke prediction passes",
-                    "responses": {"200": _json({"type": "object"}), **_error_responses(503)},
-                }
-            },
-            "/predict": {
-                "post": {
-                    "summary": "Score one record or many",
-                    "parameters": [
-                        {
-                            "name": "explain",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "boolean", "default": True},
-                        }
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "oneOf": [
-                                        {
-                                            "type": "object",
-                                            "required": ["record"],
-                                            "properties": {"record": record},
-                                            "additionalProperties": False,
-                                        },
-                                        {
-                                            "type": "object",
-                                            "required": ["records"],
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                "records": {
-                                                    "type": "array",
-                                                    "items": record,
-                                                    "minItems": 1,
-                                                    "maxItems": max_batch,
-                                                }
-                                            },
-                                        },
-                                    ]
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "prediction": prediction,
-                                    "predictions": {"type": "array", "items": prediction},
-                                    "model_version": {"type": "string"},
-                                    "count": {"type": "integer"},
-                                },
-                            }
-                        ),
-                        **_error_responses(400, 413, 415, 422, 503),
-                    },
-                }
-            },
-            "/train": {
-                "post": {
-                    "summary": "Start a retraining job (admin): on the bundled dataset (no body, or "
-                    '{"data": "bundled"}) or on a CSV sent as text/csv; 409 while another job runs',
-                    "security": [{"bearer": []}],
-                    "parameters": [{"name": "name", "in": "query", "required": False, "schema": {"type": "string"}}],
-                    "requestBody": {
-                        "required": False,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {"data": {"enum": ["bundled"]}},
-                                    "additionalProperties": False,
-                                }
-                            },
-                            "text/csv": {"schema": {"type": "string"}},
-                        },
-                    },
-                    "responses": {
-                        "202": _json(JOB, "The job started; Location: /train/{id}"),
-                        **_error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
-                    },
-                }
-            },
-            "/train/{job_id}": {
-                "get": {
-                    "summary": "A retraining job: state, progress, step, log tail, result (admin)",
-                    "security": [{"bearer": []}],
-                    "parameters": [_path_parameter("job_id", JOB_ID_PATTERN)],
-                    "responses": {"200": _json(JOB), **_error_responses(400, 401, 403, 404, 429)},
-                },
-                "delete": {
-                    "summary": "Cancel a queued or running job (admin); what it wrote stays unlisted",
-                    "security": [{"bearer": []}],
-                    "parameters": [_path_parameter("job_id", JOB_ID_PATTERN)],
-                    "responses": {
-                        "200": _json(JOB, "Cancelled: the job's process is gone"),
-                        "202": _json(JOB, "Cancelling: the job ends before training or promoting"),
-                        **_error_responses(400, 401, 403, 404, 409, 429),
-                    },
-                },
-            },
-            "/models": {
-                "get": {
-                    "summary": "The registry: versions (newest first) with metrics, dataset hash, created_at, "
-                    "status (serving / candidate / archived), the served and the previous version",
-                    "responses": {"200": _json({"type": "object"}), **_error_responses(500, 503)},
-                }
-            },
-            "/models/audit": {
-                "get": {
-                    "summary": "Who promoted or rolled back what, when and why (newest first)",
-                    "responses": {"200": _json({"type": "object"}), **_error_responses(500, 503)},
-                }
-            },
-            "/models/{version}/promote": {
-                "post": {
-                    "summary": 'Serve this version (admin); optional body {"reason": "..."}',
-                    "security": [{"bearer": []}],
-                    "parameters": [_path_parameter("version", VERSION_PATTERN)],
-                    "requestBody": {"required": False, "content": {"application/json": {"schema": SWITCH_BODY}}},
-                    "responses": {
-                        "200": _json({"type": "object"}),
-                        **_error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503),
-                    },
-                }
-            },
-            "/models/rollback": {
-                "post": {
-                    "summary": 'Serve the previously served version again (admin); optional body {"reason": "...", '
-                    '"version": "..."} to name another',
-                    "security": [{"bearer": []}],
-                    "requestBody": {
-                        "required": False,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    **SWITCH_BODY,
-                                    "properties": {**SWITCH_BODY["properties"], "version": {"type": "string"}},
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": _json({"type": "object"}),
-                        **_error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503),
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Model, system and business metrics in one object",
-                    "parameters": [window],
-                    "responses": {"200": _json({"type": "object"}), **_error_responses(400, 422, 503)},
-                }
-            },
-            "/metrics/model": {
-                "get": {
-                    "summary": "Test-split metrics of the served model",
-                    "responses": {"200": _json({"type": "object"}), **_error_responses(503)},
-                }
-            },
-            "/metrics/system": {
-                "get": {
-                    "summary": "Predictions logged over the window: count, errors, error rate, throughput, "
-                    "latency p50/p95/p99, by source and model version, and a chart series (from the prediction "
-                    "log's rollups); 503 when the monitoring store cannot be read",
-                    "parameters": [window],
-                    "responses": {"200": _json(SYSTEM_METRICS), **_error_responses(400, 422, 503)},
-                }
-            },
-            "/metrics/kpis": {
-                "get": {
-                    "summary": "Business KPIs",
-                    "responses": {"200": _json({"type": "object"}), **_error_responses(503)},
-                }
-            },
-            "/metrics/feature-distribution": {
-                "get": {
-                    "summary": "Per feature: training distribution, recent counts on the training bins, PSI and "
-                    "drift status (ok < 0.1 <= watch < 0.25 <= alert; too_few under 100 recent inputs); drift of the "
-                    "predicted probability; paginated",
-                    "parameters": [
-                        {**window, "schema": {**window["schema"], "default": "24h"}},
-                        {"name": "feature", "in": "query", "required": False, "schema": {"type": "string"}},
-                        {
-                            "name": "page",
-                            "in": "query",
-                            "required": False,
-                            "schema": {**positive_int, "maximum": MAX_PAGE, "default": 1},
-                        },
-                        {
-                            "name": "page_size",
-                            "in": "query",
-                            "required": False,
-                            "schema": {**positive_int, "maximum": 100, "default": 10},
-                        },
-                    ],
-                    "responses": {"200": _json({"type": "object"}), **_error_responses(400, 404, 422, 503)},
-                }
-            },
+            **_health_paths(),
+            **_predict_paths(record, max_batch),
+            **_training_paths(),
+            **_model_paths(),
+            **_metrics_paths(),
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
         },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Problem": {
-                    "type": "object",
-                    "required": ["field", "code", "message"],
-                    "properties": {
-                        "field": {"type": "string"},
-                        "code": {"type": "string"},
-                        "message": {"type": "string"},
+        "components": _components(),
+    }
+
+
+def _health_paths() -> dict[str, Any]:
+    return {
+        "/health": {
+            "get": {
+                "summary": "Service state: ok; degraded (serving, but the monitoring store cannot be written or "
+                "the bundle has no KPIs; `reason` says which); 503 unavailable when no model can be loaded",
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Health"}),
+                    **{"503": _json({"$ref": "#/components/schemas/Health"}, "No model loaded")},
+                },
+            }
+        },
+        "/health/live": {"get": {"summary": "The process answers", "responses": {"200": _json({"type": "object"})}}},
+        "/health/ready": {
+            "get": {
+                "summary": "Model loaded and a smoke prediction passes",
+                "responses": {"200": _json({"type": "object"}), **_error_responses(503)},
+            }
+        },
+    }
+
+
+def _predict_paths(record: dict[str, Any], max_batch: int) -> dict[str, Any]:
+    prediction = prediction_schema()
+    return {
+        "/predict": {
+            "post": {
+                "summary": "Score one record or many",
+                "parameters": [
+                    {
+                        "name": "explain",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "boolean", "default": True},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    {
+                                        "type": "object",
+                                        "required": ["record"],
+                                        "properties": {"record": record},
+                                        "additionalProperties": False,
+                                    },
+                                    {
+                                        "type": "object",
+                                        "required": ["records"],
+                                        "additionalProperties": False,
+                                        "properties": {
+                                            "records": {
+                                                "type": "array",
+                                                "items": record,
+                                                "minItems": 1,
+                                                "maxItems": max_batch,
+                                            }
+                                        },
+                                    },
+                                ]
+                            }
+                        }
                     },
                 },
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "details"],
-                    "properties": {"error": {"type": "string"}, "details": {"type": "array"}},
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "prediction": prediction,
+                                "predictions": {"type": "array", "items": prediction},
+                                "model_version": {"type": "string"},
+                                "count": {"type": "integer"},
+                            },
+                        }
+                    ),
+                    **_error_responses(400, 413, 415, 422, 503),
                 },
-                "Health": {
-                    "type": "object",
-                    "required": ["status", "model_loaded"],
-                    "properties": {
-                        "status": {"enum": ["ok", "degraded", "unavailable"]},
-                        "model_loaded": {"type": "boolean"},
-                        "model_version": {"type": ["string", "null"]},
-                        "uptime_s": {"type": "number"},
-                        "reason": {"type": "string"},
-                        "checks": {"type": "object"},
+            }
+        },
+    }
+
+
+def _training_paths() -> dict[str, Any]:
+    return {
+        "/train": {
+            "post": {
+                "summary": "Start a retraining job (admin): on the bundled dataset (no body, or "
+                '{"data": "bundled"}) or on a CSV sent as text/csv; 409 while another job runs',
+                "security": [{"bearer": []}],
+                "parameters": [{"name": "name", "in": "query", "required": False, "schema": {"type": "string"}}],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"data": {"enum": ["bundled"]}},
+                                "additionalProperties": False,
+                            }
+                        },
+                        "text/csv": {"schema": {"type": "string"}},
                     },
+                },
+                "responses": {
+                    "202": _json(JOB, "The job started; Location: /train/{id}"),
+                    **_error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
+                },
+            }
+        },
+        "/train/{job_id}": {
+            "get": {
+                "summary": "A retraining job: state, progress, step, log tail, result (admin)",
+                "security": [{"bearer": []}],
+                "parameters": [_path_parameter("job_id", JOB_ID_PATTERN)],
+                "responses": {"200": _json(JOB), **_error_responses(400, 401, 403, 404, 429)},
+            },
+            "delete": {
+                "summary": "Cancel a queued or running job (admin); what it wrote stays unlisted",
+                "security": [{"bearer": []}],
+                "parameters": [_path_parameter("job_id", JOB_ID_PATTERN)],
+                "responses": {
+                    "200": _json(JOB, "Cancelled: the job's process is gone"),
+                    "202": _json(JOB, "Cancelling: the job ends before training or promoting"),
+                    **_error_responses(400, 401, 403, 404, 409, 429),
+                },
+            },
+        },
+    }
+
+
+def _model_paths() -> dict[str, Any]:
+    return {
+        "/models": {
+            "get": {
+                "summary": "The registry: versions (newest first) with metrics, dataset hash, created_at, "
+                "status (serving / candidate / archived), the served and the previous version",
+                "responses": {"200": _json({"type": "object"}), **_error_responses(500, 503)},
+            }
+        },
+        "/models/audit": {
+            "get": {
+                "summary": "Who promoted or rolled back what, when and why (newest first)",
+                "responses": {"200": _json({"type": "object"}), **_error_responses(500, 503)},
+            }
+        },
+        "/models/{version}/promote": {
+            "post": {
+                "summary": 'Serve this version (admin); optional body {"reason": "..."}',
+                "security": [{"bearer": []}],
+                "parameters": [_path_parameter("version", VERSION_PATTERN)],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": SWITCH_BODY}}},
+                "responses": {
+                    "200": _json({"type": "object"}),
+                    **_error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503),
+                },
+            }
+        },
+        "/models/rollback": {
+            "post": {
+                "summary": 'Serve the previously served version again (admin); optional body {"reason": "...", '
+                '"version": "..."} to name another',
+                "security": [{"bearer": []}],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                **SWITCH_BODY,
+                                "properties": {**SWITCH_BODY["properties"], "version": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json({"type": "object"}),
+                    **_error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503),
+                },
+            }
+        },
+    }
+
+
+def _metrics_paths() -> dict[str, Any]:
+    window: dict[str, Any] = {
+        "name": "window",
+        "in": "query",
+        "required": False,
+        "schema": {"enum": list(WINDOWS), "default": "1h"},
+    }
+    positive_int = {"type": "integer", "minimum": 1}
+    return {
+        "/metrics": {
+            "get": {
+                "summary": "Model, system and business metrics in one object",
+                "parameters": [window],
+                "responses": {"200": _json({"type": "object"}), **_error_responses(400, 422, 503)},
+            }
+        },
+        "/metrics/model": {
+            "get": {
+                "summary": "Test-split metrics of the served model",
+                "responses": {"200": _json({"type": "object"}), **_error_responses(503)},
+            }
+        },
+        "/metrics/system": {
+            "get": {
+                "summary": "Predictions logged over the window: count, errors, error rate, throughput, "
+                "latency p50/p95/p99, by source and model version, and a chart series (from the prediction "
+                "log's rollups); 503 when the monitoring store cannot be read",
+                "parameters": [window],
+                "responses": {"200": _json(SYSTEM_METRICS), **_error_responses(400, 422, 503)},
+            }
+        },
+        "/metrics/kpis": {
+            "get": {
+                "summary": "Business KPIs",
+                "responses": {"200": _json({"type": "object"}), **_error_responses(503)},
+            }
+        },
+        "/metrics/feature-distribution": {
+            "get": {
+                "summary": "Per feature: training distribution, recent counts on the training bins, PSI and "
+                "drift status (ok < 0.1 <= watch < 0.25 <= alert; too_few under 100 recent inputs); drift of the "
+                "predicted probability; paginated",
+                "parameters": [
+                    {**window, "schema": {**window["schema"], "default": "24h"}},
+                    {"name": "feature", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "page",
+                        "in": "query",
+                        "required": False,
+                        "schema": {**positive_int, "maximum": MAX_PAGE, "default": 1},
+                    },
+                    {
+                        "name": "page_size",
+                        "in": "query",
+                        "required": False,
+                        "schema": {**positive_int, "maximum": 100, "default": 10},
+                    },
+                ],
+                "responses": {"200": _json({"type": "object"}), **_error_responses(400, 404, 422, 503)},
+            }
+        },
+    }
+
+
+def _components() -> dict[str, Any]:
+    return {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Problem": {
+                "type": "object",
+                "required": ["field", "code", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+            "Error": {
+                "type": "object",
+                "required": ["error", "details"],
+                "properties": {"error": {"type": "string"}, "details": {"type": "array"}},
+            },
+            "Health": {
+                "type": "object",
+                "required": ["status", "model_loaded"],
+                "properties": {
+                    "status": {"enum": ["ok", "degraded", "unavailable"]},
+                    "model_loaded": {"type": "boolean"},
+                    "model_version": {"type": ["string", "null"]},
+                    "uptime_s": {"type": "number"},
+                    "reason": {"type": "string"},
+                    "checks": {"type": "object"},
                 },
             },
         },
