@@ -17,7 +17,7 @@ from pathlib import Path
 from lib.model.bundle import POINTER_FILE, read_bundle
 from lib.model.loaded import LoadedModel, ModelNotAvailable
 from lib.serving.sources import load_cached, load_model
-from lib.serving.watcher import S3_POLL_S, start_watcher, stop_watcher
+from lib.serving.watcher import S3_POLL_S, RegistryWatcher
 from lib.settings import Settings, get_settings
 
 __all__ = [
@@ -52,7 +52,7 @@ class _ModelCache:
         self._checked_at = 0.0
         # Why the registry cannot be read now (S3 down...), while a model is still served.
         self.registry_problem: str | None = None
-        self._watcher: threading.Thread | None = None
+        self._watcher: RegistryWatcher | None = None
 
     def get(self, settings: Settings) -> LoadedModel:
         model = self._model
@@ -118,7 +118,7 @@ class _ModelCache:
     def _ensure_watch(self, settings: Settings) -> None:
         """For an S3 registry, a thread that follows its pointer (requests never wait on S3)."""
         if settings.model_uri.startswith("s3://") and self._watcher is None:
-            self._watcher = start_watcher(
+            self._watcher = RegistryWatcher(
                 settings.model_uri,
                 serving=lambda: self._model.version if self._model is not None else None,
                 switch=lambda: self.refresh(settings),
@@ -132,7 +132,8 @@ class _ModelCache:
 
     def clear(self) -> None:
         with self._lock:
-            stop_watcher(self._watcher)
+            if self._watcher is not None:
+                self._watcher.stop()
             self._model, self._failure, self.registry_problem, self._watcher = None, None, None, None
 
 

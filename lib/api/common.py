@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -206,17 +207,11 @@ class _DuplicateKey(ValueError):
     pass
 
 
-def _add(seen: set[str], key: str) -> bool:
-    """Record `key`; False, so it reads as "not seen before" inside a condition."""
-    seen.add(key)
-    return False
-
-
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or _add(seen, key))
+        counts = Counter(key for key, _ in pairs)
+        twice = next(key for key, _ in pairs if counts[key] > 1)
         raise _DuplicateKey(f"the key {twice[:60]!r} appears twice in one object")
     return obj
 

@@ -7,11 +7,13 @@ refused; any text, with the known ones listed, when they are accepted with a war
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from lib.model.confidence import CONFIDENCE_NAMES
 from lib.model.schema import FeatureSchema, FeatureSpec
 from lib.monitoring.store import WINDOWS
+from lib.registry.base import VERSION_NAME
+from lib.retraining.jobs import JOB_ID, JobStatus
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 MAX_PAGE = 1_000_000
@@ -72,8 +74,8 @@ def _path_parameter(name: str, pattern: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": pattern}}
 
 
-JOB_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$"  # the same as lib.retraining.jobs.JOB_ID (a test checks)
-VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # the same as lib.registry.VERSION_NAME
+JOB_ID_PATTERN = JOB_ID.pattern
+VERSION_PATTERN = VERSION_NAME.pattern
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -145,7 +147,7 @@ JOB = {
             "required": ["id", "status", "progress"],
             "properties": {
                 "id": {"type": "string"},
-                "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
+                "status": {"enum": list(get_args(JobStatus))},
                 "progress": {"type": "number", "minimum": 0, "maximum": 1},
                 "step": {"type": "string"},
                 "log": {"type": "array", "items": {"type": "string"}},

@@ -33,14 +33,14 @@ class FeatureSpec:
     def is_numeric(self) -> bool:
         return self.kind == "numeric"
 
-    @property
+    @cached_property
     def hard_range(self) -> tuple[float, float]:
         """What is accepted at all: the config's bounds, else +/- ABSOLUTE_LIMIT."""
         low = self.hard_min if self.hard_min is not None else -ABSOLUTE_LIMIT
         high = self.hard_max if self.hard_max is not None else ABSOLUTE_LIMIT
         return low, high
 
-    @property
+    @cached_property
     def training_range(self) -> tuple[float, float]:
         """(min, max) as training saw them; a numeric feature always has both (checked on load)."""
         if self.min is None or self.max is None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lib.model.bundle import METADATA_FILE, PARTIAL_PREFIX, list_versions, point_to, read_bundle, read_pointer
+from lib.model.bundle import METADATA_FILE, list_versions, point_to, read_bundle, read_pointer
 from lib.model.loaded import ModelNotAvailable
 from lib.registry.base import (
     AUDIT_FILE,
@@ -56,18 +54,12 @@ class LocalRegistry(Registry):
         return self.root
 
     def publish(self, folder: Path) -> str:
-        """A bundle written in this registry (see `staging`) is a version already; one
-        from elsewhere is copied in under a hidden name and renamed when complete."""
-        version = read_bundle(folder).version
-        check_version_name(version)
-        if folder.resolve() == (self.root / version).resolve():
-            return version
-        if (self.root / version).exists():
-            raise RegistryError(f"{version} is already in the registry", "conflict")
-        partial = self.root / f"{PARTIAL_PREFIX}{version}-{secrets.token_hex(3)}"
-        shutil.copytree(folder, partial)
-        os.rename(partial, self.root / version)
-        return version
+        """Training writes a local registry's versions in place (see `staging`): a version
+        folder of this registry is published already; nothing else is taken."""
+        if folder.parent.resolve() != self.root.resolve():
+            raise RegistryError(f"{folder.name} is not a version of {self.uri}: train into the registry", "invalid")
+        check_version_name(folder.name)
+        return folder.name
 
     def audit(self) -> list[AuditEvent]:
         return _parse_audit_lines(_read_lines(self.root / AUDIT_FILE))

@@ -5,7 +5,7 @@ the prediction log (lib.monitoring.log) only stores what it is given."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,13 +43,13 @@ def score_and_log(
 
 
 def score_and_log_records(
-    records: Sequence[Any], model: LoadedModel, source: Source, *, explain: bool = True, started: float | None = None
+    records: list[Any], model: LoadedModel, source: Source, *, explain: bool = True, started: float | None = None
 ) -> list[Prediction]:
     """All or nothing: every record scored and logged (each with its share of the call),
     or, if any is invalid, none, the request logged as refused, and InvalidInput raised
     naming every bad record."""
     started = time.perf_counter() if started is None else started
-    batch = score_batch(list(records), model, explain=explain)
+    batch = score_batch(records, model, explain=explain)
     if batch.errors:
         log_refusal(source, model.version, started, "invalid_input")
         raise InvalidInput(batch.errors)

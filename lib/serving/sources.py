@@ -92,7 +92,7 @@ def _download_s3(uri: str, cache_dir: Path) -> Path:
                 try:
                     client.download_file(bucket, f"{key_prefix}{name}", str(partial / name))
                 except ClientError as exc:
-                    if s3.error_code(exc) in ("NoSuchKey", "404"):
+                    if s3.is_missing_key(exc):
                         continue  # read_bundle reports the incomplete bundle by name
                     raise
             os.rename(partial, target)

@@ -7,7 +7,6 @@ its download.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 from lib.registry import RegistryError, S3Registry
@@ -15,47 +14,36 @@ from lib.registry import RegistryError, S3Registry
 S3_POLL_S = 5.0
 
 
-def start_watcher(
-    uri: str,
-    serving: Callable[[], str | None],
-    switch: Callable[[], object],
-    report: Callable[[str | None], None],
-) -> threading.Thread:
-    """Start a daemon thread that reads the pointer every S3_POLL_S.
+class RegistryWatcher:
+    """Reads the pointer every S3_POLL_S until stopped.
 
     serving() is the version this process serves; switch() loads the one the pointer
     names when they differ; report(problem) gets why the registry cannot be read, or
-    None once it can. The thread stops when the caller forgets it (see `is_current`).
+    None once it can.
     """
-    thread = threading.Thread(
-        target=_follow, args=(S3Registry(uri), serving, switch, report), name="registry-watch", daemon=True
-    )
-    thread.start()
-    return thread
 
+    def __init__(
+        self,
+        uri: str,
+        serving: Callable[[], str | None],
+        switch: Callable[[], object],
+        report: Callable[[str | None], None],
+    ) -> None:
+        self._registry = S3Registry(uri)
+        self._serving, self._switch, self._report = serving, switch, report
+        self._stopped = threading.Event()
+        threading.Thread(target=self._follow, name="registry-watch", daemon=True).start()
 
-def _follow(
-    registry: S3Registry,
-    serving: Callable[[], str | None],
-    switch: Callable[[], object],
-    report: Callable[[str | None], None],
-) -> None:
-    me = threading.current_thread()
-    while getattr(me, "keep_watching", True):
-        time.sleep(S3_POLL_S)
-        if not getattr(me, "keep_watching", True):
-            return
-        try:
-            served = registry.served()
-        except RegistryError as exc:
-            report(str(exc))
-            continue
-        report(None)
-        if served is not None and served != serving():
-            switch()
+    def stop(self) -> None:
+        self._stopped.set()
 
-
-def stop_watcher(thread: threading.Thread | None) -> None:
-    """Ask a watcher to stop at its next wake-up (it holds nothing worth waiting for)."""
-    if thread is not None:
-        thread.keep_watching = False  # type: ignore[attr-defined]
+    def _follow(self) -> None:
+        while not self._stopped.wait(S3_POLL_S):
+            try:
+                served = self._registry.served()
+            except RegistryError as exc:
+                self._report(str(exc))
+                continue
+            self._report(None)
+            if served is not None and served != self._serving():
+                self._switch()

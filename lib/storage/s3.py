@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-MISSING_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "404"})
+MISSING_KEY_CODES = frozenset({"NoSuchKey", "404"})
+MISSING_CODES = MISSING_KEY_CODES | {"NoSuchBucket"}
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -37,6 +38,11 @@ def is_missing(exc: Exception) -> bool:
     return error_code(exc) in MISSING_CODES
 
 
+def is_missing_key(exc: Exception) -> bool:
+    """The bucket is there, the object is not."""
+    return error_code(exc) in MISSING_KEY_CODES
+
+
 def get_json(s3: Any, bucket: str, key: str) -> Any | None:
     """The object parsed as JSON, or None when there is no such key (other errors raise)."""
     from botocore.exceptions import ClientError
@@ -44,7 +50,7 @@ def get_json(s3: Any, bucket: str, key: str) -> Any | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        if error_code(exc) in ("NoSuchKey", "404"):
+        if is_missing_key(exc):
             return None
         raise
     return json.loads(body)
