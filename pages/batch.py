@@ -83,8 +83,8 @@ cards[2].metric("Refused", f"{len(batch.errors):,}")
 cards[3].metric(f"At or above threshold ({model.threshold:.2f})", f"{flagged:,}")
 at_risk = upload_revenue_at_risk(upload, model)
 if at_risk is not None:
-    business = model.metadata["business"]
-    st.metric(f"Revenue at risk over {business['horizon_months']:g} months", money(at_risk, business["currency"]))
+    business = model.metadata.business
+    st.metric(f"Revenue at risk over {business.horizon_months:g} months", money(at_risk, business.currency))
 else:
     st.caption("Revenue at risk needs the dataset config's [business] value column in the file.")
 

@@ -20,7 +20,7 @@ portfolio = reference_customers(model)
 if portfolio is None:
     st.stop()
 defaults = campaign_defaults(model)
-business = model.metadata.get("business")
+business = model.metadata.business
 st.caption(f"Customers: {portfolio.source}, scored by model {model.version}.")
 
 st.subheader("By segment")
@@ -76,7 +76,7 @@ if defaults is not None and portfolio.has_value:
     curve = campaign_curve(portfolio, campaign)
     best = best_cutoff(curve)
     cards = st.columns(3)
-    currency = business["currency"]
+    currency = business.currency
     cards[0].metric(
         "Best number to contact",
         f"{int(best['targeted']):,}",

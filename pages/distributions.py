@@ -13,7 +13,7 @@ STATUS_LABELS = {"ok": "ok", "watch": "watch", "alert": "ALERT", "too_few": "too
 
 st.title("Feature distributions")
 model = served_model()
-distributions = model.kpis["distributions"]
+distributions = model.kpis.distributions
 window = st.segmented_control("Recent window", list(WINDOWS), default="24h", key="drift_window") or "24h"
 st.caption(
     f"Drift is the population stability index (PSI) between training and the inputs scored in the last {window} "

@@ -9,10 +9,10 @@ from lib.ui.helpers import money, outcome, percent, reference_customers, served_
 
 st.title("Prediction dashboard")
 model = served_model()
-metadata, metrics = model.metadata, model.kpis["metrics"]
+metadata, metrics = model.metadata, model.kpis.metrics
 st.caption(
-    f"Model **{model.version}** ({metadata['model']['family'].replace('_', ' ')}), trained "
-    f"{metadata['created_at']} on {metadata['dataset']['name']} ({metadata['dataset']['rows_used']:,} rows)"
+    f"Model **{model.version}** ({metadata.model.family.replace('_', ' ')}), trained "
+    f"{metadata.created_at} on {metadata.dataset.name} ({metadata.dataset.rows_used:,} rows)"
 )
 
 campaign = campaign_defaults(model)
@@ -22,11 +22,11 @@ try:
 except StoreUnavailable as exc:
     made, store_problem = None, str(exc)
 cards = st.columns(4)
-cards[0].metric("Base rate", percent(model.kpis["base_rate"]), help=f"Share of {outcome(model)} in the dataset.")
+cards[0].metric("Base rate", percent(model.kpis.base_rate), help=f"Share of {outcome(model)} in the dataset.")
 if campaign and portfolio is not None and portfolio.has_value:
     cards[1].metric(
         "Revenue at risk",
-        money(revenue_at_risk(portfolio, campaign), metadata["business"]["currency"]),
+        money(revenue_at_risk(portfolio, campaign), metadata.business.currency),
         help=f"Sum of probability x monthly value x {campaign.horizon_months:g} months over {portfolio.source}.",
     )
 else:
@@ -44,7 +44,7 @@ else:
 cards = st.columns(4)
 cards[0].metric("Test ROC AUC", f"{metrics['roc_auc']:.3f}")
 cards[1].metric("Test F1", f"{metrics['f1']:.3f}")
-cards[2].metric("Threshold", f"{model.threshold:.2f}", help=metadata["threshold_criterion"].replace("_", " "))
+cards[2].metric("Threshold", f"{model.threshold:.2f}", help=metadata.threshold_criterion.replace("_", " "))
 cards[3].metric("Recall at threshold", percent(metrics["recall"]))
 
 st.subheader("Pages")

@@ -10,7 +10,7 @@ from lib.ui.helpers import money, served_model
 st.title("Model performance")
 model = served_model()
 kpis, schema = model.kpis, model.schema
-metrics = kpis["metrics"]
+metrics = kpis.metrics
 st.caption(f"All figures are on the untouched test split ({metrics['rows']:,} rows) of model {model.version}.")
 
 names = {
@@ -33,17 +33,17 @@ right.plotly_chart(
     charts.confusion_heatmap(metrics["confusion_matrix"], schema.negative_label, schema.positive_label), key="confusion"
 )
 
-curves = kpis["curves"]
+curves = kpis.curves
 row = st.columns(2)
 row[0].plotly_chart(charts.roc_chart(curves, metrics["roc_auc"]), key="roc")
-row[1].plotly_chart(charts.pr_chart(curves, metrics["pr_auc"], kpis["base_rate"]), key="pr")
+row[1].plotly_chart(charts.pr_chart(curves, metrics["pr_auc"], kpis.base_rate), key="pr")
 row = st.columns(2)
 row[0].plotly_chart(charts.calibration_chart(curves), key="calibration")
 row[1].plotly_chart(charts.gain_chart(curves), key="gain")
-st.plotly_chart(charts.importance_chart(kpis["feature_importance"]), key="importance")
+st.plotly_chart(charts.importance_chart(kpis.feature_importance), key="importance")
 
 st.subheader("Threshold")
-table = kpis["threshold_table"]
+table = kpis.threshold_table
 optimal = business_optimal_threshold(table)
 has_profit = optimal is not None
 marks = {"chosen": model.threshold, **({"business-optimal": optimal} if has_profit else {})}
@@ -53,13 +53,13 @@ cards = st.columns(4)
 for card, (name, label) in zip(cards, (("precision", "Precision"), ("recall", "Recall"), ("f1", "F1")), strict=False):
     card.metric(label, f"{at[name]:.3f}", delta=f"{at[name] - chosen[name]:+.3f}")
 if has_profit:
-    currency = model.metadata["business"]["currency"]
+    currency = model.metadata.business.currency
     delta = f"{at['profit'] - chosen['profit']:+,.0f} vs chosen"
     cards[3].metric("Expected profit", money(at["profit"], currency), delta=delta)
 else:
     cards[3].metric("Expected profit", "n/a", help="The dataset config has no [business] section.")
 st.caption(
-    f"Chosen threshold {model.threshold:.2f} ({model.metadata['threshold_criterion'].replace('_', ' ')} on the "
+    f"Chosen threshold {model.threshold:.2f} ({model.metadata.threshold_criterion.replace('_', ' ')} on the "
     "validation split)" + (f"; business-optimal on the test split {optimal:.2f}." if has_profit else ".")
 )
 row = st.columns(2)

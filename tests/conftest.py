@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from bench.browser import launch_chromium
-from lib.model.bundle import KPIS_FILE, METADATA_FILE, read_pointer
+from lib.model.bundle import SCHEMA_FILE, read_contract, read_pointer
 from lib.model_loader import LoadedModel, forget_model, load_model
 from lib.settings import PROJECT_ROOT
 from lib.training.config import load_config
@@ -49,9 +49,9 @@ def telco_cli_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
     )
     assert completed.returncode == 0, completed.stderr
     folder = registry / read_pointer(registry)
-    metadata = json.loads((folder / METADATA_FILE).read_text())
-    kpis = json.loads((folder / KPIS_FILE).read_text())
-    return CliRun(registry, TrainingResult(metadata["version"], folder, metadata, kpis), completed.stdout)
+    schema = json.loads((folder / SCHEMA_FILE).read_text())
+    written = read_contract(folder, [feature["name"] for feature in schema["features"]])
+    return CliRun(registry, TrainingResult(folder.name, folder, written.metadata, written.kpis), completed.stdout)
 
 
 @pytest.fixture(scope="session")

@@ -54,12 +54,12 @@ async def ready(request: Request) -> Response:
 
 
 def _model_metrics(model: LoadedModel) -> dict[str, Any]:
-    metrics = model.kpis["metrics"]
+    metrics = model.kpis.metrics
     return {
         **metrics,
         "version": model.version,
         "threshold": model.threshold,
-        "threshold_criterion": model.metadata.get("threshold_criterion"),
+        "threshold_criterion": model.metadata.threshold_criterion,
         "scope": "test split",
     }
 
@@ -77,10 +77,10 @@ def _store_read(read: Callable[[], Any]) -> Any:
 def _kpis(model: LoadedModel) -> dict[str, Any]:
     from lib.monitoring.log import prediction_log
 
-    business = model.kpis.get("business")
+    business = model.kpis.business
     totals = _store_read(prediction_log().totals)
     return {
-        "base_rate": model.kpis.get("base_rate"),
+        "base_rate": model.kpis.base_rate,
         "business": business,
         "business_available": business is not None,
         "predictions_made": {source: totals.get(source, 0) for source in SOURCES},
@@ -126,7 +126,7 @@ async def feature_distribution(request: Request) -> Response:
         raise ApiError(404, f"unknown feature {wanted!r}", [{"field": "feature", "known": names}])
     chosen = [wanted] if wanted is not None else names[(page - 1) * page_size : page * page_size]
     drift = _store_read(lambda: prediction_log().drift(model, window, chosen))
-    distributions = model.kpis["distributions"]
+    distributions = model.kpis.distributions
     return json_response(
         {
             "features": [

@@ -48,10 +48,10 @@ def portfolio_from_batch(rows: pd.DataFrame, batch: BatchScore, model: LoadedMod
     has_actual = schema.target in rows.columns
     if has_actual:
         frame["actual"] = (frame[schema.target].astype(str).str.strip() == schema.positive_label).astype(int)
-    business = model.metadata.get("business")
-    has_value = business is not None and business["value_column"] in rows.columns
+    business = model.metadata.business
+    has_value = business is not None and business.value_column in rows.columns
     if business is not None and has_value:
-        frame["value"] = pd.to_numeric(frame[business["value_column"]], errors="coerce").fillna(0.0).to_numpy()
+        frame["value"] = pd.to_numeric(frame[business.value_column], errors="coerce").fillna(0.0).to_numpy()
     return Portfolio(frame=frame, source=source, has_actual=has_actual, has_value=has_value)
 
 
@@ -77,21 +77,21 @@ def cached_reference_portfolio(model: LoadedModel, config_path: Path) -> Portfol
 
 
 def campaign_defaults(model: LoadedModel) -> Campaign | None:
-    business = model.metadata.get("business")
+    business = model.metadata.business
     if not business:
         return None
     return Campaign(
-        contact_cost=business["contact_cost"],
-        offer_cost=business["offer_cost"],
-        offer_success_rate=business["offer_success_rate"],
-        horizon_months=business["horizon_months"],
+        contact_cost=business.contact_cost,
+        offer_cost=business.offer_cost,
+        offer_success_rate=business.offer_success_rate,
+        horizon_months=business.horizon_months,
     )
 
 
 def default_segment_feature(model: LoadedModel) -> str:
     """The categorical feature that matters most to the model (else the first feature)."""
     categorical = {spec.name for spec in model.schema.features if not spec.is_numeric}
-    ranked = [item["feature"] for item in model.kpis.get("feature_importance", [])]
+    ranked = [item["feature"] for item in model.kpis.feature_importance]
     return next((name for name in ranked if name in categorical), model.schema.names[0])
 
 

@@ -15,12 +15,14 @@ import os
 import secrets
 import shutil
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
 from lib.model.compiled import LinearScorer, Scorer
+from lib.model.contract import FORMAT_VERSION, BundleMetadata, ContractError, TrainingKpis
 from lib.model.loaded import LoadedModel, ModelNotAvailable
 from lib.model.schema import FeatureSchema
 from lib.storage.files import file_sha256, fsync_dir, write_json
@@ -70,7 +72,7 @@ def write_bundle(
     if scorer is not None:
         write_json(partial / SCORER_FILE, scorer)
         checksums["scorer_sha256"] = file_sha256(partial / SCORER_FILE)
-    write_json(partial / METADATA_FILE, {**metadata, "version": version, **checksums})
+    write_json(partial / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata, "version": version, **checksums})
     fsync_dir(partial)
     final = registry / version
     os.rename(partial, final)
@@ -150,12 +152,8 @@ def read_bundle(folder: Path, source: str | None = None) -> LoadedModel:
         raise ModelNotAvailable(
             "incomplete", f"the bundle at {source} is incomplete (missing {', '.join(absent)}): retrain or restore it"
         )
-    metadata = _read_json(folder / METADATA_FILE, "the bundle metadata")
-    if not isinstance(metadata, dict) or not {"version", "model_sha256", "sklearn_version", "threshold"} <= set(
-        metadata
-    ):
-        raise ModelNotAvailable("unreadable", f"the bundle metadata at {source} lacks version, checksum or threshold")
-    trained_with, installed = str(metadata["sklearn_version"]), package_version("scikit-learn")
+    metadata = _read_metadata(folder, source)
+    trained_with, installed = metadata.sklearn_version, package_version("scikit-learn")
     if _minor(trained_with) != _minor(installed):
         raise ModelNotAvailable(
             "incompatible",
@@ -163,7 +161,7 @@ def read_bundle(folder: Path, source: str | None = None) -> LoadedModel:
             "retrain it or install the version it was trained with",
         )
     actual = file_sha256(folder / MODEL_FILE)
-    if actual != metadata["model_sha256"]:
+    if actual != metadata.model_sha256:
         raise ModelNotAvailable(
             "checksum_mismatch",
             f"{MODEL_FILE} at {source} does not match the checksum in its metadata (file changed or truncated): "
@@ -173,15 +171,42 @@ def read_bundle(folder: Path, source: str | None = None) -> LoadedModel:
         schema = FeatureSchema.from_json(_read_json(folder / SCHEMA_FILE, "the feature schema"))
     except (TypeError, KeyError) as exc:
         raise ModelNotAvailable("unreadable", f"{SCHEMA_FILE} at {source} is not a feature schema: {exc}") from None
-    kpis = _read_json(folder / KPIS_FILE, "the training KPIs")
+    kpis = _read_kpis(folder, source, schema.names)
 
     def load_pipeline() -> Any:
-        return _load_pipeline(folder, source, metadata["model_sha256"], schema)
+        return _load_pipeline(folder, source, metadata.model_sha256, schema)
 
     scorer = _stored_scorer(folder, metadata, schema)
     if scorer is None:
         return LoadedModel(schema, metadata, kpis, source, folder, pipeline=load_pipeline())
     return LoadedModel(schema, metadata, kpis, source, folder, load_pipeline=load_pipeline, scorer=scorer)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What training hands to serving besides the pipeline (lib.model.contract)."""
+
+    metadata: BundleMetadata
+    kpis: TrainingKpis
+
+
+def read_contract(folder: Path, feature_names: list[str]) -> Contract:
+    """metadata.json and kpis.json of a version folder, checked against the contract."""
+    return Contract(_read_metadata(folder, str(folder)), _read_kpis(folder, str(folder), feature_names))
+
+
+def _read_metadata(folder: Path, source: str) -> BundleMetadata:
+    try:
+        return BundleMetadata.from_json(_read_json(folder / METADATA_FILE, "the bundle metadata"))
+    except ContractError as exc:
+        raise ModelNotAvailable("unreadable", f"the bundle at {source} is refused: {exc}") from None
+
+
+def _read_kpis(folder: Path, source: str, feature_names: list[str]) -> TrainingKpis:
+    try:
+        return TrainingKpis.from_json(_read_json(folder / KPIS_FILE, "the training KPIs"), feature_names)
+    except ContractError as exc:
+        raise ModelNotAvailable("unreadable", f"the bundle at {source} is refused: {exc}") from None
 
 
 def _load_pipeline(folder: Path, source: str, sha256: str, schema: FeatureSchema) -> Any:
@@ -202,10 +227,10 @@ def _load_pipeline(folder: Path, source: str, sha256: str, schema: FeatureSchema
     return pipeline
 
 
-def _stored_scorer(folder: Path, metadata: dict[str, Any], schema: FeatureSchema) -> Scorer | None:
+def _stored_scorer(folder: Path, metadata: BundleMetadata, schema: FeatureSchema) -> Scorer | None:
     """The compiled scorer training verified and saved, if present and intact; else None."""
     path = folder / SCORER_FILE
-    if not path.is_file() or file_sha256(path) != metadata.get("scorer_sha256"):
+    if not path.is_file() or file_sha256(path) != metadata.scorer_sha256:
         return None  # older bundle, other family, or a file that changed: compile from the pipeline
     try:
         return LinearScorer.from_json(schema, json.loads(path.read_text(encoding="utf-8")))

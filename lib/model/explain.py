@@ -20,7 +20,7 @@ def default_what_if_feature(model: LoadedModel, reasons: list[dict[str, Any]]) -
     """The feature that moves this customer most, else the one that matters most overall."""
     if reasons:
         return reasons[0]["feature"]
-    ranked = model.kpis.get("feature_importance") or [{"feature": model.schema.names[0]}]
+    ranked = model.kpis.feature_importance or [{"feature": model.schema.names[0]}]
     return ranked[0]["feature"]
 
 

@@ -123,7 +123,7 @@ def _quality(problems: list[Problem]) -> float:
 
 
 def _band_accuracy(model: LoadedModel) -> dict[str, float | None]:
-    bands = model.kpis.get("confidence", {}).get("bands", {})
+    bands = model.kpis.confidence["bands"]
     return {name: bands.get(name, {}).get("accuracy") for name in CONFIDENCE_NAMES}
 
 

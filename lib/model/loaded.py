@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.model.compiled import Scorer, compile_scorer
+from lib.model.contract import BundleMetadata, TrainingKpis
 from lib.model.schema import FeatureSchema
 
 
@@ -31,8 +32,8 @@ class LoadedModel:
     def __init__(
         self,
         schema: FeatureSchema,
-        metadata: dict[str, Any],
-        kpis: dict[str, Any],
+        metadata: BundleMetadata,
+        kpis: TrainingKpis,
         source: str,
         folder: Path,
         *,
@@ -58,8 +59,8 @@ class LoadedModel:
 
     @property
     def version(self) -> str:
-        return self.metadata["version"]
+        return self.metadata.version
 
     @property
     def threshold(self) -> float:
-        return float(self.metadata["threshold"])
+        return self.metadata.threshold

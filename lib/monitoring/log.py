@@ -66,7 +66,7 @@ class _Plan:
 
 
 def _plan(model: LoadedModel) -> _Plan:
-    distributions = model.kpis["distributions"]
+    distributions = model.kpis.distributions
     numeric, categorical = [], []
     for spec in model.schema.features:
         if spec.is_numeric:
@@ -437,7 +437,7 @@ class PredictionLog:
         since = time.time() - WINDOWS[window]
         store = self._readable()
         recent = store.feature_counts(model.version, since)
-        distributions = model.kpis["distributions"]
+        distributions = model.kpis.distributions
         specs = {spec.name: spec for spec in model.schema.features}
         return {
             "window": window,
@@ -447,7 +447,7 @@ class PredictionLog:
                 for name in (features if features is not None else model.schema.names)
             },
             "probability": probability_report(
-                model.kpis["threshold_table"], store.probability_counts(model.version, since)
+                model.kpis.threshold_table, store.probability_counts(model.version, since)
             ),
         }
 

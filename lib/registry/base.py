@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lib.model.contract import BundleMetadata, ContractError
+
 AUDIT_FILE = "audit.jsonl"
 AUDIT_PREFIX = "audit/"
 # What a version may be called: new_version_id's names (20261126T042239Z-3fa1c2), and any
@@ -93,18 +95,23 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _info(version: str, metadata: dict[str, Any], status: str) -> VersionInfo:
-    dataset = metadata.get("dataset") or {}
+def _info(version: str, raw: dict[str, Any], status: str) -> VersionInfo:
+    """One line of the version list; a version whose metadata breaks the contract is
+    listed as "unreadable" (it cannot be promoted either) instead of hiding the others."""
+    try:
+        metadata = BundleMetadata.from_json(raw)
+    except ContractError:
+        return VersionInfo(version, None, None, {}, None, None, None, "unreadable", None)
     return VersionInfo(
         version=version,
-        created_at=metadata.get("created_at"),
-        family=(metadata.get("model") or {}).get("family"),
-        metrics=metadata.get("test_metrics") or {},
-        dataset_name=dataset.get("name"),
-        dataset_sha256=dataset.get("sha256"),
-        rows_used=dataset.get("rows_used"),
+        created_at=metadata.created_at,
+        family=metadata.model.family,
+        metrics=metadata.test_metrics,
+        dataset_name=metadata.dataset.name,
+        dataset_sha256=metadata.dataset.sha256,
+        rows_used=metadata.dataset.rows_used,
         status=status,
-        comparison=metadata.get("comparison"),
+        comparison=metadata.comparison,
     )
 
 

@@ -70,8 +70,9 @@ def run(job: JobFiles) -> dict[str, Any]:
     from lib.registry import open_registry
     from lib.retraining.jobs import UPLOAD_FILE
     from lib.settings import get_settings
+    from lib.training.comparison import gate
     from lib.training.config import load_config
-    from lib.training.pipeline import gate, train
+    from lib.training.pipeline import train
 
     settings = get_settings()
     spec = job.state
@@ -94,7 +95,7 @@ def run(job: JobFiles) -> dict[str, Any]:
         job.update(progress=0.88, step="publishing to the registry")
         job.log(f"uploading {result.version} to {registry.uri}")
     registry.publish(result.folder)
-    comparison = result.metadata.get("comparison")
+    comparison = result.metadata.comparison
     promote, reason = gate(comparison, settings.promotion_metric, settings.promotion_tolerance)
     job.log(reason)
     if promote:
@@ -108,7 +109,7 @@ def run(job: JobFiles) -> dict[str, Any]:
         "reason": reason,
         "metric": settings.promotion_metric,
         "tolerance": settings.promotion_tolerance,
-        "test_metrics": result.metadata["test_metrics"],
+        "test_metrics": result.metadata.test_metrics,
         "comparison": comparison,
     }
 

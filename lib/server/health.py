@@ -73,7 +73,7 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
         )
     from lib.model_loader import registry_problem
 
-    kpis_loaded = bool(model.kpis.get("metrics"))
+    kpis_loaded = bool(model.kpis.metrics)
     registry = registry_problem()
     problems = []
     if not kpis_loaded:
@@ -87,8 +87,8 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
         "model_loaded": True,
         "model_version": model.version,
         "model_source": shown_source(model.source),
-        "trained_at": model.metadata.get("created_at"),
-        "dataset_sha256": model.metadata.get("dataset", {}).get("sha256"),
+        "trained_at": model.metadata.created_at,
+        "dataset_sha256": model.metadata.dataset.sha256,
         "kpis_loaded": kpis_loaded,
         "uptime_s": uptime_s(),
         "checks": {

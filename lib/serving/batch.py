@@ -76,12 +76,12 @@ def score_in_chunks(
 def upload_revenue_at_risk(upload: ScoredUpload, model: LoadedModel) -> float | None:
     """Sum of probability x monthly value x horizon over the scored rows, when the file has
     the dataset config's value column (None otherwise)."""
-    business = model.metadata.get("business")
-    if not business or business["value_column"] not in upload.rows.columns:
+    business = model.metadata.business
+    if not business or business.value_column not in upload.rows.columns:
         return None
     table = upload.batch.table
-    value = pd.to_numeric(upload.rows[business["value_column"]].iloc[table.index], errors="coerce").fillna(0.0)
-    return float((table["probability"].to_numpy() * value.to_numpy()).sum() * business["horizon_months"])
+    value = pd.to_numeric(upload.rows[business.value_column].iloc[table.index], errors="coerce").fillna(0.0)
+    return float((table["probability"].to_numpy() * value.to_numpy()).sum() * business.horizon_months)
 
 
 def refused_rows(errors: list[RecordError]) -> pd.DataFrame:

@@ -8,23 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lib.model.contract import BusinessSettings
+
 UNKNOWN_CATEGORY_POLICIES = ("warn", "reject")
 
 
 class ConfigError(ValueError):
     """A dataset config is missing, unreadable or inconsistent; the message says which key."""
-
-
-@dataclass(frozen=True)
-class BusinessSettings:
-    """What a retention campaign costs and earns, used to pick the decision threshold."""
-
-    value_column: str
-    horizon_months: float
-    contact_cost: float
-    offer_cost: float
-    offer_success_rate: float
-    currency: str = "$"
 
 
 @dataclass(frozen=True)

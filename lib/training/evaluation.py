@@ -1,11 +1,18 @@
-"""Model evaluation at training time: metrics, curves, threshold choice, business value."""
+"""Model evaluation at training time: metrics, curves, threshold choice, business value,
+feature importance and serving latency."""
 
 from __future__ import annotations
 
+import platform
+import statistics
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.calibration import calibration_curve
+from sklearn.inspection import permutation_importance
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -21,7 +28,9 @@ from sklearn.metrics import (
 )
 
 from lib.model.confidence import CONFIDENCE_EDGES, CONFIDENCE_NAMES, confidence_codes
-from lib.training.config import BusinessSettings
+from lib.model.contract import BusinessSettings
+from lib.model.inference import score_batch, score_record
+from lib.model.loaded import LoadedModel
 
 THRESHOLD_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
 MAX_CURVE_POINTS = 200
@@ -162,4 +171,39 @@ def business_kpis(
         "expected_profit": campaign_profit(y_true, probability, value, threshold, business),
         "profit_contact_everyone": campaign_profit(y_true, probability, value, 0.0, business),
         "scope": "test split",
+    }
+
+
+def feature_importance(pipeline: Any, features: pd.DataFrame, target: np.ndarray, seed: int) -> list[dict[str, Any]]:
+    """Permutation importance on the test part: drop in ROC AUC when a feature is shuffled."""
+    result = permutation_importance(
+        pipeline, features, target, scoring="roc_auc", n_repeats=5, random_state=seed, n_jobs=1
+    )
+    ranked = sorted(
+        zip(features.columns, result.importances_mean, result.importances_std, strict=True), key=lambda r: -r[1]
+    )
+    return [{"feature": name, "importance": float(mean), "std": float(std)} for name, mean, std in ranked]
+
+
+def _median_ms(action: Callable[[], Any], repeats: int) -> float:
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def estimate_latency(model: LoadedModel, test_features: pd.DataFrame) -> dict[str, Any]:
+    """Median latencies of the scoring function on this machine, for capacity planning."""
+    record = {name: (None if pd.isna(v) else v) for name, v in test_features.iloc[0].items()}
+    batch = test_features.reset_index(drop=True)
+    batch_ms = _median_ms(lambda: score_batch(batch, model), 3)
+    return {
+        "single_record_ms": round(_median_ms(lambda: score_record(record, model), 30), 3),
+        "single_record_no_reasons_ms": round(_median_ms(lambda: score_record(record, model, explain=False), 30), 3),
+        "batch_rows": len(batch),
+        "batch_ms": round(batch_ms, 3),
+        "batch_rows_per_s": round(len(batch) / (batch_ms / 1000), 1),
+        "measured_on": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
     }

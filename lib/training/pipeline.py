@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -22,18 +21,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sklearn
-from sklearn.inspection import permutation_importance
 from sklearn.model_selection import StratifiedKFold, cross_validate
 
-from lib.model.bundle import new_version_id, remove_partials, write_bundle
+from lib.model.bundle import new_version_id, read_contract, remove_partials, write_bundle
 from lib.model.compiled import LinearScorer
-from lib.model.inference import score_batch, score_record
+from lib.model.contract import BundleMetadata, TrainingKpis
 from lib.model.loaded import LoadedModel
 from lib.model.schema import FeatureSchema
 from lib.registry import LocalRegistry, RegistryError
-from lib.settings import PROJECT_ROOT, PROMOTION_METRICS, get_settings
+from lib.settings import PROJECT_ROOT, get_settings
+from lib.training.comparison import compare_with_champion
 from lib.training.config import ConfigError, DatasetConfig, load_config
-from lib.training.data import DataError, Dataset, build_schema, file_sha256, load_dataset, split_rows
+from lib.training.data import DataError, Dataset, Split, build_schema, file_sha256, load_dataset, split_rows
 from lib.training.distributions import feature_distributions
 from lib.training.evaluation import (
     business_kpis,
@@ -41,6 +40,8 @@ from lib.training.evaluation import (
     classification_metrics,
     confidence_bands,
     curves,
+    estimate_latency,
+    feature_importance,
     threshold_table,
 )
 from lib.training.families import CANDIDATES
@@ -58,8 +59,8 @@ STEPS = 7
 class TrainingResult:
     version: str
     folder: Path
-    metadata: dict[str, Any]
-    kpis: dict[str, Any]
+    metadata: BundleMetadata
+    kpis: TrainingKpis
 
 
 def _json_safe(value: Any) -> Any:
@@ -107,96 +108,15 @@ def cross_validate_candidates(
     return results
 
 
-def feature_importance(pipeline: Any, features: pd.DataFrame, target: np.ndarray, seed: int) -> list[dict[str, Any]]:
-    """Permutation importance on the test part: drop in ROC AUC when a feature is shuffled."""
-    result = permutation_importance(
-        pipeline, features, target, scoring="roc_auc", n_repeats=5, random_state=seed, n_jobs=1
-    )
-    ranked = sorted(
-        zip(features.columns, result.importances_mean, result.importances_std, strict=True), key=lambda r: -r[1]
-    )
-    return [{"feature": name, "importance": float(mean), "std": float(std)} for name, mean, std in ranked]
+@dataclass(frozen=True)
+class _Evaluation:
+    """What step 6 measured on the untouched test part."""
 
-
-def _median_ms(action: Callable[[], Any], repeats: int) -> float:
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        action()
-        timings.append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings)
-
-
-def estimate_latency(model: LoadedModel, test_features: pd.DataFrame) -> dict[str, Any]:
-    """Median latencies of the scoring function on this machine, for capacity planning."""
-    record = {name: (None if pd.isna(v) else v) for name, v in test_features.iloc[0].items()}
-    batch = test_features.reset_index(drop=True)
-    batch_ms = _median_ms(lambda: score_batch(batch, model), 3)
-    return {
-        "single_record_ms": round(_median_ms(lambda: score_record(record, model), 30), 3),
-        "single_record_no_reasons_ms": round(_median_ms(lambda: score_record(record, model, explain=False), 30), 3),
-        "batch_rows": len(batch),
-        "batch_ms": round(batch_ms, 3),
-        "batch_rows_per_s": round(len(batch) / (batch_ms / 1000), 1),
-        "measured_on": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
-    }
-
-
-# Both models are compared on every metric the gate may use (PROMOTION_METRIC).
-COMPARED = PROMOTION_METRICS
-LOWER_IS_BETTER = {"brier", "log_loss"}
-
-
-def compare_with_champion(
-    champion: LoadedModel, test_x: pd.DataFrame, test_y: np.ndarray, test_p: np.ndarray, threshold: float
-) -> dict[str, Any]:
-    """Both models scored on the same held-out rows: the new model's test split (which is
-    the served model's own test split when the data and the seed are the same)."""
-    missing = [name for name in champion.schema.names if name not in test_x.columns]
-    if missing:
-        return {
-            "champion_version": champion.version,
-            "comparable": False,
-            "reason": f"the served model needs columns the new data lacks: {', '.join(missing)}",
-        }
-    batch = score_batch(test_x[champion.schema.names].reset_index(drop=True), champion, explain=False)
-    scored = batch.table.index.to_numpy()  # rows the served model refuses (closed categories) are left out
-    if len(scored) < 2 or len(np.unique(test_y[scored])) < 2:
-        return {
-            "champion_version": champion.version,
-            "comparable": False,
-            "reason": "the served model refuses too many of the test rows to be compared",
-        }
-    champion_p = batch.table["probability"].to_numpy()
-    mine = classification_metrics(test_y[scored], test_p[scored], threshold)
-    theirs = classification_metrics(test_y[scored], champion_p, champion.threshold)
-    return {
-        "champion_version": champion.version,
-        "comparable": True,
-        "rows": len(scored),
-        "split": "test split of the new model",
-        "challenger": {k: mine[k] for k in COMPARED},
-        "champion": {k: theirs[k] for k in COMPARED},
-        "roc": {
-            "challenger": curves(test_y[scored], test_p[scored])["roc"],
-            "champion": curves(test_y[scored], champion_p)["roc"],
-        },
-    }
-
-
-def gate(comparison: dict[str, Any] | None, metric: str, tolerance: float) -> tuple[bool, str]:
-    """Promote automatically unless the new model is worse than the served one by more
-    than `tolerance` on `metric`; the sentence says why, for the audit log."""
-    if comparison is None:
-        return True, "no model was being served"
-    if not comparison["comparable"]:
-        return False, f"not compared with {comparison['champion_version']}: {comparison['reason']}"
-    new, old = comparison["challenger"][metric], comparison["champion"][metric]
-    worse_by = (new - old) if metric in LOWER_IS_BETTER else (old - new)
-    verdict = f"{metric} {new:.4f} against {old:.4f} for {comparison['champion_version']} (tolerance {tolerance:g})"
-    if worse_by > tolerance:
-        return False, f"kept as a candidate: {verdict}"
-    return True, f"promoted automatically: {verdict}"
+    test_x: pd.DataFrame
+    test_y: np.ndarray
+    test_p: np.ndarray
+    metrics: dict[str, Any]
+    comparison: dict[str, Any] | None
 
 
 def train(
@@ -211,46 +131,88 @@ def train(
     one stays served until the end). With a champion, both are compared on the test split."""
     started = time.perf_counter()
     version = new_version_id()
-    seed = config.training.seed
     log(f"[1/{STEPS}] loading {_display_path(config.csv_path)} ({config.name})")
     dataset = load_dataset(config)
-    features, target = dataset.features, dataset.target
     log(
-        f"      {len(target)} rows ({dataset.rows_dropped} without a target dropped), "
+        f"      {len(dataset.target)} rows ({dataset.rows_dropped} without a target dropped), "
         f"{len(dataset.numeric)} numeric and {len(dataset.categorical)} categorical features, "
-        f"positive rate {target.mean():.3f}"
+        f"positive rate {dataset.target.mean():.3f}"
     )
-
-    log(f"[2/{STEPS}] splitting train / validation / test (stratified, seed {seed})")
-    split = split_rows(target, config)
+    log(f"[2/{STEPS}] splitting train / validation / test (stratified, seed {config.training.seed})")
+    split = split_rows(dataset.target, config)
     log(f"      {len(split.train)} / {len(split.validation)} / {len(split.test)} rows")
-    train_x, train_y = features.iloc[split.train], target[split.train]
+    candidates, best, pipeline = _select_and_refit(dataset, split, config, log)
+    chosen, validation_p = _choose_threshold(pipeline, dataset, split, config, log)
+    log(f"[6/{STEPS}] evaluating on the untouched test part and computing KPIs")
+    evaluation = _evaluate(pipeline, dataset, split, chosen["threshold"], champion, log)
+    _test_every_candidate(candidates, best, dataset, split, config, evaluation)
+    schema = build_schema(dataset, split.train, config)
+    kpis = _training_kpis(pipeline, dataset, split, config, schema, chosen, validation_p, evaluation, candidates)
+    metadata = _training_metadata(version, pipeline, dataset, split, config, best, chosen, evaluation)
+    # The model as serving will see it, to measure its latency (the checksums come on writing).
+    in_memory = LoadedModel(
+        FeatureSchema.from_json(schema.to_json()),
+        BundleMetadata.from_json({**_json_safe(metadata), "model_sha256": "(not written yet)"}),
+        TrainingKpis.from_json(_json_safe(kpis), schema.names),
+        "training",
+        Path(),
+        pipeline=pipeline,
+    )
+    metadata["scorer"] = in_memory.scorer.kind
+    kpis["latency"] = estimate_latency(in_memory, evaluation.test_x)
+    metadata["training_seconds"] = round(time.perf_counter() - started, 2)
+    compiled = in_memory.scorer.to_json() if isinstance(in_memory.scorer, LinearScorer) else None
+    return _write(registry, version, pipeline, schema, metadata, kpis, compiled, serve, log)
 
+
+def _select_and_refit(
+    dataset: Dataset, split: Split, config: DatasetConfig, log: Callable[[str], None]
+) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+    """Steps 3 and 4: cross-validate every family on the training part, refit the best."""
+    train_x, train_y = dataset.features.iloc[split.train], dataset.target[split.train]
     log(f"[3/{STEPS}] comparing {len(CANDIDATES)} candidates by {config.training.cv_folds}-fold cross-validation")
     candidates = cross_validate_candidates(train_x, train_y, dataset, config, log)
     best = max(candidates, key=lambda c: c["cv_roc_auc_mean"])
     log(f"[4/{STEPS}] refitting the best, {best['family']}, on the training part")
-    pipeline = CANDIDATES[best["family"]](dataset.numeric, dataset.categorical, seed).fit(train_x, train_y)
+    pipeline = CANDIDATES[best["family"]](dataset.numeric, dataset.categorical, config.training.seed)
+    return candidates, best, pipeline.fit(train_x, train_y)
 
-    validation_p = pipeline.predict_proba(features.iloc[split.validation])[:, 1]
-    validation_y = target[split.validation]
+
+def _choose_threshold(
+    pipeline: Any, dataset: Dataset, split: Split, config: DatasetConfig, log: Callable[[str], None]
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Step 5: the threshold, chosen on the validation part (by profit when there is a
+    [business] section, else by F1), and the validation probabilities."""
+    validation_p = pipeline.predict_proba(dataset.features.iloc[split.validation])[:, 1]
     value = dataset.business_value
     chosen = choose_threshold(
-        validation_y, validation_p, None if value is None else value[split.validation], config.business
+        dataset.target[split.validation],
+        validation_p,
+        None if value is None else value[split.validation],
+        config.business,
     )
-    threshold = chosen["threshold"]
     log(
-        f"[5/{STEPS}] threshold {threshold:.2f} chosen on validation ({chosen['criterion']}: "
+        f"[5/{STEPS}] threshold {chosen['threshold']:.2f} chosen on validation ({chosen['criterion']}: "
         f"{chosen['validation_score']:.4f})"
     )
+    return chosen, validation_p
 
-    log(f"[6/{STEPS}] evaluating on the untouched test part and computing KPIs")
-    test_x, test_y = features.iloc[split.test], target[split.test]
+
+def _evaluate(
+    pipeline: Any,
+    dataset: Dataset,
+    split: Split,
+    threshold: float,
+    champion: LoadedModel | None,
+    log: Callable[[str], None],
+) -> _Evaluation:
+    """Step 6: test metrics, and the served model scored on the same rows when there is one."""
+    test_x, test_y = dataset.features.iloc[split.test], dataset.target[split.test]
     test_p = pipeline.predict_proba(test_x)[:, 1]
-    test_metrics = classification_metrics(test_y, test_p, threshold)
+    metrics = classification_metrics(test_y, test_p, threshold)
     log(
-        f"      test ROC AUC {test_metrics['roc_auc']:.4f}, F1 {test_metrics['f1']:.4f}, "
-        f"precision {test_metrics['precision']:.4f}, recall {test_metrics['recall']:.4f}"
+        f"      test ROC AUC {metrics['roc_auc']:.4f}, F1 {metrics['f1']:.4f}, "
+        f"precision {metrics['precision']:.4f}, recall {metrics['recall']:.4f}"
     )
     comparison = None
     if champion is not None:
@@ -262,35 +224,74 @@ def train(
             )
         else:
             log(f"      not compared with the served model: {comparison['reason']}")
-    for candidate in candidates:  # test metrics of every candidate, for the record only
-        if candidate["family"] != best["family"]:
-            other = CANDIDATES[candidate["family"]](dataset.numeric, dataset.categorical, seed).fit(train_x, train_y)
-            candidate["test_roc_auc"] = float(
-                classification_metrics(test_y, other.predict_proba(test_x)[:, 1], threshold)["roc_auc"]
-            )
-        else:
-            candidate["test_roc_auc"] = test_metrics["roc_auc"]
+    return _Evaluation(test_x, test_y, test_p, metrics, comparison)
 
-    schema = build_schema(dataset, split.train, config)
-    base_rate = float(target.mean())
-    kpis: dict[str, Any] = {
-        "metrics": test_metrics,
-        "validation_metrics": classification_metrics(validation_y, validation_p, threshold),
+
+def _test_every_candidate(
+    candidates: list[dict[str, Any]],
+    best: dict[str, Any],
+    dataset: Dataset,
+    split: Split,
+    config: DatasetConfig,
+    evaluation: _Evaluation,
+) -> None:
+    """Each candidate's test ROC AUC, for the record only (the choice was made by CV)."""
+    train_x, train_y = dataset.features.iloc[split.train], dataset.target[split.train]
+    threshold = evaluation.metrics["threshold"]
+    for candidate in candidates:
+        if candidate["family"] == best["family"]:
+            candidate["test_roc_auc"] = evaluation.metrics["roc_auc"]
+            continue
+        other = CANDIDATES[candidate["family"]](dataset.numeric, dataset.categorical, config.training.seed)
+        other_p = other.fit(train_x, train_y).predict_proba(evaluation.test_x)[:, 1]
+        candidate["test_roc_auc"] = float(classification_metrics(evaluation.test_y, other_p, threshold)["roc_auc"])
+
+
+def _training_kpis(
+    pipeline: Any,
+    dataset: Dataset,
+    split: Split,
+    config: DatasetConfig,
+    schema: FeatureSchema,
+    chosen: dict[str, Any],
+    validation_p: np.ndarray,
+    evaluation: _Evaluation,
+    candidates: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """kpis.json (see lib.model.contract.TrainingKpis)."""
+    threshold, test_y, test_p = chosen["threshold"], evaluation.test_y, evaluation.test_p
+    value = dataset.business_value
+    test_value = None if value is None else value[split.test]
+    base_rate = float(dataset.target.mean())
+    return {
+        "metrics": evaluation.metrics,
+        "validation_metrics": classification_metrics(dataset.target[split.validation], validation_p, threshold),
         "threshold_selection": chosen,
         "curves": curves(test_y, test_p),
-        "feature_importance": feature_importance(pipeline, test_x, test_y, seed),
-        "distributions": feature_distributions(train_x, schema),
+        "feature_importance": feature_importance(pipeline, evaluation.test_x, test_y, config.training.seed),
+        "distributions": feature_distributions(dataset.features.iloc[split.train], schema),
         "confidence": confidence_bands(test_y, test_p, threshold),
-        "threshold_table": threshold_table(
-            test_y, test_p, None if value is None else value[split.test], config.business
-        ),
+        "threshold_table": threshold_table(test_y, test_p, test_value, config.business),
         "business": None
-        if config.business is None or value is None
-        else business_kpis(test_y, test_p, value[split.test], threshold, config.business, base_rate),
+        if config.business is None or test_value is None
+        else business_kpis(test_y, test_p, test_value, threshold, config.business, base_rate),
         "base_rate": base_rate,
         "candidates": candidates,
     }
-    metadata: dict[str, Any] = {
+
+
+def _training_metadata(
+    version: str,
+    pipeline: Any,
+    dataset: Dataset,
+    split: Split,
+    config: DatasetConfig,
+    best: dict[str, Any],
+    chosen: dict[str, Any],
+    evaluation: _Evaluation,
+) -> dict[str, Any]:
+    """metadata.json without its checksums (see lib.model.contract.BundleMetadata)."""
+    return {
         "version": version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": {
@@ -300,51 +301,56 @@ def train(
             "config": _display_path(config.path),
             "config_sha256": file_sha256(config.path),
             "rows_read": dataset.rows_read,
-            "rows_used": len(target),
+            "rows_used": len(dataset.target),
             "rows_dropped": dataset.rows_dropped,
             "columns_dropped": dataset.columns_dropped,
             "rows_train": len(split.train),
             "rows_validation": len(split.validation),
             "rows_test": len(split.test),
-            "seed": seed,
+            "seed": config.training.seed,
         },
         "python_version": platform.python_version(),
         "sklearn_version": sklearn.__version__,
         "pandas_version": pd.__version__,
         "numpy_version": np.__version__,
-        "model": {
-            "family": best["family"],
-            "params": _json_safe(pipeline.named_steps["model"].get_params()),
-        },
-        "threshold": threshold,
+        "model": {"family": best["family"], "params": _json_safe(pipeline.named_steps["model"].get_params())},
+        "threshold": chosen["threshold"],
         "threshold_criterion": chosen["criterion"],
         "positive_label": config.positive_label,
         "business": None if config.business is None else asdict(config.business),
-        "test_metrics": {k: v for k, v in test_metrics.items() if k != "confusion_matrix"},
-        "comparison": comparison,
+        "test_metrics": {k: v for k, v in evaluation.metrics.items() if k != "confusion_matrix"},
+        "comparison": evaluation.comparison,
     }
-    in_memory = LoadedModel(
-        FeatureSchema.from_json(schema.to_json()), metadata, kpis, "training", Path(), pipeline=pipeline
-    )
-    metadata["scorer"] = in_memory.scorer.kind
-    kpis["latency"] = estimate_latency(in_memory, test_x)
-    metadata["training_seconds"] = round(time.perf_counter() - started, 2)
 
+
+def _write(
+    registry: Path,
+    version: str,
+    pipeline: Any,
+    schema: FeatureSchema,
+    metadata: dict[str, Any],
+    kpis: dict[str, Any],
+    compiled: dict[str, Any] | None,
+    serve: bool,
+    log: Callable[[str], None],
+) -> TrainingResult:
+    """Step 7: the bundle, read back through the serving contract (training can never
+    write a bundle serving refuses), then served when `serve`."""
     log(f"[7/{STEPS}] writing bundle {version}")
     removed = remove_partials(registry)
     if removed:
         log(f"      removed {len(removed)} partial folder(s) left by interrupted runs")
-    compiled = in_memory.scorer.to_json() if isinstance(in_memory.scorer, LinearScorer) else None
     folder = write_bundle(
         registry, version, pipeline, schema.to_json(), _json_safe(metadata), _json_safe(kpis), compiled
     )
+    written = read_contract(folder, schema.names)
+    seconds = written.metadata.training_seconds or 0.0
     if serve:  # through the registry, so the switch is audited like every other
         LocalRegistry(registry).promote(version, "training", "served on training (serve=True)")
-        seconds = metadata["training_seconds"]
         log(f"      now serving {version} from {_display_path(folder)} (trained in {seconds:.1f} s)")
     else:
-        log(f"      written {version} (trained in {metadata['training_seconds']:.1f} s)")
-    return TrainingResult(version=version, folder=folder, metadata=metadata, kpis=kpis)
+        log(f"      written {version} (trained in {seconds:.1f} s)")
+    return TrainingResult(version=version, folder=folder, metadata=written.metadata, kpis=written.kpis)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,7 +222,7 @@ def test_metrics_summary_and_model(api, registry_copy, telco_model):
     assert set(summary) == {"model", "system", "kpis"}
     model = strict(client.get("/metrics/model"))
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "confusion_matrix"):
-        assert model[key] == telco_model.kpis["metrics"][key]
+        assert model[key] == telco_model.kpis.metrics[key]
     assert model["version"] == telco_model.version and model["threshold"] == telco_model.threshold
 
 
@@ -248,7 +248,7 @@ def test_system_metrics_count_every_predict_request(api, registry_copy, customer
 def test_kpis_expose_the_business_figures(api, registry_copy, telco_model):
     body = strict(api(registry_copy).get("/metrics/kpis"))
     assert body["business_available"]
-    assert body["business"]["expected_profit"] == pytest.approx(telco_model.kpis["business"]["expected_profit"])
+    assert body["business"]["expected_profit"] == pytest.approx(telco_model.kpis.business["expected_profit"])
     assert body["base_rate"] == pytest.approx(1869 / 7043)
 
 

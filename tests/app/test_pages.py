@@ -56,9 +56,9 @@ def test_every_page_works_with_a_model_from_another_dataset(open_page, synthetic
 def test_overview_cards_show_the_bundle_and_the_business(open_page, registry_copy, telco_model):
     at = open_page(registry_copy)
     cards = metrics(at)
-    assert cards["Test ROC AUC"] == f"{telco_model.kpis['metrics']['roc_auc']:.3f}"
+    assert cards["Test ROC AUC"] == f"{telco_model.kpis.metrics['roc_auc']:.3f}"
     assert cards["Threshold"] == f"{telco_model.threshold:.2f}"
-    assert cards["Base rate"] == f"{telco_model.kpis['base_rate']:.1%}"
+    assert cards["Base rate"] == f"{telco_model.kpis.base_rate:.1%}"
     assert cards["Revenue at risk"].startswith("$")
     assert telco_model.version in at.caption[0].value
     assert cards["Predictions made"] == "0"
@@ -142,7 +142,7 @@ def test_threshold_slider_changes_the_metrics(open_page, registry_copy, telco_mo
     chosen = metrics(at)
     at.slider(key="threshold").set_value(0.6).run()
     moved = metrics(at)
-    table = telco_model.kpis["threshold_table"]
+    table = telco_model.kpis.threshold_table
     at_06 = table["threshold"].index(0.6)
     assert moved["Precision"] == f"{table['precision'][at_06]:.3f}" != chosen["Precision"]
     assert moved["Recall"] == f"{table['recall'][at_06]:.3f}" != chosen["Recall"]
@@ -212,7 +212,7 @@ def test_health_page_shows_the_model_the_store_and_the_traffic(open_page, regist
     assert not at.exception and not at.error
     assert "ok" in at.subheader[0].value
     text = " ".join(m.value for m in at.markdown)
-    assert telco_model.version in text and telco_model.metadata["dataset"]["sha256"][:16] in text
+    assert telco_model.version in text and telco_model.metadata.dataset.sha256[:16] in text
     cards = metrics(at)
     assert cards["Requests (1h)"] == "8" and cards["Error rate"] == "12.50%"
     assert len(charts(at)) == 3

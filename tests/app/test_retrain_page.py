@@ -64,7 +64,7 @@ def test_a_retrain_runs_to_the_end_and_is_compared_and_promoted(retrain_page, re
     new = state["result"]["version"]
     assert any(new in s.value and "promoted automatically" in s.value for s in at.success)
     comparison = table(at, "new model").set_index("metric")
-    assert comparison.loc["roc_auc", "new model"] == pytest.approx(telco_model.kpis["metrics"]["roc_auc"], abs=1e-4)
+    assert comparison.loc["roc_auc", "new model"] == pytest.approx(telco_model.kpis.metrics["roc_auc"], abs=1e-4)
     assert len(at.get("plotly_chart")) == 1  # ROC curves overlaid
     versions = table(at, "dataset sha256").set_index("version")["status"].to_dict()
     assert versions == {new: "serving", telco_model.version: "archived"}

@@ -73,12 +73,12 @@ def test_defaults_come_from_the_bundle(telco_model, portfolio):
 
 
 def test_threshold_helpers_read_the_training_table(telco_model):
-    table = telco_model.kpis["threshold_table"]
+    table = telco_model.kpis.threshold_table
     row = threshold_row(table, 0.504)
     assert row["threshold"] == 0.5
     assert (
         row["tp"] + row["fn"]
-        == telco_model.kpis["metrics"]["confusion_matrix"]["tp"] + telco_model.kpis["metrics"]["confusion_matrix"]["fn"]
+        == telco_model.kpis.metrics["confusion_matrix"]["tp"] + telco_model.kpis.metrics["confusion_matrix"]["fn"]
     )
     optimal = business_optimal_threshold(table)
     assert table["profit"][table["threshold"].index(optimal)] == max(table["profit"])

@@ -42,17 +42,17 @@ def test_predict_page_figures(telco_model, prediction):
 
 def test_performance_page_figures(telco_model):
     kpis = telco_model.kpis
-    validated(charts.confusion_heatmap(kpis["metrics"]["confusion_matrix"], "No", "Yes"))
-    validated(charts.roc_chart(kpis["curves"], kpis["metrics"]["roc_auc"]))
-    validated(charts.pr_chart(kpis["curves"], kpis["metrics"]["pr_auc"], kpis["base_rate"]))
-    validated(charts.calibration_chart(kpis["curves"]))
-    validated(charts.gain_chart(kpis["curves"]))
-    importance = validated(charts.importance_chart(kpis["feature_importance"]))
-    assert importance["data"][0]["y"][-1] == kpis["feature_importance"][0]["feature"]
+    validated(charts.confusion_heatmap(kpis.metrics["confusion_matrix"], "No", "Yes"))
+    validated(charts.roc_chart(kpis.curves, kpis.metrics["roc_auc"]))
+    validated(charts.pr_chart(kpis.curves, kpis.metrics["pr_auc"], kpis.base_rate))
+    validated(charts.calibration_chart(kpis.curves))
+    validated(charts.gain_chart(kpis.curves))
+    importance = validated(charts.importance_chart(kpis.feature_importance))
+    assert importance["data"][0]["y"][-1] == kpis.feature_importance[0]["feature"]
     marks = {"chosen": 0.24, "business-optimal": 0.27, "selected": 0.5}
-    threshold = validated(charts.threshold_chart(kpis["threshold_table"], marks))
+    threshold = validated(charts.threshold_chart(kpis.threshold_table, marks))
     assert [shape["x0"] for shape in threshold["layout"]["shapes"]] == list(marks.values())
-    validated(charts.profit_chart(kpis["threshold_table"], marks, "$"))
+    validated(charts.profit_chart(kpis.threshold_table, marks, "$"))
 
 
 def test_batch_business_and_distribution_figures(telco_model):
@@ -61,12 +61,12 @@ def test_batch_business_and_distribution_figures(telco_model):
     validated(charts.segment_chart(table, "plan", "revenue_at_risk", "Revenue at risk"))
     curve = pd.DataFrame({"targeted": [0, 1, 2], "cutoff": [1.0, 0.9, 0.5], "expected_profit": [0.0, 5.0, 3.0]})
     validated(charts.campaign_chart(curve, curve.loc[1], "$"))
-    numeric = telco_model.kpis["distributions"]["tenure"]
+    numeric = telco_model.kpis.distributions["tenure"]
     recent = {i: 1 for i in range(len(numeric["histogram"]["counts"]))}
     figure = validated(charts.drift_chart(feature_report(numeric, [], recent), "tenure"))
     assert [trace["name"] for trace in figure["data"]] == ["training", "recent"]
     assert "missing" not in figure["data"][0]["x"]  # empty on both sides: left out
-    categorical = telco_model.kpis["distributions"]["Contract"]
+    categorical = telco_model.kpis.distributions["Contract"]
     spec = next(s for s in telco_model.schema.features if s.name == "Contract")
     figure = validated(charts.drift_chart(feature_report(categorical, spec.categories, {3: 5}), "Contract"))
     assert sum(figure["data"][0]["y"]) == pytest.approx(1.0)
@@ -86,6 +86,6 @@ def test_batch_business_and_distribution_figures(telco_model):
     assert validated(charts.throughput_chart(series, 60))["data"][0]["y"] == [0, 1 / 60, 2 / 60]
     assert validated(charts.error_rate_chart(series))["data"][0]["y"] == [None, 0.0, 0.5]
     assert len(validated(charts.latency_chart(series))["data"]) == 3
-    roc = telco_model.kpis["curves"]["roc"]
+    roc = telco_model.kpis.curves["roc"]
     figure = validated(charts.roc_comparison_chart({"challenger": roc, "champion": roc}, 0.84, 0.83))
     assert [trace["name"] for trace in figure["data"]][:2] == ["new model (AUC 0.840)", "served model (AUC 0.830)"]

@@ -1,5 +1,6 @@
 """Compiled scoring gives the sklearn pipeline's probabilities (within 1e-9) for every family."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ def family_model(request, telco_parts, telco_model):
     dataset, split = telco_parts
     pipeline = CANDIDATES[request.param](dataset.numeric, dataset.categorical, 42)
     pipeline.fit(dataset.features.iloc[split.train], dataset.target[split.train])
-    metadata = {"version": f"test-{request.param}", "threshold": 0.3}
+    metadata = replace(telco_model.metadata, version=f"test-{request.param}", threshold=0.3)
     return LoadedModel(telco_model.schema, metadata, telco_model.kpis, "test", Path(), pipeline=pipeline)
 
 
@@ -49,7 +50,7 @@ def frame_of(records, schema):
 
 
 def test_default_family_compiles_and_the_other_falls_back_to_sklearn(family_model):
-    expected = LinearScorer if family_model.metadata["version"].endswith("logistic_regression") else PipelineScorer
+    expected = LinearScorer if family_model.metadata.version.endswith("logistic_regression") else PipelineScorer
     assert isinstance(family_model.scorer, expected)
 
 

@@ -59,8 +59,8 @@ def test_lists_every_version_newest_first_with_metrics_and_status(registry, telc
     by_name = {v.version: v for v in listed}
     assert by_name[versions[0]].status == "serving"
     assert by_name[versions[1]].status == "candidate"
-    assert by_name[versions[0]].metrics["roc_auc"] == pytest.approx(telco_model.kpis["metrics"]["roc_auc"])
-    assert by_name[versions[0]].dataset_sha256 == telco_model.metadata["dataset"]["sha256"]
+    assert by_name[versions[0]].metrics["roc_auc"] == pytest.approx(telco_model.kpis.metrics["roc_auc"])
+    assert by_name[versions[0]].dataset_sha256 == telco_model.metadata.dataset.sha256
 
 
 def test_promote_then_roll_back_switches_the_pointer_and_records_who(registry):

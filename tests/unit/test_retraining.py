@@ -5,8 +5,8 @@ import pytest
 
 from lib.retraining.upload import read_training_csv
 from lib.settings import PROJECT_ROOT
+from lib.training.comparison import compare_with_champion, gate
 from lib.training.config import load_config
-from lib.training.pipeline import compare_with_champion, gate
 
 CONFIG = load_config(PROJECT_ROOT / "data" / "telco.toml")
 RAW = (PROJECT_ROOT / "data" / "telco-customer-churn.csv").read_bytes()

@@ -57,8 +57,8 @@ def test_default_config_writes_a_complete_version_and_moves_the_pointer(telco_tr
 
 def test_test_roc_auc_reaches_the_bar(telco_training):
     _, result = telco_training
-    assert result.kpis["metrics"]["roc_auc"] >= 0.84
-    assert len(result.kpis["candidates"]) >= 2
+    assert result.kpis.metrics["roc_auc"] >= 0.84
+    assert len(result.kpis.candidates) >= 2
 
 
 def test_stored_metrics_equal_those_recomputed_from_the_loaded_model(telco_training):
@@ -69,38 +69,38 @@ def test_stored_metrics_equal_those_recomputed_from_the_loaded_model(telco_train
     test_rows = split_rows(dataset.target, config).test
     probability = model.pipeline.predict_proba(dataset.features.iloc[test_rows])[:, 1]
     recomputed = classification_metrics(dataset.target[test_rows], probability, model.threshold)
-    assert_same_metrics(recomputed, model.kpis["metrics"], rel=1e-12)
-    assert model.metadata["test_metrics"]["roc_auc"] == pytest.approx(recomputed["roc_auc"], rel=1e-12)
+    assert_same_metrics(recomputed, model.kpis.metrics, rel=1e-12)
+    assert model.metadata.test_metrics["roc_auc"] == pytest.approx(recomputed["roc_auc"], rel=1e-12)
 
 
 def test_committed_default_bundle_loads_and_matches_a_fresh_training(telco_training):
     """Same data and config give the same metrics: the committed model is what training gives."""
     committed = load_model(str(COMMITTED_REGISTRY))
     _, fresh = telco_training
-    assert_same_metrics(committed.kpis["metrics"], fresh.kpis["metrics"], rel=1e-9)
-    assert committed.threshold == fresh.metadata["threshold"]
+    assert_same_metrics(committed.kpis.metrics, fresh.kpis.metrics, rel=1e-9)
+    assert committed.threshold == fresh.metadata.threshold
 
 
 def test_threshold_maximises_expected_profit_on_validation(telco_training):
     _, result = telco_training
-    selection = result.kpis["threshold_selection"]
-    assert selection["criterion"] == "max_expected_profit"
-    table = result.kpis["threshold_table"]
-    at_chosen = table["threshold"].index(result.metadata["threshold"])
-    assert table["profit"][at_chosen] == pytest.approx(result.kpis["business"]["expected_profit"])
-    matrix = result.kpis["metrics"]["confusion_matrix"]
+    selection = result.kpis.threshold_selection
+    assert selection.criterion == "max_expected_profit"
+    table = result.kpis.threshold_table
+    at_chosen = table["threshold"].index(result.metadata.threshold)
+    assert table["profit"][at_chosen] == pytest.approx(result.kpis.business["expected_profit"])
+    matrix = result.kpis.metrics["confusion_matrix"]
     assert [table[k][at_chosen] for k in ("tp", "fp", "tn", "fn")] == [matrix[k] for k in ("tp", "fp", "tn", "fn")]
-    assert result.metadata["business"]["value_column"] == "MonthlyCharges"
+    assert result.metadata.business.value_column == "MonthlyCharges"
 
 
 def test_second_dataset_trains_without_code_change_and_repeats_exactly(synthetic_config, tmp_path):
     config = load_config(synthetic_config)
     first = train(config, tmp_path / "a", log=lambda _line: None)
     second = train(config, tmp_path / "b", log=lambda _line: None)
-    assert first.kpis["metrics"] == second.kpis["metrics"]
-    assert first.kpis["threshold_selection"]["criterion"] == "max_f1"
-    assert first.kpis["business"] is None
-    assert first.kpis["metrics"]["roc_auc"] > 0.7
+    assert first.kpis.metrics == second.kpis.metrics
+    assert first.kpis.threshold_selection.criterion == "max_f1"
+    assert first.kpis.business is None
+    assert first.kpis.metrics["roc_auc"] > 0.7
     model = load_model(str(tmp_path / "a"))
     assert model.schema.names == ["age", "plan", "balance", "region"]
     assert (model.schema.positive_label, model.schema.negative_label) == ("gone", "stayed")
@@ -191,9 +191,9 @@ def test_bad_config_fails_with_a_message_and_no_traceback(tmp_path):
 
 def test_candidates_report_cross_validated_and_test_scores(telco_training):
     _, result = telco_training
-    for candidate in result.kpis["candidates"]:
+    for candidate in result.kpis.candidates:
         assert 0.5 < candidate["cv_roc_auc_mean"] < 1 and candidate["cv_roc_auc_std"] >= 0
         assert 0.5 < candidate["test_roc_auc"] < 1
-    best = max(result.kpis["candidates"], key=lambda c: c["cv_roc_auc_mean"])
-    assert result.metadata["model"]["family"] == best["family"]
-    assert np.isfinite(result.metadata["training_seconds"])
+    best = max(result.kpis.candidates, key=lambda c: c["cv_roc_auc_mean"])
+    assert result.metadata.model.family == best["family"]
+    assert np.isfinite(result.metadata.training_seconds)
