@@ -22,7 +22,7 @@ from lib.model_loader import LoadedModel, forget_model, load_model
 from lib.settings import PROJECT_ROOT
 from lib.training.config import load_config
 from lib.training.pipeline import TrainingResult, train
-from tests.helpers import free_port
+from tests.helpers import Environment, free_port
 
 
 @dataclass(frozen=True)
@@ -85,15 +85,21 @@ def _fresh_model_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def monitoring_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def monitoring_db(tmp_path: Path, env: Environment) -> Path:
     """Every test keeps its runtime files (prediction log, retraining jobs) in its own
     folder, never in the project's kpis/; and a test that forgets to set MODEL_URI finds
     no model rather than the committed registry (a retraining job would write into it)."""
     path = tmp_path / "monitoring" / "monitoring.sqlite3"
-    monkeypatch.setenv("MONITORING_DB", str(path))
-    monkeypatch.setenv("KPI_DIR", str(tmp_path / "kpis"))
-    monkeypatch.setenv("MODEL_URI", str(tmp_path / "no-registry-set-by-this-test"))
+    env.set("MONITORING_DB", str(path))
+    env.set("KPI_DIR", str(tmp_path / "kpis"))
+    env.set("MODEL_URI", str(tmp_path / "no-registry-set-by-this-test"))
     return path
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Environment:
+    """Change environment variables for one test; the settings are re-read each time."""
+    return Environment(monkeypatch)
 
 
 def write_synthetic_dataset(folder: Path, rows: int = 1500, seed: int = 7) -> Path:
@@ -148,7 +154,7 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def s3_env(moto_endpoint: str, env: Environment) -> str:
     """Point plain boto3 at the moto server, with dummy credentials."""
     for name, value in {
         "AWS_ENDPOINT_URL": moto_endpoint,
@@ -157,8 +163,8 @@ def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_MAX_ATTEMPTS": "1",
     }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+        env.set(name, value)
+    env.unset("AWS_PROFILE")
     return moto_endpoint
 
 

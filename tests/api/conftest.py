@@ -6,24 +6,26 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from tests.helpers import Environment
+
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., TestClient]:
+def api(env: Environment, tmp_path: Path) -> Callable[..., TestClient]:
     """A TestClient for `app.app` with MODEL_URI and other settings from keyword arguments,
     seen as coming from `client` (not loopback by default).
 
     The client is not entered as a context manager: Streamlit's runtime starts once per
-    process and cannot start again after a lifespan shut it down. Settings are read per
-    request, and the model cache is reset around every test (tests/conftest.py).
+    process and cannot start again after a lifespan shut it down. The settings are re-read
+    when `env` changes them, and the model cache is reset around every test (tests/conftest.py).
     """
 
     def start(registry: Path, client: str = "testclient", **env: str) -> TestClient:
-        monkeypatch.setenv("MODEL_URI", str(registry))
-        monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
+        env.set("MODEL_URI", str(registry))
+        env.set("MODEL_CACHE_DIR", str(tmp_path / "cache"))
         for name in ("ADMIN_TOKEN", "MAX_BATCH", "MAX_BODY_MB", "PROMOTION_TOLERANCE", "PROMOTION_METRIC"):
-            monkeypatch.delenv(name, raising=False)
+            env.unset(name)
         for name, value in env.items():
-            monkeypatch.setenv(name, value)
+            env.set(name, value)
         from app import app
 
         return TestClient(app, client=(client, 50000))  # "127.0.0.1": a client on this machine

@@ -37,9 +37,9 @@ def assert_registry_sound(root, allowed: set[str]) -> None:
 
 
 @pytest.mark.parametrize("kill_at_step", ["[1/7]", "[3/7]", "[6/7]", "[7/7]"])
-def test_a_training_job_killed_part_way_changes_nothing(registry_copy, telco_model, monkeypatch, kill_at_step):
+def test_a_training_job_killed_part_way_changes_nothing(registry_copy, telco_model, env, kill_at_step):
     """SIGKILL as soon as the job reports the step: [7/7] is while the bundle is written."""
-    monkeypatch.setenv("MODEL_URI", str(registry_copy))
+    env.set("MODEL_URI", str(registry_copy))
     before = read_pointer(registry_copy)
     state, started = start_retrain("crash test", None, "bundled dataset")
     assert started

@@ -180,13 +180,13 @@ def test_store_faults_degrade_health_but_never_predictions(tmp_path, model):
         running.stop()
 
 
-def test_api_page_and_function_give_the_same_probability(server, model, monkeypatch):
+def test_api_page_and_function_give_the_same_probability(server, model, env):
     record = {**record_of(model), "tenure": 4, "Contract": "Month-to-month", "PaymentMethod": "Electronic check"}
     status, _, data = call(server, "POST", "/predict", json.dumps({"record": record}).encode(), JSON)
     assert status == 200
     from_api = json.loads(data)["prediction"]["probability"]
     from_function = score_record(record, model).probability
-    monkeypatch.setenv("MODEL_URI", str(COMMITTED_REGISTRY))
+    env.set("MODEL_URI", str(COMMITTED_REGISTRY))
     at = AppTest.from_file(str(PROJECT_ROOT / "navigation.py"), default_timeout=60).run()
     at.switch_page("pages/predict.py").run()
     at.number_input(key="field_tenure").set_value(4)

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.settings import PROJECT_ROOT
+from tests.helpers import Environment
 
 NAVIGATION = str(PROJECT_ROOT / "navigation.py")
 PAGES = {
@@ -22,14 +23,14 @@ PAGES = {
 
 
 @pytest.fixture
-def open_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., AppTest]:
+def open_page(env: Environment, tmp_path: Path) -> Callable[..., AppTest]:
     """Run the app on one page with MODEL_URI (and optionally DATA_CONFIG) set."""
 
     def start(registry: Path, page: str = "overview", data_config: Path | None = None) -> AppTest:
-        monkeypatch.setenv("MODEL_URI", str(registry))
-        monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
+        env.set("MODEL_URI", str(registry))
+        env.set("MODEL_CACHE_DIR", str(tmp_path / "cache"))
         if data_config is not None:
-            monkeypatch.setenv("DATA_CONFIG", str(data_config))
+            env.set("DATA_CONFIG", str(data_config))
         at = AppTest.from_file(NAVIGATION, default_timeout=60).run()
         if page != "overview":
             at.switch_page(PAGES[page]).run()

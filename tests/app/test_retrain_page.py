@@ -13,9 +13,9 @@ TOKEN = "page-token"
 
 
 @pytest.fixture
-def retrain_page(open_page, registry_copy, monkeypatch):
-    monkeypatch.setenv("ADMIN_TOKEN", TOKEN)
-    monkeypatch.setenv("MODEL_URI", str(registry_copy))  # before any job starts, not only when the page opens
+def retrain_page(open_page, registry_copy, env):
+    env.set("ADMIN_TOKEN", TOKEN)
+    env.set("MODEL_URI", str(registry_copy))  # before any job starts, not only when the page opens
 
     def start(token: str | None = TOKEN):
         at = open_page(registry_copy, "retrain")

@@ -4,9 +4,9 @@ from lib.redact import redact_paths
 from lib.settings import PROJECT_ROOT
 
 
-def test_folders_named_by_settings_become_the_setting(monkeypatch, tmp_path):
-    monkeypatch.setenv("MODEL_URI", str(tmp_path / "registry"))
-    monkeypatch.setenv("KPI_DIR", str(tmp_path / "kpis"))
+def test_folders_named_by_settings_become_the_setting(env, tmp_path):
+    env.set("MODEL_URI", str(tmp_path / "registry"))
+    env.set("KPI_DIR", str(tmp_path / "kpis"))
     text = f"no complete version in {tmp_path}/registry; the store {tmp_path}/kpis/jobs/x/state.json is read-only"
     assert redact_paths(text) == "no complete version in MODEL_URI; the store KPI_DIR/jobs/x/state.json is read-only"
     assert redact_paths(f"{PROJECT_ROOT}/data/telco.toml is not TOML") == "DATA_CONFIG is not TOML"

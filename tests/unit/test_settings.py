@@ -2,7 +2,7 @@
 
 import pytest
 
-from lib.settings import PROJECT_ROOT, SettingsError, get_settings
+from lib.settings import PROJECT_ROOT, SettingsError, get_settings, reload_settings
 
 
 def test_defaults_and_the_store_path_follow_kpi_dir():
@@ -33,12 +33,18 @@ def test_a_bad_value_names_the_variable(name, value, message):
     assert str(error.value).startswith(name)
 
 
-def test_the_process_environment_is_read_afresh_on_every_call(monkeypatch):
+def test_the_process_environment_is_read_once_and_again_only_on_reload(monkeypatch):
+    before = get_settings()
     monkeypatch.setenv("MAX_BATCH", "7")
-    assert get_settings().max_batch == 7
-    monkeypatch.setenv("MAX_BATCH", "8")
-    assert get_settings().max_batch == 8
+    assert get_settings() is before  # one frozen object per process, not a read per call
+    assert reload_settings().max_batch == 7 and get_settings().max_batch == 7
     monkeypatch.delenv("MAX_BATCH")
-    assert get_settings().max_batch == 10_000
+    assert get_settings().max_batch == 7
+    assert reload_settings().max_batch == 10_000
     monkeypatch.setenv("KPI_DIR", "/srv/état")  # not ASCII: decoded as os.environ does
-    assert str(get_settings().kpi_dir) == "/srv/état"
+    assert str(reload_settings().kpi_dir) == "/srv/état"
+
+
+def test_the_environment_is_read_through_the_public_mapping_only():
+    source = (PROJECT_ROOT / "lib" / "settings.py").read_text(encoding="utf-8")
+    assert "_data" not in source and "getattr(os.environ" not in source
