@@ -20,7 +20,8 @@ from bench.timing import Measurement, summary
 from lib.model.inference import score_record
 from lib.model_loader import LoadedModel
 from lib.monitoring.log import PredictionLog, numeric_bins
-from lib.monitoring.store import HOUR, LoggedRow, MonitoringStore
+from lib.monitoring.rollups import HOUR, LoggedRow
+from lib.monitoring.store import MonitoringStore
 from lib.serving.scoring import score_and_log
 
 SIZES = (10_000, 100_000, 1_000_000)

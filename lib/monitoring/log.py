@@ -11,21 +11,32 @@ the writer tries again every RETRY_S until the store can be written again.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lib.monitoring.drift import feature_report, probability_report
-from lib.monitoring.store import HOUR, WINDOWS, LoggedRow, MonitoringStore, StoreUnavailable
+from lib.monitoring.rows import (
+    SOURCES,
+    BinCounts,
+    Failures,
+    QueuedItem,
+    RowBuilder,
+    ScoredRecords,
+    ScoredTable,
+    Source,
+    numeric_bins,
+)
+from lib.monitoring.store import WINDOWS, LoggedRow, MonitoringStore, StoreUnavailable
 from lib.settings import Settings, get_settings
+
+__all__ = ["SOURCES", "Failures", "PredictionLog", "ScoredRecords", "ScoredTable", "Source", "numeric_bins"]
 
 if TYPE_CHECKING:
     from lib.model.inference import Prediction
@@ -45,96 +56,6 @@ MAX_BACKLOG_ROWS = 200_000
 # With WAL and synchronous=NORMAL a commit costs no fsync: 2,000 is not slower than 20,000.
 WRITE_MAX_ROWS = 2_000
 NO_MODEL = "none"
-# The writer gives the GIL back every this many rows of Python work (about a millisecond):
-# left to the interpreter's 5 ms switch interval, a flush would add up to tens of ms to
-# the requests being served meanwhile.
-YIELD_EVERY_ROWS = 32
-_to_json = json.JSONEncoder(separators=(",", ":"), default=str).encode
-TABLE_CHUNK_ROWS = 2_000
-
-
-def _yield_gil() -> None:
-    time.sleep(0)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """How one model version's inputs fall into its training bins (built once per version)."""
-
-    numeric: list[tuple[str, np.ndarray]]  # feature, histogram edges
-    categorical: list[tuple[str, dict[str, int], int]]  # feature, category -> code, number of categories
-
-
-def _plan(model: LoadedModel) -> _Plan:
-    distributions = model.kpis.distributions
-    numeric, categorical = [], []
-    for spec in model.schema.features:
-        if spec.is_numeric:
-            numeric.append((spec.name, np.asarray(distributions[spec.name]["histogram"]["edges"], float)))
-        else:
-            categorical.append((spec.name, {c: i for i, c in enumerate(spec.categories)}, len(spec.categories)))
-    return _Plan(numeric, categorical)
-
-
-def numeric_bins(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Training bin per value; values outside the training range fall in the end bins,
-    missing (NaN) in bin len(edges) - 1."""
-    bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-    return np.where(np.isnan(values), len(edges) - 1, bins)
-
-
-# Where a prediction was asked for: the Predict form, a batch upload, the REST API.
-Source = Literal["ui", "batch", "api"]
-SOURCES: tuple[Source, ...] = get_args(Source)
-
-
-class ScoredRecords(NamedTuple):
-    """Records scored one by one (the form, POST /predict), as submitted."""
-
-    at: float
-    source: Source
-    model: LoadedModel
-    latency_ms: float  # each record's share of the call
-    records: Sequence[dict[str, Any]]
-    predictions: Sequence[Prediction]
-
-    @property
-    def rows(self) -> int:
-        return len(self.records)
-
-
-class ScoredTable(NamedTuple):
-    """A slice of a scored table (a batch upload): validated columns and their scores."""
-
-    at: float
-    source: Source
-    model: LoadedModel
-    latency_ms: float
-    columns: EncodedColumns
-    probabilities: np.ndarray
-    labels: Sequence[str] | np.ndarray
-
-    @property
-    def rows(self) -> int:
-        return self.columns.rows
-
-
-class Failures(NamedTuple):
-    """A request, or `inputs` inputs of one, that produced no prediction."""
-
-    at: float
-    source: Source
-    version: str
-    latency_ms: float
-    kind: str  # a short code: malformed_json, invalid_input, ...
-    inputs: int
-
-    @property
-    def rows(self) -> int:
-        return self.inputs
-
-
-QueuedItem = ScoredRecords | ScoredTable | Failures
 
 
 class PredictionLog:
@@ -149,7 +70,7 @@ class PredictionLog:
         self._queue: deque[QueuedItem] = deque()
         self._backlog: list[QueuedItem] = []
         self._flush_lock = threading.Lock()
-        self._plans: dict[str, _Plan] = {}
+        self._builder = RowBuilder()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
@@ -300,23 +221,21 @@ class PredictionLog:
             rows += item.rows
         return group
 
-    def _rows_or_drop_bad_items(
-        self, items: list[QueuedItem]
-    ) -> tuple[list[LoggedRow], dict[tuple[int, str, str, int], int]]:
+    def _rows_or_drop_bad_items(self, items: list[QueuedItem]) -> tuple[list[LoggedRow], BinCounts]:
         """Rows of the items; an item that cannot become rows (a bug) is dropped and
         counted, so one bad item never blocks the log."""
         try:
-            return self._rows(items)
+            return self._builder.rows(items)
         except Exception:
             logger.exception("a logged prediction cannot be written; dropping it")
         good = []
         for item in items:
             try:
-                self._rows([item])
+                self._builder.rows([item])
                 good.append(item)
             except Exception:
                 self.dropped_rows += item.rows
-        return self._rows(good)
+        return self._builder.rows(good)
 
     def _bound_backlog(self) -> None:
         total = sum(item.rows for item in self._backlog)
@@ -332,89 +251,6 @@ class PredictionLog:
         except StoreUnavailable as exc:
             self._degrade(str(exc))
             return {}
-
-    def _rows(self, items: list[QueuedItem]) -> tuple[list[LoggedRow], dict[tuple[int, str, str, int], int]]:
-        """Raw rows, and counts per (hour, version, feature, training bin).
-
-        Single records are binned together per hour and version: one numpy pass per
-        feature for the whole flush, not one per record.
-        """
-        rows: list[LoggedRow] = []
-        counts: dict[tuple[int, str, str, int], int] = defaultdict(int)
-        pending_records: dict[tuple[int, str], tuple[LoadedModel, list[dict[str, Any]]]] = {}
-        for item in items:
-            hour = int(item.at // HOUR * HOUR)
-            if isinstance(item, Failures):
-                failed = LoggedRow(
-                    item.at, item.source, item.version, item.latency_ms, "error", item.kind, None, None, None
-                )
-                rows.extend([failed] * item.inputs)
-                continue
-            model = item.model
-            if isinstance(item, ScoredRecords):
-                names = model.schema.names
-                for record, prediction in zip(item.records, item.predictions, strict=True):
-                    # A scored record holds every feature (validation requires them); extra fields are dropped.
-                    shown = record if len(record) == len(names) else {name: record.get(name) for name in names}
-                    rows.append(
-                        LoggedRow(
-                            item.at,
-                            item.source,
-                            model.version,
-                            item.latency_ms,
-                            "ok",
-                            None,
-                            prediction.probability,
-                            prediction.label,
-                            _to_json(shown),
-                        )
-                    )
-                    if len(rows) % YIELD_EVERY_ROWS == 0:
-                        _yield_gil()
-                pending_records.setdefault((hour, model.version), (model, []))[1].extend(item.records)
-            else:
-                texts = _features_json(model, item.columns)
-                rows.extend(
-                    LoggedRow(
-                        item.at, item.source, model.version, item.latency_ms, "ok", None, float(p), str(label), text
-                    )
-                    for p, label, text in zip(item.probabilities, item.labels, texts, strict=True)
-                )
-                self._count_bins(counts, hour, model, item.columns.numbers, item.columns.codes)
-        for (hour, _), (model, records) in pending_records.items():
-            plan = self._plan_for(model)
-            # None becomes NaN in a float array: the missing bin
-            numbers = {name: np.array([r.get(name) for r in records], float) for name, _ in plan.numeric}
-            codes = {
-                name: np.array(
-                    [k + 1 if (value := r.get(name)) is None else positions.get(value, k) for r in records], np.int64
-                )
-                for name, positions, k in plan.categorical
-            }
-            self._count_bins(counts, hour, model, numbers, codes)
-        return rows, counts
-
-    def _plan_for(self, model: LoadedModel) -> _Plan:
-        plan = self._plans.get(model.version)
-        if plan is None:
-            plan = self._plans[model.version] = _plan(model)
-        return plan
-
-    def _count_bins(
-        self,
-        counts: dict[tuple[int, str, str, int], int],
-        hour: int,
-        model: LoadedModel,
-        numbers: dict[str, np.ndarray],
-        codes: dict[str, np.ndarray],
-    ) -> None:
-        plan = self._plan_for(model)
-        binned = [(name, numeric_bins(edges, numbers[name])) for name, edges in plan.numeric]
-        binned += [(name, codes[name]) for name, _, _ in plan.categorical]
-        for name, bins in binned:
-            for bin_index, count in enumerate(np.bincount(bins).tolist()):
-                if count:
-                    counts[(hour, model.version, name, bin_index)] += count
 
     # --- reading (each raises StoreUnavailable with the reason) ------------------------
 
@@ -471,25 +307,6 @@ class PredictionLog:
             "max_bytes": self.max_bytes,
             "last_write_at": self.last_write_at,
         }
-
-
-def _features_json(model: LoadedModel, columns: EncodedColumns) -> list[str]:
-    """One JSON object per row of a validated table (an unseen category shows as "(unseen)")."""
-    import pandas as pd
-
-    frame = pd.DataFrame(
-        {
-            spec.name: columns.numbers[spec.name]
-            if spec.is_numeric
-            else np.array([*spec.categories, "(unseen)", None], dtype=object)[columns.codes[spec.name]]
-            for spec in model.schema.features
-        }
-    )
-    lines: list[str] = []
-    for start in range(0, len(frame), TABLE_CHUNK_ROWS):  # a big upload: chunks, the GIL given back between
-        lines += frame.iloc[start : start + TABLE_CHUNK_ROWS].to_json(orient="records", lines=True).splitlines()
-        _yield_gil()
-    return lines
 
 
 _current: PredictionLog | None = None

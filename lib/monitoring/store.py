@@ -6,8 +6,7 @@ model version, a count, an error count, a latency histogram and a probability hi
 per hour and version, counts of every feature's training bins. Every dashboard query
 reads rollups, so its cost grows with the window (minutes or hours), never with traffic.
 
-Latency percentiles come from the histogram: log-spaced buckets from 1 µs to 60 s, each edge
-1.174x the previous, so a percentile is exact to within one bucket (about 17 %).
+The rows, windows and histograms are in lib.monitoring.rollups.
 
 Retention: raw rows pruned by age (30 days) or count (1,000,000); hourly rollups kept
 90 days; minute rollups 2 days (they only serve the windows up to 24 hours).
@@ -22,18 +21,26 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-LATENCY_EDGES_MS = np.geomspace(0.001, 60_000, 113)  # 1 µs to 60 s: 112 buckets, plus under and over
-LATENCY_BUCKETS = len(LATENCY_EDGES_MS) + 1
-PROBABILITY_EDGES = np.arange(21) / 20  # exact k/20, as the threshold grid has them
-PROBABILITY_BUCKETS = len(PROBABILITY_EDGES) - 1
-MINUTE, HOUR = 60, 3600
+from lib.monitoring.rollups import (
+    HOUR,
+    LATENCY_BUCKETS,
+    MINUTE,
+    PROBABILITY_BUCKETS,
+    SERIES_STEP_S,
+    WINDOWS,
+    LoggedRow,
+    Rollup,
+    percentile_from_histogram,
+    rollups,
+    summary,
+)
+
 RAW_MAX_AGE_S = 30 * 86_400
 RAW_MAX_ROWS = 1_000_000
 WAL_LIMIT_BYTES = 16 * 1024 * 1024
@@ -43,10 +50,6 @@ TRIM_TO_SHARE = 0.8
 ROLLUP_MAX_AGE_S = 90 * 86_400
 MINUTE_ROLLUP_MAX_AGE_S = 2 * 86_400
 SCHEMA_VERSION = 1
-
-# Windows a dashboard can ask for, and the rollup that serves each with its chart step.
-WINDOWS = {"5m": 300, "1h": 3600, "24h": 86_400, "7d": 604_800}
-SERIES_STEP_S = {"5m": MINUTE, "1h": MINUTE, "24h": 15 * MINUTE, "7d": HOUR}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -66,84 +69,6 @@ CREATE TABLE IF NOT EXISTS feature_counts (
 
 class StoreUnavailable(Exception):
     """The store cannot be written or read now; the message says why, for /health."""
-
-
-class LoggedRow(NamedTuple):
-    """One prediction or failed request, as the raw table keeps it."""
-
-    ts: float
-    source: str  # "ui", "batch" or "api"
-    version: str  # "none" when no model was loaded
-    latency_ms: float
-    outcome: str  # "ok" or "error"
-    error_kind: str | None
-    probability: float | None
-    label: str | None
-    features: str | None  # JSON object of the scored inputs
-
-
-def latency_histogram(latencies_ms: Iterable[float]) -> np.ndarray:
-    values = np.fromiter(latencies_ms, dtype=float)
-    return np.bincount(np.searchsorted(LATENCY_EDGES_MS, values, side="right"), minlength=LATENCY_BUCKETS)
-
-
-def probability_histogram(probabilities: Iterable[float]) -> np.ndarray:
-    values = np.fromiter(probabilities, dtype=float)
-    buckets = np.clip(np.searchsorted(PROBABILITY_EDGES, values, side="right") - 1, 0, PROBABILITY_BUCKETS - 1)
-    return np.bincount(buckets, minlength=PROBABILITY_BUCKETS)
-
-
-def percentile_from_histogram(counts: np.ndarray, q: float) -> float | None:
-    """The upper edge of the latency bucket holding the q-th percentile (ms)."""
-    total = counts.sum()
-    if total == 0:
-        return None
-    bucket = int(np.searchsorted(np.cumsum(counts), q / 100 * total, side="left"))
-    return float(LATENCY_EDGES_MS[min(bucket, len(LATENCY_EDGES_MS) - 1)])
-
-
-@dataclass(frozen=True)
-class _Rollup:
-    count: int
-    errors: int
-    latency: np.ndarray
-    probability: np.ndarray
-
-
-def _rollups(rows: Iterable[LoggedRow]) -> dict[tuple[int, int, str, str], _Rollup]:
-    """Minute and hour rollups of the rows, keyed by (resolution, start, source, version)."""
-    groups: dict[tuple[int, str, str], tuple[list[float], list[float], list[int]]] = {}
-    for row in rows:
-        key = (int(row.ts // MINUTE) * MINUTE, row.source, row.version)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = ([], [], [0])
-        group[0].append(row.latency_ms)
-        if row.probability is not None:
-            group[1].append(row.probability)
-        if row.outcome != "ok":
-            group[2][0] += 1
-    result: dict[tuple[int, int, str, str], _Rollup] = {}
-    for (start, source, version), (latencies, probabilities, errors) in groups.items():
-        minute = _Rollup(len(latencies), errors[0], latency_histogram(latencies), probability_histogram(probabilities))
-        result[(MINUTE, start, source, version)] = minute
-        hour_key = (HOUR, start // HOUR * HOUR, source, version)
-        result[hour_key] = _add(result[hour_key], minute) if hour_key in result else minute
-    return result
-
-
-def _add(a: _Rollup, b: _Rollup) -> _Rollup:
-    return _Rollup(a.count + b.count, a.errors + b.errors, a.latency + b.latency, a.probability + b.probability)
-
-
-def _summary(count: int, errors: int, latency: np.ndarray, seconds: float) -> dict[str, Any]:
-    return {
-        "requests": count,
-        "errors": errors,
-        "error_rate": round(errors / count, 6) if count else 0.0,
-        "throughput_rps": count / seconds,
-        "latency_ms": {f"p{q}": percentile_from_histogram(latency, q) for q in (50, 95, 99)},
-    }
 
 
 class MonitoringStore:
@@ -238,29 +163,22 @@ class MonitoringStore:
         """
         if not rows:
             return
-        rollups = _rollups(rows)
+        merged = rollups(rows)
         with self._lock:
             connection = self._connect()
             try:
                 connection.execute("BEGIN IMMEDIATE")
                 try:
                     connection.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-                    for key, delta in rollups.items():
+                    for key, delta in merged.items():
                         old = connection.execute(
                             "SELECT count, errors, latency, probability FROM stats "
                             "WHERE resolution = ? AND start = ? AND source = ? AND version = ?",
                             key,
                         ).fetchone()
                         if old is not None:
-                            delta = _add(
-                                delta,
-                                _Rollup(
-                                    old[0],
-                                    old[1],
-                                    np.frombuffer(old[2], np.int64),
-                                    np.frombuffer(old[3], np.int64),
-                                ),
-                            )
+                            stored = np.frombuffer(old[2], np.int64), np.frombuffer(old[3], np.int64)
+                            delta = delta + Rollup(old[0], old[1], *stored)
                         connection.execute(
                             "INSERT OR REPLACE INTO stats VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             (
@@ -389,7 +307,7 @@ class MonitoringStore:
             result = {}
             for label in sorted(set(labels)):
                 mask = np.array([value == label for value in labels], bool)
-                result[label] = _summary(
+                result[label] = summary(
                     int(counts[mask].sum()), int(errors[mask].sum()), latency[mask].sum(axis=0), seconds
                 )
             return result
@@ -419,7 +337,7 @@ class MonitoringStore:
         return {
             "window": window,
             "window_seconds": seconds,
-            **_summary(int(counts.sum()), int(errors.sum()), latency.sum(axis=0), seconds),
+            **summary(int(counts.sum()), int(errors.sum()), latency.sum(axis=0), seconds),
             "by_source": group([r[1] for r in rows]),
             "by_version": group([r[2] for r in rows]),
             "series_step_seconds": step,

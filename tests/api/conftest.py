@@ -19,12 +19,12 @@ def api(env: Environment, tmp_path: Path) -> Callable[..., TestClient]:
     when `env` changes them, and the model cache is reset around every test (tests/conftest.py).
     """
 
-    def start(registry: Path, client: str = "testclient", **env: str) -> TestClient:
+    def start(registry: Path, client: str = "testclient", **settings: str) -> TestClient:
         env.set("MODEL_URI", str(registry))
         env.set("MODEL_CACHE_DIR", str(tmp_path / "cache"))
         for name in ("ADMIN_TOKEN", "MAX_BATCH", "MAX_BODY_MB", "PROMOTION_TOLERANCE", "PROMOTION_METRIC"):
             env.unset(name)
-        for name, value in env.items():
+        for name, value in settings.items():
             env.set(name, value)
         from app import app
 

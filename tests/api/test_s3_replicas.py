@@ -47,7 +47,7 @@ def wait_for(condition, timeout: float) -> float:
     raise AssertionError(f"not within {timeout} s")
 
 
-def test_replicas_converge_and_survive_s3_going_down(tmp_path, telco_model, env):
+def test_replicas_converge_and_survive_s3_going_down(tmp_path, telco_model, monkeypatch):
     port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
@@ -61,7 +61,7 @@ def test_replicas_converge_and_survive_s3_going_down(tmp_path, telco_model, env)
         "ADMIN_TOKEN": TOKEN,
     }
     for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-        env.set(name, env[name])
+        monkeypatch.setenv(name, env[name])
     boto3.client("s3").create_bucket(Bucket="replicas")
     first = read_pointer(COMMITTED_REGISTRY)
     registry = S3Registry(env["MODEL_URI"])

@@ -12,15 +12,8 @@ import lib.monitoring.log
 import lib.serving.scoring
 from lib.model.inference import score_batch, score_record
 from lib.monitoring.log import WRITE_MAX_ROWS, PredictionLog
-from lib.monitoring.store import (
-    HOUR,
-    LATENCY_EDGES_MS,
-    MINUTE,
-    SCHEMA_VERSION,
-    LoggedRow,
-    MonitoringStore,
-    StoreUnavailable,
-)
+from lib.monitoring.rollups import HOUR, LATENCY_EDGES_MS, MINUTE, LoggedRow
+from lib.monitoring.store import SCHEMA_VERSION, MonitoringStore, StoreUnavailable
 from lib.serving.scoring import score_and_log_upload
 from lib.settings import PROJECT_ROOT
 

@@ -1,0 +1,107 @@
+"""What the monitoring store keeps, and the rollups it merges at write time, in plain
+Python and numpy (no SQL): the raw row, the windows a dashboard can ask for, and the
+latency and probability histograms behind every count and percentile.
+
+Latency percentiles come from the histogram: log-spaced buckets from 1 µs to 60 s, each edge
+1.174x the previous, so a percentile is exact to within one bucket (about 17 %).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+LATENCY_EDGES_MS = np.geomspace(0.001, 60_000, 113)  # 1 µs to 60 s: 112 buckets, plus under and over
+LATENCY_BUCKETS = len(LATENCY_EDGES_MS) + 1
+PROBABILITY_EDGES = np.arange(21) / 20  # exact k/20, as the threshold grid has them
+PROBABILITY_BUCKETS = len(PROBABILITY_EDGES) - 1
+MINUTE, HOUR = 60, 3600
+
+# Windows a dashboard can ask for, and the rollup that serves each with its chart step.
+WINDOWS = {"5m": 300, "1h": 3600, "24h": 86_400, "7d": 604_800}
+SERIES_STEP_S = {"5m": MINUTE, "1h": MINUTE, "24h": 15 * MINUTE, "7d": HOUR}
+
+
+class LoggedRow(NamedTuple):
+    """One prediction or failed request, as the raw table keeps it."""
+
+    ts: float
+    source: str  # "ui", "batch" or "api"
+    version: str  # "none" when no model was loaded
+    latency_ms: float
+    outcome: str  # "ok" or "error"
+    error_kind: str | None
+    probability: float | None
+    label: str | None
+    features: str | None  # JSON object of the scored inputs
+
+
+def latency_histogram(latencies_ms: Iterable[float]) -> np.ndarray:
+    values = np.fromiter(latencies_ms, dtype=float)
+    return np.bincount(np.searchsorted(LATENCY_EDGES_MS, values, side="right"), minlength=LATENCY_BUCKETS)
+
+
+def probability_histogram(probabilities: Iterable[float]) -> np.ndarray:
+    values = np.fromiter(probabilities, dtype=float)
+    buckets = np.clip(np.searchsorted(PROBABILITY_EDGES, values, side="right") - 1, 0, PROBABILITY_BUCKETS - 1)
+    return np.bincount(buckets, minlength=PROBABILITY_BUCKETS)
+
+
+def percentile_from_histogram(counts: np.ndarray, q: float) -> float | None:
+    """The upper edge of the latency bucket holding the q-th percentile (ms)."""
+    total = counts.sum()
+    if total == 0:
+        return None
+    bucket = int(np.searchsorted(np.cumsum(counts), q / 100 * total, side="left"))
+    return float(LATENCY_EDGES_MS[min(bucket, len(LATENCY_EDGES_MS) - 1)])
+
+
+@dataclass(frozen=True)
+class Rollup:
+    count: int
+    errors: int
+    latency: np.ndarray
+    probability: np.ndarray
+
+    def __add__(self, other: Rollup) -> Rollup:
+        return Rollup(
+            self.count + other.count,
+            self.errors + other.errors,
+            self.latency + other.latency,
+            self.probability + other.probability,
+        )
+
+
+def rollups(rows: Iterable[LoggedRow]) -> dict[tuple[int, int, str, str], Rollup]:
+    """Minute and hour rollups of the rows, keyed by (resolution, start, source, version)."""
+    groups: dict[tuple[int, str, str], tuple[list[float], list[float], list[int]]] = {}
+    for row in rows:
+        key = (int(row.ts // MINUTE) * MINUTE, row.source, row.version)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = ([], [], [0])
+        group[0].append(row.latency_ms)
+        if row.probability is not None:
+            group[1].append(row.probability)
+        if row.outcome != "ok":
+            group[2][0] += 1
+    result: dict[tuple[int, int, str, str], Rollup] = {}
+    for (start, source, version), (latencies, probabilities, errors) in groups.items():
+        minute = Rollup(len(latencies), errors[0], latency_histogram(latencies), probability_histogram(probabilities))
+        result[(MINUTE, start, source, version)] = minute
+        hour_key = (HOUR, start // HOUR * HOUR, source, version)
+        result[hour_key] = result[hour_key] + minute if hour_key in result else minute
+    return result
+
+
+def summary(count: int, errors: int, latency: np.ndarray, seconds: float) -> dict[str, Any]:
+    return {
+        "requests": count,
+        "errors": errors,
+        "error_rate": round(errors / count, 6) if count else 0.0,
+        "throughput_rps": count / seconds,
+        "latency_ms": {f"p{q}": percentile_from_histogram(latency, q) for q in (50, 95, 99)},
+    }
