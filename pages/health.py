@@ -1,11 +1,12 @@
 """Health: is the service up, which model does it serve, how fast and how reliably."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from lib.model_loader import ModelNotAvailable, get_model
+from lib.model_loader import LoadedModel, ModelNotAvailable, get_model
 from lib.monitoring.log import prediction_log
 from lib.monitoring.store import WINDOWS, StoreUnavailable
 from lib.server.health import duration, health_report
@@ -23,19 +24,8 @@ def when(ts: float | None) -> str:
     return "never" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-@st.fragment(run_every=REFRESH_S)
-def live_health() -> None:
-    """Everything that changes: reruns alone on a timer, the window selector stays put."""
-    try:
-        model, problem = get_model(), None
-    except ModelNotAvailable as exc:
-        model, problem = None, exc.reason
-    log = prediction_log()
-    report = health_report(model, problem)
-    st.subheader(f"Status: {STATES[report['status']]}")
-    if report.get("reason"):
-        st.warning(report["reason"], icon=":material/warning:")
-
+def show_model_and_store(model: LoadedModel | None, problem: str | None, report: dict[str, Any]) -> None:
+    """Which model is served and from where, admin-access counters, the store's state."""
     left, right = st.columns(2)
     with left:
         st.markdown("**Model**")
@@ -61,17 +51,14 @@ def live_health() -> None:
         st.markdown(
             f"- state {STATES[store['state']]}"
             + (f": {store['reason']}" if store["reason"] else "")
-            + f"\n- file `{store['path']}`, {log.store.size_bytes() / 1e6:.1f} MB"
+            + f"\n- file `{store['path']}`, {prediction_log().store.size_bytes() / 1e6:.1f} MB"
             f"\n- rows written by this process {store['written_rows']:,}, waiting {store['pending_rows']:,}, "
             f"dropped {store['dropped_rows']:,}\n- last write {when(store['last_write_at'])}"
         )
 
-    try:
-        system = log.system(window)
-        errors = log.recent_errors()
-    except StoreUnavailable as exc:
-        st.info(f"No charts while the monitoring store is unavailable: {exc}.")
-        return
+
+def show_traffic(system: dict[str, Any]) -> None:
+    """Requests, errors and latency over the window: cards, a table per source, charts."""
     latency = system["latency_ms"]
     cards = st.columns(5)
     cards[0].metric(f"Requests ({window})", f"{system['requests']:,}")
@@ -80,30 +67,25 @@ def live_health() -> None:
     cards[3].metric("p50 latency", "n/a" if latency["p50"] is None else f"{latency['p50']:.3g} ms")
     cards[4].metric("p99 latency", "n/a" if latency["p99"] is None else f"{latency['p99']:.3g} ms")
     if system["by_source"]:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "source": source,
-                        "requests": s["requests"],
-                        "errors": s["errors"],
-                        "error rate": s["error_rate"],
-                        "p50 ms": s["latency_ms"]["p50"],
-                        "p95 ms": s["latency_ms"]["p95"],
-                        "p99 ms": s["latency_ms"]["p99"],
-                    }
-                    for source, s in system["by_source"].items()
-                ]
-            ),
-            hide_index=True,
-            key="by_source",
-        )
+        by_source = [
+            {
+                "source": source,
+                "requests": s["requests"],
+                "errors": s["errors"],
+                "error rate": s["error_rate"],
+                **{f"{p} ms": s["latency_ms"][p] for p in ("p50", "p95", "p99")},
+            }
+            for source, s in system["by_source"].items()
+        ]
+        st.dataframe(pd.DataFrame(by_source), hide_index=True, key="by_source")
     charts_row = st.columns(3)
     series, step = system["series"], system["series_step_seconds"]
     charts_row[0].plotly_chart(charts.throughput_chart(series, step), key="throughput")
     charts_row[1].plotly_chart(charts.error_rate_chart(series), key="error_rate")
     charts_row[2].plotly_chart(charts.latency_chart(series), key="latency")
 
+
+def show_errors(errors: list[dict[str, Any]]) -> None:
     st.subheader("Recent errors")
     if errors:
         st.dataframe(
@@ -113,6 +95,28 @@ def live_health() -> None:
         )
     else:
         st.caption("No failed prediction logged.")
+
+
+@st.fragment(run_every=REFRESH_S)
+def live_health() -> None:
+    """Everything that changes: reruns alone on a timer, the window selector stays put."""
+    try:
+        model, problem = get_model(), None
+    except ModelNotAvailable as exc:
+        model, problem = None, exc.reason
+    report = health_report(model, problem)
+    st.subheader(f"Status: {STATES[report['status']]}")
+    if report.get("reason"):
+        st.warning(report["reason"], icon=":material/warning:")
+    show_model_and_store(model, problem, report)
+    try:
+        system = prediction_log().system(window)
+        errors = prediction_log().recent_errors()
+    except StoreUnavailable as exc:
+        st.info(f"No charts while the monitoring store is unavailable: {exc}.")
+        return
+    show_traffic(system)
+    show_errors(errors)
 
 
 live_health()

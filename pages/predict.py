@@ -1,11 +1,14 @@
 """Predict: score one customer from a form generated from the model's feature schema."""
 
 import time
+from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from lib.model.explain import default_what_if_feature, what_if
-from lib.model.inference import InvalidInput
+from lib.model.inference import InvalidInput, Prediction
+from lib.model.schema import FeatureSpec
 from lib.serving.scoring import score_and_log
 from lib.ui import charts
 from lib.ui.helpers import percent, served_model
@@ -19,49 +22,32 @@ st.caption(
 )
 
 
-@st.fragment
-def predictor() -> None:
-    """The form and its result: a submit reruns only this part of the page."""
-    with st.form("predict_form"):
-        record = {}
-        columns = st.columns(3)
-        for position, spec in enumerate(schema.features):
-            box = columns[position % 3]
-            if spec.is_numeric:
-                whole = spec.dtype == "int64"
-                cast = int if whole else float
-                record[spec.name] = box.number_input(
-                    spec.name,
-                    value=cast(spec.default),
-                    min_value=None if spec.hard_min is None else cast(spec.hard_min),
-                    max_value=None if spec.hard_max is None else cast(spec.hard_max),
-                    step=1 if whole else 0.01,
-                    format=None if whole else "%.2f",
-                    help=f"Training range {spec.min:g} to {spec.max:g}; default: the median.",
-                    key=f"field_{spec.name}",
-                )
-            else:
-                record[spec.name] = box.selectbox(
-                    spec.name,
-                    spec.categories,
-                    index=spec.categories.index(spec.default),
-                    help=f"{len(spec.categories)} categories seen in training; default: the most frequent.",
-                    key=f"field_{spec.name}",
-                )
-        if st.form_submit_button("Predict", type="primary"):
-            started = time.perf_counter()
-            try:
-                st.session_state["prediction"] = (record, score_and_log(record, model, "ui", started=started))
-            except InvalidInput as exc:  # logged as refused by the scoring service
-                st.session_state.pop("prediction", None)
-                st.error(f"This customer cannot be scored: {exc}")
+def feature_input(box: DeltaGenerator, spec: FeatureSpec) -> Any:
+    """One form field: a bounded number input, or a select box of the training categories."""
+    if not spec.is_numeric:
+        return box.selectbox(
+            spec.name,
+            spec.categories,
+            index=spec.categories.index(spec.default),
+            help=f"{len(spec.categories)} categories seen in training; default: the most frequent.",
+            key=f"field_{spec.name}",
+        )
+    whole = spec.dtype == "int64"
+    cast = int if whole else float
+    return box.number_input(
+        spec.name,
+        value=cast(spec.default),
+        min_value=None if spec.hard_min is None else cast(spec.hard_min),
+        max_value=None if spec.hard_max is None else cast(spec.hard_max),
+        step=1 if whole else 0.01,
+        format=None if whole else "%.2f",
+        help=f"Training range {spec.min:g} to {spec.max:g}; default: the median.",
+        key=f"field_{spec.name}",
+    )
 
-    shown = st.session_state.get("prediction")
-    if shown is None or shown[1].model_version != model.version:
-        st.info("Submit the form to see the prediction, its reasons, and a what-if analysis.")
-        return
 
-    record, prediction = shown
+def show_prediction(prediction: Prediction) -> None:
+    """The label, probability, confidence and quality, the gauge, warnings and reasons."""
     left, right = st.columns([1, 2])
     with left:
         st.metric(
@@ -87,6 +73,9 @@ def predictor() -> None:
     else:
         st.info("Every value equals the typical customer's: no feature stands out.")
 
+
+def show_what_if(record: dict[str, Any], prediction: Prediction) -> None:
+    """The probability as one feature varies, the others held at this customer's values."""
     st.subheader("What if?")
     names = schema.names
     first = names.index(default_what_if_feature(model, prediction.reasons))
@@ -94,6 +83,29 @@ def predictor() -> None:
     spec = next(s for s in schema.features if s.name == feature)
     curve = what_if(model, {name: record[name] for name in names}, feature)
     st.plotly_chart(charts.what_if_chart(curve, feature, prediction.threshold, spec.is_numeric), key="what_if")
+
+
+@st.fragment
+def predictor() -> None:
+    """The form and its result: a submit reruns only this part of the page."""
+    with st.form("predict_form"):
+        columns = st.columns(3)
+        record = {spec.name: feature_input(columns[i % 3], spec) for i, spec in enumerate(schema.features)}
+        if st.form_submit_button("Predict", type="primary"):
+            started = time.perf_counter()
+            try:
+                st.session_state["prediction"] = (record, score_and_log(record, model, "ui", started=started))
+            except InvalidInput as exc:  # logged as refused by the scoring service
+                st.session_state.pop("prediction", None)
+                st.error(f"This customer cannot be scored: {exc}")
+
+    shown = st.session_state.get("prediction")
+    if shown is None or shown[1].model_version != model.version:
+        st.info("Submit the form to see the prediction, its reasons, and a what-if analysis.")
+        return
+    record, prediction = shown
+    show_prediction(prediction)
+    show_what_if(record, prediction)
 
 
 predictor()

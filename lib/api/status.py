@@ -16,7 +16,7 @@ from lib.api.common import (
     served_model,
     window_param,
 )
-from lib.api.openapi import MAX_PAGE
+from lib.api.openapi_schemas import MAX_PAGE
 from lib.monitoring.drift import ALERT, MIN_RECENT_ROWS, WATCH
 from lib.monitoring.log import SOURCES
 from lib.server.health import health_report, uptime_s  # imported with the app: uptime counts from here

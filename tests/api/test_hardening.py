@@ -344,7 +344,7 @@ def test_a_batch_is_parsed_scored_and_written_off_the_event_loop(api, registry_c
 
 
 def test_the_documented_path_patterns_are_the_ones_checked(api, registry_copy):
-    from lib.api.openapi import JOB_ID_PATTERN, VERSION_PATTERN
+    from lib.api.openapi_schemas import JOB_ID_PATTERN, VERSION_PATTERN
     from lib.registry import VERSION_NAME
     from lib.retraining.jobs import JOB_ID
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-import lib.api.openapi
-from lib.api.openapi import document, prediction_schema
+import lib.api.openapi_schemas
+from lib.api.openapi import document
+from lib.api.openapi_schemas import prediction_schema
 from lib.model.inference import PREDICTION_FIELDS
 from lib.monitoring.store import WINDOWS
 
@@ -22,7 +23,7 @@ def test_windows_prediction_fields_and_bounds_come_from_the_code(telco_model):
 
 
 def test_a_prediction_field_missing_from_the_document_is_refused(monkeypatch):
-    fewer = {k: v for k, v in lib.api.openapi.PREDICTION_PROPERTIES.items() if k != "latency_ms"}
-    monkeypatch.setattr(lib.api.openapi, "PREDICTION_PROPERTIES", fewer)
+    fewer = {k: v for k, v in lib.api.openapi_schemas.PREDICTION_PROPERTIES.items() if k != "latency_ms"}
+    monkeypatch.setattr(lib.api.openapi_schemas, "PREDICTION_PROPERTIES", fewer)
     with pytest.raises(RuntimeError, match="the OpenAPI Prediction lists"):
         prediction_schema()
