@@ -13,7 +13,7 @@ from bench import batch_memory, dashboard, http, inference, memory, monitoring, 
 from bench.timing import Measurement, machine
 from lib.model_loader import load_model
 from lib.monitoring.log import close_prediction_log
-from lib.settings import PROJECT_ROOT, get_settings
+from lib.settings import PROJECT_ROOT, get_settings, reload_settings
 
 DEFAULT_OUTPUT = PROJECT_ROOT / "bench" / "results" / "latest.json"
 
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["KPI_DIR"] = str(Path(workdir) / "kpis")  # prediction log, retraining jobs
         os.environ["MONITORING_DB"] = str(Path(workdir) / "kpis" / "monitoring.sqlite3")
         os.environ.pop("ADMIN_TOKEN", None)  # the retraining benchmark starts jobs from this machine
+        reload_settings()  # read once per process: this process's own pages and log see the change
         results = inference.run(model, str(get_settings().data_config), quick=args.quick)
         results += monitoring.run(model, Path(workdir), args.quick)
         results += dashboard.submit_script_time(PROJECT_ROOT, args.model_uri, args.quick)

@@ -15,6 +15,7 @@ from typing import Any
 from bench.browser import launch_chromium
 from bench.servers import UVICORN, free_port
 from bench.timing import Measurement
+from lib.settings import reload_settings
 
 
 @contextmanager
@@ -57,6 +58,7 @@ def _submit_times(project: Path, model_uri: str, submits: int) -> list[float]:
     from streamlit.testing.v1 import AppTest
 
     os.environ["MODEL_URI"] = model_uri
+    reload_settings()
     with _timed_script_runs() as durations:
         at = AppTest.from_file(str(project / "navigation.py"), default_timeout=60).run()
         at.switch_page("pages/predict.py").run()
