@@ -146,7 +146,7 @@ def _pool_bins(model: LoadedModel, records: list[dict[str, Any]]) -> dict[str, n
     bins = {}
     for spec in model.schema.features:
         if spec.is_numeric:
-            edges = np.asarray(model.kpis["distributions"][spec.name]["histogram"]["edges"], float)
+            edges = np.asarray(model.kpis.distributions[spec.name]["histogram"]["edges"], float)
             bins[spec.name] = numeric_bins(edges, np.array([r[spec.name] for r in records], float))
         else:
             positions = {c: i for i, c in enumerate(spec.categories)}
