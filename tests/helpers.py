@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import secrets
+import shutil
 import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from lib.model.bundle import METADATA_FILE
+from lib.retraining.jobs import FINAL
 from lib.settings import PROJECT_ROOT, reload_settings
 
 TELCO_CONFIG = PROJECT_ROOT / "data" / "telco.toml"
@@ -32,3 +41,50 @@ class Environment:
     def unset(self, name: str) -> None:
         self._monkeypatch.delenv(name, raising=False)
         reload_settings()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll until condition() is truthy (the prediction log writes every 0.25 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def strict(response: Any) -> dict:
+    """The body parsed as standard JSON: NaN or Infinity would raise here."""
+    assert response.headers["content-type"].startswith("application/json")
+    return json.loads(response.text, parse_constant=lambda name: pytest.fail(f"{name} in a response"))
+
+
+def wait_for_job(client: Any, job_id: str, headers: dict, timeout: float = 120) -> dict:
+    """Poll GET /train/{id} until the job is final."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = json.loads(client.get(f"/train/{job_id}", headers=headers).text)["job"]
+        if job["status"] in FINAL:
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+def new_bucket() -> str:
+    """A bucket of its own per test: the moto server outlives tests."""
+    import boto3
+
+    name = f"models-{secrets.token_hex(4)}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+def clone_version(registry: Path, source: str, version: str) -> Path:
+    """Another complete version: the same files under a new name (metadata names it)."""
+    target = registry / version
+    shutil.copytree(registry / source, target)
+    metadata = json.loads((target / METADATA_FILE).read_text())
+    metadata.update(version=version, created_at=f"2030-01-0{version[-1]}T00:00:00+00:00")
+    (target / METADATA_FILE).write_text(json.dumps(metadata))
+    return target

@@ -19,8 +19,8 @@ from lib.model_loader import load_model, read_bundle
 from lib.registry import LocalRegistry, S3Registry
 from lib.retraining.jobs import active_job, job_state, start_retrain
 from lib.settings import PROJECT_ROOT
+from tests.helpers import clone_version, new_bucket
 from tests.servers import launch
-from tests.unit.test_registry import clone_version, new_bucket
 
 pytestmark = pytest.mark.slow
 TOKEN = "crash-token"

@@ -9,13 +9,7 @@ from hypothesis import strategies as st
 from lib.model.bundle import MODEL_FILE
 from lib.model.inference import score_record
 from lib.monitoring.log import prediction_log
-
-
-def strict(response) -> dict:
-    """The body parsed as standard JSON: NaN or Infinity would raise here."""
-    assert response.headers["content-type"].startswith("application/json")
-    return json.loads(response.text, parse_constant=lambda name: pytest.fail(f"{name} in a response"))
-
+from tests.helpers import strict
 
 JSON = {"content-type": "application/json"}
 

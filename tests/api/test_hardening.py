@@ -14,9 +14,7 @@ import pytest
 from lib.model.bundle import MODEL_FILE, read_pointer
 from lib.registry import LocalRegistry
 from lib.settings import PROJECT_ROOT
-from tests.api.test_endpoints import strict
-from tests.api.test_retraining_api import wait_for_job
-from tests.unit.test_registry import clone_version
+from tests.helpers import clone_version, strict, wait_for_job
 
 JSON = {"content-type": "application/json"}
 TOKEN = "hardening-token"

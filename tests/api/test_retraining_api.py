@@ -3,13 +3,12 @@ wrong and right token, from this machine and (simulated) from elsewhere."""
 
 import io
 import json
-import time
 
 import pandas as pd
 import pytest
 
-from lib.retraining.jobs import FINAL
 from lib.settings import PROJECT_ROOT
+from tests.helpers import wait_for_job
 
 TOKEN = "retrain-token"
 BEARER = {"authorization": f"Bearer {TOKEN}"}
@@ -19,16 +18,6 @@ CSV = {"content-type": "text/csv"}
 
 def body(response) -> dict:
     return json.loads(response.text)
-
-
-def wait_for_job(client, job_id: str, headers: dict, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = body(client.get(f"/train/{job_id}", headers=headers))["job"]
-        if job["status"] in FINAL:
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
 
 
 ADMIN_CALLS = [

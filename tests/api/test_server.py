@@ -5,7 +5,6 @@ import http.client
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -15,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from lib.model.inference import score_record
 from lib.model_loader import load_model
 from lib.settings import PROJECT_ROOT
-from tests.helpers import COMMITTED_REGISTRY
+from tests.helpers import COMMITTED_REGISTRY, wait_for
 from tests.servers import Server, launch
 
 pytestmark = pytest.mark.slow
@@ -116,17 +115,6 @@ def test_every_endpoint_and_status_code_over_http(server, model):
 
 def get_json(server: Server, path: str) -> dict:
     return json.loads(call(server, "GET", path)[2])
-
-
-def wait_for(condition, timeout: float = 10.0):
-    """Poll until condition() is truthy (the prediction log writes every 0.25 s)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def api_requests(server: Server) -> int:

@@ -73,7 +73,7 @@ def test_a_retrain_runs_to_the_end_and_is_compared_and_promoted(retrain_page, re
 
 def test_promote_and_roll_back_from_the_page(retrain_page, registry_copy, telco_model):
     other = f"{telco_model.version}-b"
-    from tests.unit.test_registry import clone_version
+    from tests.helpers import clone_version
 
     clone_version(registry_copy, telco_model.version, other)
     at = retrain_page()

@@ -19,9 +19,7 @@ from playwright.sync_api import expect
 from lib.model.bundle import read_pointer
 from lib.registry import LocalRegistry
 from lib.settings import PROJECT_ROOT
-from tests.api.test_server import wait_for
-from tests.helpers import COMMITTED_REGISTRY, free_port
-from tests.unit.test_registry import clone_version
+from tests.helpers import COMMITTED_REGISTRY, clone_version, free_port, wait_for
 
 ATTACK = """<!doctype html><title>running</title><script>
 const target = "%(target)s";

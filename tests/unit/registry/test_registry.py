@@ -2,32 +2,14 @@
 list, promote, roll back, audit, and refusing what cannot be served."""
 
 import json
-import secrets
-import shutil
 from pathlib import Path
 
 import boto3
 import pytest
 
-from lib.model.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE
+from lib.model.bundle import MODEL_FILE, POINTER_FILE
 from lib.registry import LocalRegistry, RegistryError, S3Registry
-
-
-def new_bucket() -> str:
-    """A bucket of its own per test: the moto server outlives tests."""
-    name = f"models-{secrets.token_hex(4)}"
-    boto3.client("s3").create_bucket(Bucket=name)
-    return name
-
-
-def clone_version(registry: Path, source: str, version: str) -> Path:
-    """Another complete version: the same files under a new name (metadata names it)."""
-    target = registry / version
-    shutil.copytree(registry / source, target)
-    metadata = json.loads((target / METADATA_FILE).read_text())
-    metadata.update(version=version, created_at=f"2030-01-0{version[-1]}T00:00:00+00:00")
-    (target / METADATA_FILE).write_text(json.dumps(metadata))
-    return target
+from tests.helpers import clone_version, new_bucket
 
 
 @pytest.fixture
