@@ -32,8 +32,10 @@ def show_model_and_store(model: LoadedModel | None, problem: str | None, report:
         if model is None:
             st.error(f"**Model not loaded.** {problem}", icon=":material/error:")
         else:
+            fallback = report["checks"]["model"]["fallback_reason"]
+            scorer = model.scorer.kind + (f", the scikit-learn pipeline because {fallback}" if fallback else "")
             st.markdown(
-                f"- version `{model.version}` ({model.scorer.kind} scorer)\n"
+                f"- version `{model.version}` ({scorer} scorer)\n"
                 f"- source `{report['model_source']}`\n"
                 f"- trained at {report['trained_at']}\n"
                 f"- dataset sha256 `{(report['dataset_sha256'] or 'unknown')[:16]}…`"

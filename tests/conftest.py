@@ -142,6 +142,19 @@ def synthetic_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tree_registry(synthetic_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A gradient-boosting bundle trained from the synthetic config (the only family offered)."""
+    import lib.training.pipeline
+
+    registry = tmp_path_factory.mktemp("tree-registry")
+    only_trees = {"hist_gradient_boosting": lib.training.pipeline.CANDIDATES["hist_gradient_boosting"]}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lib.training.pipeline, "CANDIDATES", only_trees)
+        train(load_config(synthetic_config), registry, log=lambda _line: None)
+    return registry
+
+
+@pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A real S3 API over HTTP on loopback (moto in server mode)."""
     from moto.server import ThreadedMotoServer

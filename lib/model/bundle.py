@@ -21,7 +21,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-from lib.model.compiled import LinearScorer, Scorer
+from lib.model.compiled import Scorer, scorer_from_json
 from lib.model.contract import FORMAT_VERSION, BundleMetadata, ContractError, TrainingKpis
 from lib.model.loaded import LoadedModel, ModelNotAvailable
 from lib.model.schema import FeatureSchema
@@ -233,7 +233,7 @@ def _stored_scorer(folder: Path, metadata: BundleMetadata, schema: FeatureSchema
     if not path.is_file() or file_sha256(path) != metadata.scorer_sha256:
         return None  # older bundle, other family, or a file that changed: compile from the pipeline
     try:
-        return LinearScorer.from_json(schema, json.loads(path.read_text(encoding="utf-8")))
+        return scorer_from_json(schema, json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, KeyError, TypeError) as exc:
         logger.warning("%s at %s is unusable (%s): compiling from the pipeline", SCORER_FILE, folder, exc)
         return None

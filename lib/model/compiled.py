@@ -21,6 +21,8 @@ import pandas as pd
 from scipy.special import expit
 
 from lib.model.schema import FeatureSchema
+from lib.model.sklearn_trees import compile_trees
+from lib.model.trees import TreeScorer
 from lib.model.validation import EncodedColumns
 
 logger = logging.getLogger(__name__)
@@ -159,6 +161,7 @@ class PipelineScorer:
     def __init__(self, pipeline: Any, schema: FeatureSchema) -> None:
         self.pipeline = pipeline
         self.schema = schema
+        self.fallback_reason: str | None = None  # why no compiled scorer serves this model
 
     def _frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
         frame = pd.DataFrame(rows, columns=self.schema.names)
@@ -275,17 +278,46 @@ def probe_rows(schema: FeatureSchema) -> list[dict[str, Any]]:
     return rows
 
 
+STORED_KINDS: dict[str, Any] = {LinearScorer.kind: LinearScorer, TreeScorer.kind: TreeScorer}
+
+
+def stored_form(scorer: Scorer) -> dict[str, Any] | None:
+    """What the bundle's scorer.json holds for a compiled scorer (None for the pipeline)."""
+    return scorer.to_json() if isinstance(scorer, LinearScorer | TreeScorer) else None
+
+
+def scorer_from_json(schema: FeatureSchema, raw: Any) -> Scorer:
+    """A compiled scorer from scorer.json; raises ValueError (or KeyError / TypeError) when
+    it is not one, or does not fit the schema."""
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    if kind not in STORED_KINDS:
+        raise ValueError(f"unknown scorer kind {str(kind)[:40]!r}")
+    return STORED_KINDS[kind].from_json(schema, raw)
+
+
 def compile_scorer(pipeline: Any, schema: FeatureSchema) -> Scorer:
-    """The fastest exact scorer for this pipeline: compiled when it can be, else sklearn."""
+    """The fastest exact scorer for this pipeline: compiled when it can be, else sklearn
+    (its `fallback_reason` says why, for the Health page)."""
     fallback = PipelineScorer(pipeline, schema)
-    compiled = _compile_linear(pipeline, schema)
+    compiled: Scorer | None = None
+    for compiler in (_compile_linear, compile_trees):  # looked up now: tests replace one
+        compiled = compiler(pipeline, schema)
+        if compiled is not None:
+            break
     if compiled is None:
+        fallback.fallback_reason = "no compiled form for this model family"
         return fallback
-    rows = probe_rows(schema)
-    expected = fallback._predict(fallback._frame(rows))
-    actual = np.array([compiled.probability(row) for row in rows])
-    worst = float(np.max(np.abs(actual - expected)))
+    worst = _worst_difference(compiled, fallback, schema)
     if not worst <= EXACTNESS:
         logger.warning("compiled scorer differs from the pipeline by %.3g: using the pipeline", worst)
+        fallback.fallback_reason = f"the compiled scorer differed from the pipeline by {worst:.2g}"
         return fallback
     return compiled
+
+
+def _worst_difference(compiled: Scorer, fallback: PipelineScorer, schema: FeatureSchema) -> float:
+    """Largest difference from the pipeline on the probe rows, one by one and as a table."""
+    rows = probe_rows(schema)
+    expected = fallback._predict(fallback._frame(rows))
+    one_by_one = np.array([compiled.probability(row) for row in rows])
+    return float(np.max(np.abs(one_by_one - expected)))

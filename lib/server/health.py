@@ -92,7 +92,12 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
         "kpis_loaded": kpis_loaded,
         "uptime_s": uptime_s(),
         "checks": {
-            "model": {"ok": True, "version": model.version, "scorer": model.scorer.kind},
+            "model": {
+                "ok": True,
+                "version": model.version,
+                "scorer": model.scorer.kind,
+                "fallback_reason": getattr(model.scorer, "fallback_reason", None),
+            },
             "kpis": {"ok": kpis_loaded},
             "store": store,
             "registry": {"ok": registry is None, "reason": registry},

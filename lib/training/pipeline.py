@@ -24,7 +24,7 @@ import sklearn
 from sklearn.model_selection import StratifiedKFold, cross_validate
 
 from lib.model.bundle import new_version_id, read_contract, remove_partials, write_bundle
-from lib.model.compiled import LinearScorer
+from lib.model.compiled import compile_scorer, stored_form
 from lib.model.contract import BundleMetadata, TrainingKpis
 from lib.model.loaded import LoadedModel
 from lib.model.schema import FeatureSchema
@@ -145,23 +145,26 @@ def train(
     chosen, validation_p = _choose_threshold(pipeline, dataset, split, config, log)
     log(f"[6/{STEPS}] evaluating on the untouched test part and computing KPIs")
     evaluation = _evaluate(pipeline, dataset, split, chosen["threshold"], champion, log)
-    _test_every_candidate(candidates, best, dataset, split, config, evaluation)
     schema = build_schema(dataset, split.train, config)
+    serving_schema = FeatureSchema.from_json(schema.to_json())  # as serving will read it
+    scorer = compile_scorer(pipeline, serving_schema)
+    _test_every_candidate(candidates, best, dataset, split, config, evaluation, serving_schema, scorer.kind, log)
     kpis = _training_kpis(pipeline, dataset, split, config, schema, chosen, validation_p, evaluation, candidates)
     metadata = _training_metadata(version, pipeline, dataset, split, config, best, chosen, evaluation)
     # The model as serving will see it, to measure its latency (the checksums come on writing).
     in_memory = LoadedModel(
-        FeatureSchema.from_json(schema.to_json()),
+        serving_schema,
         BundleMetadata.from_json({**_json_safe(metadata), "model_sha256": "(not written yet)"}),
         TrainingKpis.from_json(_json_safe(kpis), schema.names),
         "training",
         Path(),
         pipeline=pipeline,
+        scorer=scorer,
     )
     metadata["scorer"] = in_memory.scorer.kind
     kpis["latency"] = estimate_latency(in_memory, evaluation.test_x)
     metadata["training_seconds"] = round(time.perf_counter() - started, 2)
-    compiled = in_memory.scorer.to_json() if isinstance(in_memory.scorer, LinearScorer) else None
+    compiled = stored_form(in_memory.scorer)
     return _write(registry, version, pipeline, schema, metadata, kpis, compiled, serve, log)
 
 
@@ -234,17 +237,24 @@ def _test_every_candidate(
     split: Split,
     config: DatasetConfig,
     evaluation: _Evaluation,
+    schema: FeatureSchema,
+    best_scorer: str,
+    log: Callable[[str], None],
 ) -> None:
-    """Each candidate's test ROC AUC, for the record only (the choice was made by CV)."""
+    """Each candidate's test ROC AUC and the scorer it would be served with, for the
+    record only (the choice was made by cross-validation, every family on equal terms)."""
     train_x, train_y = dataset.features.iloc[split.train], dataset.target[split.train]
     threshold = evaluation.metrics["threshold"]
     for candidate in candidates:
         if candidate["family"] == best["family"]:
-            candidate["test_roc_auc"] = evaluation.metrics["roc_auc"]
-            continue
-        other = CANDIDATES[candidate["family"]](dataset.numeric, dataset.categorical, config.training.seed)
-        other_p = other.fit(train_x, train_y).predict_proba(evaluation.test_x)[:, 1]
-        candidate["test_roc_auc"] = float(classification_metrics(evaluation.test_y, other_p, threshold)["roc_auc"])
+            candidate["test_roc_auc"], candidate["scorer"] = evaluation.metrics["roc_auc"], best_scorer
+        else:
+            other = CANDIDATES[candidate["family"]](dataset.numeric, dataset.categorical, config.training.seed)
+            other.fit(train_x, train_y)
+            other_p = other.predict_proba(evaluation.test_x)[:, 1]
+            candidate["test_roc_auc"] = float(classification_metrics(evaluation.test_y, other_p, threshold)["roc_auc"])
+            candidate["scorer"] = compile_scorer(other, schema).kind
+        log(f"      {candidate['family']}: test ROC AUC {candidate['test_roc_auc']:.4f}, {candidate['scorer']} scorer")
 
 
 def _training_kpis(

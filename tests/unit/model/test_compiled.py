@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import lib.model.compiled
 from lib.model.compiled import LinearScorer, PipelineScorer, compile_scorer, probe_rows
 from lib.model.inference import score_batch, score_record
+from lib.model.trees import TreeScorer
 from lib.model_loader import LoadedModel
 from lib.training.config import load_config
 from lib.training.data import load_dataset, split_rows
@@ -49,8 +50,8 @@ def frame_of(records, schema):
     return frame
 
 
-def test_default_family_compiles_and_the_other_falls_back_to_sklearn(family_model):
-    expected = LinearScorer if family_model.metadata.version.endswith("logistic_regression") else PipelineScorer
+def test_every_family_the_pipeline_trains_gets_a_compiled_scorer(family_model):
+    expected = LinearScorer if family_model.metadata.version.endswith("logistic_regression") else TreeScorer
     assert isinstance(family_model.scorer, expected)
 
 
