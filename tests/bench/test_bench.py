@@ -43,6 +43,9 @@ def test_quick_bench_writes_medians_spreads_and_ratios(tmp_path):
         "GET /health/live p99 while 2 clients post",
         "server RSS peak while scoring",
         "server RSS after those sessions ended",
+        "gradient boosting, compiled trees: score_record with reasons",
+        "gradient boosting, compiled trees: score_batch of an uploaded table",
+        "gradient boosting, compiled trees: POST /predict, 100 records",
     ):
         assert any(name.startswith(expected) for name in names), expected
     for result in report["results"]:
