@@ -70,6 +70,11 @@ def show_prediction(prediction: Prediction) -> None:
         st.warning(f"**{warning['field']}**: {warning['message']}", icon=":material/warning:")
     if prediction.reasons:
         st.plotly_chart(charts.reasons_bar(prediction.reasons), key="reasons")
+        st.caption(
+            "Each bar is how much this feature moves the probability: the probability as it is, minus the "
+            "probability with only that feature set to the typical value (the training median, or the most "
+            "frequent category), every other feature unchanged. The same definition for every model family."
+        )
     else:
         st.info("Every value equals the typical customer's: no feature stands out.")
 

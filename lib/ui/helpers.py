@@ -40,6 +40,24 @@ def outcome(model: LoadedModel) -> str:
     return f"{model.schema.target} = {model.schema.positive_label}"
 
 
+SCORER_NAMES = {"compiled_linear": "compiled (linear)", "compiled_trees": "compiled (trees)"}
+
+
+def candidates_table(candidates: list[dict]) -> list[dict]:
+    """The families training compared, each with its scores and how it would be served."""
+    return [
+        {
+            "family": str(c.get("family", "")).replace("_", " "),
+            "CV ROC AUC": f"{c['cv_roc_auc_mean']:.4f} ± {c['cv_roc_auc_std']:.4f}" if "cv_roc_auc_mean" in c else "",
+            "test ROC AUC": round(c["test_roc_auc"], 4) if "test_roc_auc" in c else None,
+            "served by": SCORER_NAMES.get(c.get("scorer", ""), "scikit-learn pipeline")
+            if "scorer" in c
+            else "not recorded",
+        }
+        for c in candidates
+    ]
+
+
 def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 

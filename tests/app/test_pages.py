@@ -228,3 +228,17 @@ def test_health_page_says_why_the_store_is_degraded(open_page, registry_copy, mo
     assert "degraded" in at.subheader[0].value
     assert "monitoring store" in at.warning[0].value
     assert any("No charts while the monitoring store is unavailable" in i.value for i in at.info)
+
+
+def test_a_tree_model_is_served_compiled_and_its_pages_say_so(open_page, tree_registry, synthetic_config):
+    performance = open_page(tree_registry, "performance", data_config=synthetic_config)
+    assert not performance.exception
+    families = table_with(performance, "served by")
+    assert families.to_dict("records")[0]["served by"] == "compiled (trees)"
+    health = open_page(tree_registry, "health", data_config=synthetic_config)
+    assert "compiled_trees scorer" in " ".join(m.value for m in health.markdown)
+    predict = open_page(tree_registry, "predict", data_config=synthetic_config)
+    predict.number_input(key="field_age").set_value(79)
+    predict.button[0].click().run()
+    assert charts(predict)  # the gauge and the reasons
+    assert not predict.exception and "typical value" in " ".join(c.value for c in predict.caption)
