@@ -130,7 +130,7 @@ class _FeatureBins:
     """How one feature's values map to bins: thresholds for a number, codes for a category."""
 
     def __init__(self, spec: FeatureSpec, thresholds: list[float]) -> None:
-        self.spec = spec
+        self.spec, self.numeric = spec, spec.is_numeric  # read per value scored: kept as a plain attribute
         self.thresholds = sorted(set(thresholds))
         self.array = np.asarray(self.thresholds, dtype=float)
         self.codes = {category: code for code, category in enumerate(spec.categories or [])}
@@ -140,7 +140,7 @@ class _FeatureBins:
     def one(self, value: Any) -> int:
         if value is None:
             return self.count - 1
-        if self.spec.is_numeric:
+        if self.numeric:
             return bisect.bisect_left(self.thresholds, value)
         return self.codes.get(value, self.count - 2)
 
@@ -190,6 +190,7 @@ class TreeScorer:
         self.offsets = np.cumsum([0] + [len(table) for table in tables[:-1]]).astype(np.int64)
         self.values = self._leaf_values(width)
         self.default_bins = np.array([self.bins[j].one(schema.features[j].default) for j in self.used], np.int64)
+        self._used_bins = [self.bins[j] for j in self.used]
         self._warm_up()
 
     def _masks(self, feature: int) -> np.ndarray:
@@ -244,8 +245,8 @@ class TreeScorer:
         self.probability(record)
 
     def _record_bins(self, values: dict[str, Any]) -> np.ndarray:
-        names = self.schema.names
-        return np.array([[self.bins[j].one(values[names[j]])] for j in self.used], dtype=np.int64).reshape(-1, 1)
+        bins = [(feature_bins.one(values[feature_bins.spec.name]),) for feature_bins in self._used_bins]
+        return np.array(bins, dtype=np.int64)
 
     def _column_bins(self, columns: EncodedColumns) -> np.ndarray:
         bins = np.empty((len(self.used), columns.rows), dtype=np.int64)
