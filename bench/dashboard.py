@@ -15,6 +15,7 @@ from typing import Any
 from bench.browser import launch_chromium
 from bench.servers import UVICORN, free_port
 from bench.timing import Measurement
+from lib.model_loader import load_model
 from lib.settings import reload_settings
 
 
@@ -59,11 +60,14 @@ def _submit_times(project: Path, model_uri: str, submits: int) -> list[float]:
 
     os.environ["MODEL_URI"] = model_uri
     reload_settings()
+    spec = next(s for s in load_model(model_uri).schema.features if s.is_numeric)  # the first number of the form
+    low, high = spec.training_range
+    cast = int if spec.dtype == "int64" else float
     with _timed_script_runs() as durations:
         at = AppTest.from_file(str(project / "navigation.py"), default_timeout=60).run()
         at.switch_page("pages/predict.py").run()
         for index in range(submits + 3):
-            at.number_input(key="field_tenure").set_value(1 + index % 60)
+            at.number_input(key=f"field_{spec.name}").set_value(cast(low + (high - low) * (index % 10) / 10))
             at.button[0].click().run()
     if at.exception:
         raise RuntimeError(f"the Predict page failed: {at.exception}")

@@ -33,6 +33,25 @@ def _record(frame: pd.DataFrame, model: LoadedModel) -> dict[str, Any]:
     }
 
 
+def varied(model: LoadedModel, count: int) -> list[dict[str, Any]]:
+    """`count` records: the typical customer with the first numeric feature moved across
+    its training range and the first categorical one through its categories (no column
+    of any dataset is named)."""
+    base = {spec.name: spec.default for spec in model.schema.features}
+    number = next((s for s in model.schema.features if s.is_numeric), None)
+    category = next((s for s in model.schema.features if not s.is_numeric), None)
+    records = []
+    for i in range(count):
+        record = dict(base)
+        if number is not None:
+            low, high = number.training_range
+            record[number.name] = float(low + (high - low) * (i % 24) / 23)
+        if category is not None:
+            record[category.name] = category.categories[i % len(category.categories)]
+        records.append(record)
+    return records
+
+
 def _micro(name: str, seconds: list[float], **extra: Any) -> Measurement:
     median, low, high = summary([s * 1e6 for s in seconds])
     return Measurement(name=name, unit="µs", median=median, minimum=low, maximum=high, repeats=len(seconds), **extra)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.inference import varied
 from bench.timing import Measurement, summary
 from lib.model.inference import score_record
 from lib.model_loader import LoadedModel
@@ -98,12 +99,7 @@ def logging_overhead(model: LoadedModel, workdir: Path, quick: bool) -> list[Mea
 def seed(store: MonitoringStore, model: LoadedModel, rows: int, now: float) -> None:
     """`rows` logged predictions over the last 7 days: 3 sources, 2% errors, real inputs."""
     rng = np.random.default_rng(rows)
-    customer = {spec.name: spec.default for spec in model.schema.features}
-    pool = []
-    for tenure in range(0, 72, 3):
-        for contract in ("Month-to-month", "One year", "Two year"):
-            values = {**customer, "tenure": float(tenure), "Contract": contract}
-            pool.append((values, score_record(values, model)))
+    pool = [(values, score_record(values, model)) for values in varied(model, 72)]
     texts = [json.dumps(values) for values, _ in pool]
     plan_bins = _pool_bins(model, [values for values, _ in pool])
     sources = np.array(["ui", "batch", "api"])

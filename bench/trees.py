@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.inference import _micro as micro
-from bench.inference import _record, _rows, _throughput
+from bench.inference import _record, _rows, _throughput, varied
 from bench.servers import UVICORN, start
 from bench.timing import Measurement, sample, summary
 from lib.model.bundle import new_version_id, point_to, write_bundle
@@ -108,15 +108,13 @@ def run(model: LoadedModel, config_path: str, project: Path, workdir: Path, quic
             target=">= 1,000,000 rows/s",
         ),
     ]
-    return results + _api(compiled, fallback, record, project, workdir, repeats)
+    return results + _api(compiled, fallback, project, workdir, repeats)
 
 
-def _api(
-    compiled: LoadedModel, fallback: LoadedModel, record: dict, project: Path, workdir: Path, repeats: int
-) -> list[Measurement]:
+def _api(compiled: LoadedModel, fallback: LoadedModel, project: Path, workdir: Path, repeats: int) -> list[Measurement]:
     """POST /predict with 100 records and their reasons, on a real server with the compiled
     model, against the same records scored in-process through the pipeline."""
-    records = [{**record, "tenure": float(i % 72)} if "tenure" in record else record for i in range(API_RECORDS)]
+    records = varied(compiled, API_RECORDS)
     body = json.dumps({"records": records}).encode()
     slow = sample(lambda: score_batch(records, fallback, explain=True), max(3, repeats // 3))
     slow_name = f"gradient boosting, pipeline fallback: {API_RECORDS} records with reasons, in-process"

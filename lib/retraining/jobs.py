@@ -35,6 +35,7 @@ import pandas as pd
 
 from lib.settings import PROJECT_ROOT, Settings, get_settings
 from lib.storage.files import write_json
+from lib.training.threads import ONE_THREAD
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +261,7 @@ def start_retrain(
 def _spawn(job_dir: Path, settings: Settings) -> None:
     """Start the job's process, record its pid at once (a cancel may come before the job
     writes its own), and watch it from a thread."""
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    environment = {**os.environ, **ONE_THREAD}
     with open(job_dir / "process.log", "wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "lib.retraining.job", str(job_dir)],

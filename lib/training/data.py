@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from lib.model.schema import FeatureSchema, FeatureSpec
+from lib.redact import listed, shown
 from lib.storage.files import file_sha256
 from lib.training.config import DatasetConfig
 
@@ -61,23 +62,34 @@ def read_raw(config: DatasetConfig) -> pd.DataFrame:
     return raw
 
 
+SEPARATORS = (",", ";", "\t", "|")
+
+
 def _check_columns(raw: pd.DataFrame, config: DatasetConfig) -> None:
-    named = [
-        config.target,
-        *config.id_columns,
-        *config.drop_columns,
-        *config.categorical_columns,
-        *config.numeric_columns,
-        *config.hard_bounds,
-    ]
+    """Every column the config names is in the CSV; else the key and the value are named,
+    and the separator is suggested only when the header really looks mis-split."""
+    keys: list[tuple[str, str]] = [("[dataset].target", config.target)]
+    keys += [("[dataset].id_columns", c) for c in config.id_columns]
+    keys += [("[dataset].drop_columns", c) for c in config.drop_columns]
+    keys += [("[dataset].categorical_columns", c) for c in config.categorical_columns]
+    keys += [("[dataset].numeric_columns", c) for c in config.numeric_columns]
+    keys += [("[dataset.bounds]", c) for c in config.hard_bounds]
     if config.business:
-        named.append(config.business.value_column)
-    missing = sorted({column for column in named if column not in raw.columns})
-    if missing:
-        raise DataError(
-            f"columns named in {config.path.name} are not in the CSV: {', '.join(missing)} "
-            f"(is the separator {config.separator!r} right?)"
+        keys.append(("[business].value_column", config.business.value_column))
+    missing = [f"{key} = {shown(column)}" for key, column in keys if column not in raw.columns]
+    if not missing:
+        return
+    message = f"{config.path.name} names columns that {config.csv_path.name} does not have: {'; '.join(missing)}"
+    header = str(raw.columns[0]) if len(raw.columns) == 1 else ""
+    other = next((sep for sep in SEPARATORS if sep != config.separator and sep in header), None)
+    if other is not None:
+        message += (
+            f". The header reads as one column split by {other!r}: set [dataset].separator = {other!r} "
+            f"(it is {config.separator!r})"
         )
+    else:
+        message += f" (its columns: {listed(list(raw.columns))})"
+    raise DataError(message)
 
 
 def _is_numeric(values: pd.Series) -> bool:

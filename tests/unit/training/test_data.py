@@ -71,7 +71,9 @@ def _config_for(tmp_path, csv_text, extra=""):
 @pytest.mark.parametrize(
     ("csv_text", "extra", "message"),
     [
-        ("a;y\n1;1\n", "", "not in the CSV: y (is the separator ',' right?)"),
+        ("a;y\n1;1\n", "", "[dataset].target = 'y'. The header reads as one column split by ';'"),
+        ("a,b\n1,1\n", "", "d.toml names columns that d.csv does not have: [dataset].target = 'y' (its columns: a, b)"),
+        ("a,y\n1,1\n", "id_columns = ['key']\n", "[dataset].id_columns = 'key' (its columns: a, y)"),
         ("a,y\n1,0\n2,0\n", "", "positive label '1' never appears"),
         ("a,y\n1,1\n2,0\n3,2\n", "", "exactly 2 values"),
         ("a,y\n1,1\nx,0\n", "numeric_columns = ['a']\n", "configured as numeric but holds text such as 'x'"),

@@ -197,3 +197,33 @@ def test_candidates_report_cross_validated_and_test_scores(telco_training):
     best = max(result.kpis.candidates, key=lambda c: c["cv_roc_auc_mean"])
     assert result.metadata.model.family == best["family"]
     assert np.isfinite(result.metadata.training_seconds)
+
+
+def test_the_training_command_runs_numeric_libraries_on_one_thread_unless_told_otherwise():
+    """As retraining jobs do: on a busy machine, competing BLAS threads made it 5-15x slower."""
+    probe = (
+        "import os, lib.training.__main__, numpy\n"
+        "from threadpoolctl import threadpool_info\n"
+        "print(sorted({pool['num_threads'] for pool in threadpool_info()}), os.environ['OMP_NUM_THREADS'])\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    capped = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert capped.stdout.split() == ["[1]", "1"], capped.stdout + capped.stderr
+    chosen = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_ROOT,
+        env={**environment, "OMP_NUM_THREADS": "2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert chosen.stdout.split()[-1] == "2"  # an operator's own value wins
