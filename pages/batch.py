@@ -85,8 +85,8 @@ at_risk = upload_revenue_at_risk(upload, model)
 if at_risk is not None:
     business = model.metadata.business
     st.metric(f"Revenue at risk over {business.horizon_months:g} months", money(at_risk, business.currency))
-else:
-    st.caption("Revenue at risk needs the dataset config's [business] value column in the file.")
+elif model.metadata.business is not None:
+    st.caption(f"Revenue at risk needs the `{model.metadata.business.value_column}` column in the file.")
 
 if batch.errors:
     st.subheader(f"Refused rows ({len(batch.errors):,})")

@@ -29,8 +29,14 @@ if campaign and portfolio is not None and portfolio.has_value:
         money(revenue_at_risk(portfolio, campaign), metadata.business.currency),
         help=f"Sum of probability x monthly value x {campaign.horizon_months:g} months over {portfolio.source}.",
     )
-else:
-    cards[1].metric("Revenue at risk", "n/a", help="The dataset config has no [business] section.")
+else:  # no money to show: what the model flags instead
+    counts = model.kpis.metrics["confusion_matrix"]
+    flagged = (counts["tp"] + counts["fp"]) / max(1, sum(counts.values()))
+    cards[1].metric(
+        "Flagged at the threshold",
+        percent(flagged),
+        help=f"Share of the test split with a probability of at least {model.threshold:.2f}.",
+    )
 cards[2].metric("Model version", model.version.split("-")[0], help=model.version)
 if made is None:
     cards[3].metric("Predictions made", "n/a", help=f"The monitoring store is unavailable: {store_problem}.")

@@ -7,6 +7,7 @@ from lib.model_loader import ModelNotAvailable, get_model, loaded_model, refresh
 from lib.registry import RegistryError, open_registry
 from lib.retraining.jobs import FINAL, active_job, cancel_job, job_state, recent_jobs, start_retrain
 from lib.retraining.upload import expected_features, read_training_csv
+from lib.server.health import shown_source
 from lib.settings import get_settings
 from lib.training.config import ConfigError, load_config
 from lib.ui import charts
@@ -16,7 +17,7 @@ st.title("Retrain and versions")
 settings = get_settings()
 registry = open_registry(settings.model_uri)
 st.caption(
-    f"Registry `{registry.uri if registry.uri.startswith('s3://') else 'models folder'}`. A new model is promoted "
+    f"Registry `{shown_source(registry.uri)}`. A new model is promoted "
     f"automatically when its {settings.promotion_metric} on the same test rows is not worse than the served "
     f"model's by more than {settings.promotion_tolerance:g}; otherwise it stays a candidate you may promote."
 )

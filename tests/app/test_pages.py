@@ -242,3 +242,20 @@ def test_a_tree_model_is_served_compiled_and_its_pages_say_so(open_page, tree_re
     predict.button[0].click().run()
     assert charts(predict)  # the gauge and the reasons
     assert not predict.exception and "typical value" in " ".join(c.value for c in predict.caption)
+
+
+def test_a_config_without_business_shows_no_empty_money(open_page, synthetic_registry, synthetic_config, telco_model):
+    overview = open_page(synthetic_registry, "overview", data_config=synthetic_config)
+    cards = metrics(overview)
+    assert "Revenue at risk" not in cards and cards["Flagged at the threshold"].endswith("%")
+    batch = open_page(synthetic_registry, "batch", data_config=synthetic_config)
+    batch.button(key="batch_sample").click().run()
+    assert metrics(batch)["Scored"] != "0"  # the sample was scored
+    assert not any("Revenue at risk" in c.value or "[business]" in c.value for c in batch.caption)
+
+
+def test_the_retrain_page_names_the_registry_it_uses(open_page, registry_copy, env):
+    env.set("ADMIN_TOKEN", "t")
+    at = open_page(registry_copy, "retrain")
+    text = " ".join(c.value for c in at.caption)
+    assert "Registry `MODEL_URI`" in text and "models folder" not in text  # the setting, not a server path
