@@ -17,6 +17,7 @@ from lib.settings import get_settings
 from lib.training.config import ConfigError, load_config
 from lib.ui import charts
 from lib.ui.helpers import money, served_model
+from lib.ui.wording import wording
 
 st.title("Batch scoring")
 model = served_model()
@@ -92,7 +93,7 @@ if batch.errors:
     st.subheader(f"Refused rows ({len(batch.errors):,})")
     st.dataframe(refused_rows(batch.errors), hide_index=True, key="refused")
 
-st.subheader("Scored rows, riskiest first")
+st.subheader(f"Scored rows, {wording(model).ranked}")
 filters = st.columns(3)
 labels = filters[0].multiselect(
     "Label",

@@ -1,4 +1,4 @@
-"""Business KPIs: churn and revenue at risk by segment, top-risk customers, campaign simulator."""
+"""Business KPIs: predicted rate and value at stake by segment, who to act on first, a campaign simulator."""
 
 import streamlit as st
 
@@ -13,6 +13,7 @@ from lib.business.portfolio import (
 )
 from lib.ui import charts
 from lib.ui.helpers import money, outcome, percent, reference_customers, served_model
+from lib.ui.wording import wording
 
 st.title("Business KPIs")
 model = served_model()
@@ -34,7 +35,7 @@ feature = st.selectbox(
 segments = segment_table(portfolio, model, feature, defaults)
 measure = "revenue_at_risk" if "revenue_at_risk" in segments else "predicted_rate"
 title = (
-    "Revenue at risk by segment" if measure == "revenue_at_risk" else f"Predicted rate of {outcome(model)} by segment"
+    "Revenue at risk by segment" if measure == "revenue_at_risk" else f"Predicted rate ({outcome(model)}) by segment"
 )
 st.plotly_chart(charts.segment_chart(segments, feature, measure, title), key="segments_chart")
 config = {
@@ -50,7 +51,7 @@ if not portfolio.has_value or defaults is None:
         "dataset config: this model's config has none."
     )
 
-st.subheader("Top-risk customers")
+st.subheader(wording(model).top)
 st.dataframe(
     top_risk(portfolio, model),
     hide_index=True,
@@ -61,7 +62,7 @@ st.dataframe(
 if defaults is not None and portfolio.has_value:
     st.subheader("Campaign simulator")
     st.caption(
-        "Contact the riskiest customers first. Each contact costs the contact and the offer; a contacted "
+        f"Contact {wording(model).contact_order}. Each contact costs the contact and the offer; a contacted "
         "customer who would have left stays with the success rate, keeping their value for the horizon."
     )
     inputs = st.columns(4)

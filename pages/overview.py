@@ -22,7 +22,7 @@ try:
 except StoreUnavailable as exc:
     made, store_problem = None, str(exc)
 cards = st.columns(4)
-cards[0].metric("Base rate", percent(model.kpis.base_rate), help=f"Share of {outcome(model)} in the dataset.")
+cards[0].metric("Base rate", percent(model.kpis.base_rate), help=f"Share of the dataset with {outcome(model)}.")
 if campaign and portfolio is not None and portfolio.has_value:
     cards[1].metric(
         "Revenue at risk",
@@ -59,7 +59,7 @@ st.markdown(
 - **Predict**: score one customer from a form, see why, and explore what-if changes.
 - **Batch scoring**: upload a CSV, score every valid row, see the refused ones, download the result.
 - **Model performance**: metrics, curves, feature importance, and a threshold slider.
-- **Business KPIs**: predicted rate and revenue at risk by segment, top-risk customers, a campaign simulator.
+- **Business KPIs**: predicted rate and value at stake by segment, the customers to act on first, a campaign simulator.
 - **Feature distributions**: what training saw for each feature, the recent inputs overlaid, and drift (PSI).
 - **Health**: the service's state, latency, error rate and throughput, and the recent errors.
 - **Retrain**: retrain on the bundled data or an upload, compare with the served model, promote or roll back.

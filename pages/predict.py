@@ -12,10 +12,12 @@ from lib.model.schema import FeatureSpec
 from lib.serving.scoring import score_and_log
 from lib.ui import charts
 from lib.ui.helpers import percent, served_model
+from lib.ui.wording import wording
 
 st.title("Predict one customer")
 model = served_model()
 schema = model.schema
+words = wording(model)
 st.caption(
     f"Fill in the customer's details (defaults are the training median or most frequent value) and press "
     f"**Predict**. Model {model.version}; decision threshold {model.threshold:.2f}."
@@ -65,11 +67,13 @@ def show_prediction(prediction: Prediction) -> None:
         )
         st.metric("Input quality", f"{prediction.quality_score:.2f}")
     with right:
-        st.plotly_chart(charts.probability_gauge(prediction.probability, prediction.threshold), key="gauge")
+        st.plotly_chart(
+            charts.probability_gauge(prediction.probability, prediction.threshold, words.colours), key="gauge"
+        )
     for warning in prediction.warnings:
         st.warning(f"**{warning['field']}**: {warning['message']}", icon=":material/warning:")
     if prediction.reasons:
-        st.plotly_chart(charts.reasons_bar(prediction.reasons), key="reasons")
+        st.plotly_chart(charts.reasons_bar(prediction.reasons, words.colours), key="reasons")
         st.caption(
             "Each bar is how much this feature moves the probability: the probability as it is, minus the "
             "probability with only that feature set to the typical value (the training median, or the most "
@@ -87,7 +91,9 @@ def show_what_if(record: dict[str, Any], prediction: Prediction) -> None:
     feature = st.selectbox("Feature to vary", names, index=first, key="what_if_feature")
     spec = next(s for s in schema.features if s.name == feature)
     curve = what_if(model, {name: record[name] for name in names}, feature)
-    st.plotly_chart(charts.what_if_chart(curve, feature, prediction.threshold, spec.is_numeric), key="what_if")
+    st.plotly_chart(
+        charts.what_if_chart(curve, feature, prediction.threshold, spec.is_numeric, words.colours), key="what_if"
+    )
 
 
 @st.fragment

@@ -142,6 +142,25 @@ def synthetic_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def opportunity_config(synthetic_config: Path) -> Path:
+    """The synthetic data told as good news: the positive class is an opportunity."""
+    text = synthetic_config.read_text(encoding="utf-8")
+    outcome = (
+        '[outcome]\nname = "Upgrade"\npositive = "Upgraded"\nnegative = "Kept plan"\npositive_is = "opportunity"\n'
+    )
+    path = synthetic_config.with_name("upgrades.toml")
+    path.write_text(text + "\n" + outcome, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def opportunity_registry(opportunity_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    registry = tmp_path_factory.mktemp("opportunity-registry")
+    train(load_config(opportunity_config), registry, log=lambda _line: None)
+    return registry
+
+
+@pytest.fixture(scope="session")
 def tree_registry(synthetic_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A gradient-boosting bundle trained from the synthetic config (the only family offered)."""
     import lib.training.pipeline

@@ -121,6 +121,28 @@ class BusinessSettings:
         )
 
 
+POLARITIES = ("risk", "opportunity")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the model predicts in the dataset's own words, and whether the positive class
+    is bad news to act against (a risk: churn, default) or good news to pursue (an
+    opportunity: a purchase, a subscription). Pages, charts and colours follow it."""
+
+    name: str
+    positive: str
+    negative: str
+    positive_is: str = "risk"
+
+    @classmethod
+    def read(cls, fields: _Fields) -> Outcome:
+        polarity = fields.text("positive_is")
+        if polarity not in POLARITIES:
+            raise fields._fail("positive_is", "'risk' or 'opportunity'")
+        return cls(fields.text("name"), fields.text("positive"), fields.text("negative"), polarity)
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     """Which data a model was trained on, and how it was split."""
@@ -190,6 +212,7 @@ class BundleMetadata:
     scorer: str | None = None
     scorer_sha256: str | None = None
     training_seconds: float | None = None
+    outcome: Outcome | None = None  # absent from bundles written before it existed
 
     @classmethod
     def from_json(cls, data: Any, where: str = "metadata.json") -> BundleMetadata:
@@ -202,6 +225,7 @@ class BundleMetadata:
             )
         model = fields.obj("model")
         business = fields.obj("business", optional=True)
+        outcome = fields.obj("outcome", optional=True)
         return cls(
             format_version=format_version,
             version=fields.text("version"),
@@ -222,6 +246,7 @@ class BundleMetadata:
             scorer=fields.text("scorer", optional=True),
             scorer_sha256=fields.text("scorer_sha256", optional=True),
             training_seconds=fields.number("training_seconds", optional=True),
+            outcome=None if outcome is None else Outcome.read(outcome),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.model.compiled import Scorer, compile_scorer
-from lib.model.contract import BundleMetadata, TrainingKpis
+from lib.model.contract import BundleMetadata, Outcome, TrainingKpis
 from lib.model.schema import FeatureSchema
 
 
@@ -64,3 +64,12 @@ class LoadedModel:
     @property
     def threshold(self) -> float:
         return self.metadata.threshold
+
+    @property
+    def outcome(self) -> Outcome:
+        """The outcome in words; bundles older than the [outcome] section read as a risk
+        named by the target column and its labels."""
+        if self.metadata.outcome is not None:
+            return self.metadata.outcome
+        schema = self.schema
+        return Outcome(schema.target, schema.positive_label, schema.negative_label, "risk")

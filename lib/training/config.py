@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lib.model.contract import BusinessSettings
+from lib.model.contract import POLARITIES, BusinessSettings, Outcome
 
 UNKNOWN_CATEGORY_POLICIES = ("warn", "reject")
 
@@ -25,6 +25,17 @@ class TrainingSettings:
     validation_fraction: float = 0.2
     test_fraction: float = 0.2
     cv_folds: int = 5
+
+
+@dataclass(frozen=True)
+class OutcomeWords:
+    """The [outcome] section: readable names (defaults: the target column and its labels)
+    and the polarity of the positive class."""
+
+    name: str | None = None
+    positive: str | None = None
+    negative: str | None = None
+    positive_is: str = "risk"
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,17 @@ class DatasetConfig:
     hard_bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     business: BusinessSettings | None = None
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    outcome: OutcomeWords = field(default_factory=OutcomeWords)
+
+    def outcome_for(self, negative_label: str) -> Outcome:
+        """The outcome in words, once the data has told the negative label."""
+        words = self.outcome
+        return Outcome(
+            name=words.name or self.target,
+            positive=words.positive or self.positive_label,
+            negative=words.negative or negative_label,
+            positive_is=words.positive_is,
+        )
 
 
 def _require(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -95,6 +117,24 @@ def _business(table: dict[str, Any]) -> BusinessSettings:
         offer_success_rate=_number(table, "offer_success_rate", where, 0.0, 1.0),
         currency=_check_type(table.get("currency", "$"), str, f"{where}.currency"),
     )
+
+
+def _outcome(table: dict[str, Any]) -> OutcomeWords:
+    where = "[outcome]"
+    names = {}
+    for key in ("name", "positive", "negative"):
+        if key in table:
+            value = _check_type(table[key], str, f"{where}.{key}").strip()
+            if not 0 < len(value) <= 60:
+                raise ConfigError(f"{where}.{key}: must be 1 to 60 characters, got {value[:80]!r}")
+            names[key] = value
+    polarity = _check_type(table.get("positive_is", "risk"), str, f"{where}.positive_is")
+    if polarity not in POLARITIES:
+        raise ConfigError(f"{where}.positive_is: must be 'risk' or 'opportunity', got {polarity[:40]!r}")
+    unknown = sorted(set(table) - {"name", "positive", "negative", "positive_is"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0][:40]!r} (name, positive, negative, positive_is)")
+    return OutcomeWords(positive_is=polarity, **names)
 
 
 def _training(table: dict[str, Any]) -> TrainingSettings:
@@ -164,6 +204,7 @@ def load_config(path: str | Path) -> DatasetConfig:
         hard_bounds=_bounds(dataset.get("bounds", {})),
         business=_business(_check_type(raw["business"], dict, "[business]")) if "business" in raw else None,
         training=_training(_check_type(raw.get("training", {}), dict, "[training]")),
+        outcome=_outcome(_check_type(raw.get("outcome", {}), dict, "[outcome]")),
     )
     _check_consistency(config)
     return config

@@ -327,6 +327,7 @@ def _training_metadata(
         "threshold": chosen["threshold"],
         "threshold_criterion": chosen["criterion"],
         "positive_label": config.positive_label,
+        "outcome": asdict(config.outcome_for(dataset.negative_label)),
         "business": None if config.business is None else asdict(config.business),
         "test_metrics": {k: v for k, v in evaluation.metrics.items() if k != "confusion_matrix"},
         "comparison": evaluation.comparison,

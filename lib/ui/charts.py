@@ -14,8 +14,11 @@ import pandas as pd
 import plotly.graph_objects as go
 
 PRIMARY = "#0F62FE"
-RISK = "#D62728"
-SAFE = "#2CA02C"
+# (positive class, negative class) by polarity, from the Okabe-Ito palette: readable by
+# colour-blind readers, never red against green.
+RISK_COLOURS = ("#D55E00", "#0072B2")  # vermillion for the bad news, blue for the other
+OPPORTUNITY_COLOURS = ("#009E73", "#7F7F7F")  # bluish green for the good news, grey for the other
+RISK, SAFE = RISK_COLOURS
 MUTED = "#8D8D8D"
 GRID = "#E5E8EF"
 AXIS = {"gridcolor": GRID, "zerolinecolor": GRID, "linecolor": GRID, "automargin": True}
@@ -80,8 +83,8 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def probability_gauge(probability: float, threshold: float) -> go.Figure:
-    """The probability on a 0-100 % dial, red past the threshold."""
+def probability_gauge(probability: float, threshold: float, colours: tuple[str, str] = RISK_COLOURS) -> go.Figure:
+    """The probability on a 0-100 % dial, in the positive class's colour past the threshold."""
     gauge = {
         "type": "indicator",
         "mode": "gauge+number",
@@ -89,14 +92,14 @@ def probability_gauge(probability: float, threshold: float) -> go.Figure:
         "number": {"suffix": " %", "valueformat": ".1f"},
         "gauge": {
             "axis": {"range": [0, 100]},
-            "bar": {"color": RISK if probability >= threshold else SAFE},
+            "bar": {"color": colours[0] if probability >= threshold else colours[1]},
             "threshold": {"line": {"color": "black", "width": 3}, "value": threshold * 100},
         },
     }
     return _figure([gauge], "", height=260, margin={"l": 30, "r": 30, "t": 30, "b": 10})
 
 
-def reasons_bar(reasons: list[dict[str, Any]]) -> go.Figure:
+def reasons_bar(reasons: list[dict[str, Any]], colours: tuple[str, str] = RISK_COLOURS) -> go.Figure:
     """Top reasons as bars: how much each feature moves the probability from the typical value."""
     ordered = list(reversed(reasons))
     bars = {
@@ -104,7 +107,7 @@ def reasons_bar(reasons: list[dict[str, Any]]) -> go.Figure:
         "orientation": "h",
         "x": [r["contribution"] * 100 for r in ordered],
         "y": [f"{r['feature']} = {_show(r['value'])}" for r in ordered],
-        "marker": {"color": [RISK if r["contribution"] > 0 else SAFE for r in ordered]},
+        "marker": {"color": [colours[0] if r["contribution"] > 0 else colours[1] for r in ordered]},
         "hovertemplate": "%{y}: %{x:+.1f} points<extra></extra>",
     }
     return _figure(
@@ -115,7 +118,9 @@ def reasons_bar(reasons: list[dict[str, Any]]) -> go.Figure:
     )
 
 
-def what_if_chart(frame: pd.DataFrame, feature: str, threshold: float, numeric: bool) -> go.Figure:
+def what_if_chart(
+    frame: pd.DataFrame, feature: str, threshold: float, numeric: bool, colours: tuple[str, str] = RISK_COLOURS
+) -> go.Figure:
     """This customer's probability across one feature, with the threshold and their own value."""
     values = frame["value"].tolist() if numeric else [_show(v) for v in frame["value"]]
     probability = frame["probability"].to_numpy()
@@ -130,7 +135,7 @@ def what_if_chart(frame: pd.DataFrame, feature: str, threshold: float, numeric: 
             "name": "probability",
         }
     else:
-        colors = [RISK if p >= threshold else SAFE for p in probability]
+        colors = [colours[0] if p >= threshold else colours[1] for p in probability]
         main = {"type": "bar", "x": values, "y": percent, "marker": {"color": colors}, "name": "probability"}
     current = [i for i, flag in enumerate(frame["is_current"]) if flag]
     marker = {

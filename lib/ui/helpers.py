@@ -36,8 +36,9 @@ def reference_customers(model: LoadedModel) -> Portfolio | None:
 
 
 def outcome(model: LoadedModel) -> str:
-    """What the model predicts, in the dataset's own words: "Churn = Yes"."""
-    return f"{model.schema.target} = {model.schema.positive_label}"
+    """What the model predicts, in the dataset's own words: "Churn: Churned" (the config's
+    [outcome] section; else the target column and its positive label)."""
+    return f"{model.outcome.name}: {model.outcome.positive}"
 
 
 SCORER_NAMES = {"compiled_linear": "compiled (linear)", "compiled_trees": "compiled (trees)"}

@@ -1,6 +1,8 @@
 """Every page under AppTest: renders, reacts to its widgets, and copes without a model
 or with a model from another dataset."""
 
+import json
+
 import pytest
 
 from lib.model.bundle import MODEL_FILE
@@ -9,6 +11,7 @@ from lib.model_loader import get_model
 from lib.monitoring.log import prediction_log
 from lib.serving.scoring import score_and_log
 from lib.settings import PROJECT_ROOT
+from lib.ui.charts import OPPORTUNITY_COLOURS, RISK_COLOURS
 from tests.app.conftest import PAGES
 
 
@@ -259,3 +262,34 @@ def test_the_retrain_page_names_the_registry_it_uses(open_page, registry_copy, e
     at = open_page(registry_copy, "retrain")
     text = " ".join(c.value for c in at.caption)
     assert "Registry `MODEL_URI`" in text and "models folder" not in text  # the setting, not a server path
+
+
+@pytest.mark.parametrize(
+    ("polarity", "ranked", "top", "positive_colour"),
+    [
+        ("risk", "riskiest first", "Top-risk customers", RISK_COLOURS[0]),
+        ("opportunity", "most promising first", "Top prospects", OPPORTUNITY_COLOURS[0]),
+    ],
+)
+def test_words_and_colours_follow_the_outcome_polarity(
+    open_page, request, registry_copy, opportunity_registry, opportunity_config, polarity, ranked, top, positive_colour
+):
+    registry, config = (registry_copy, None) if polarity == "risk" else (opportunity_registry, opportunity_config)
+    batch = open_page(registry, "batch", data_config=config)
+    batch.button(key="batch_sample").click().run()
+    assert [s.value for s in batch.subheader if s.value.startswith("Scored rows")] == [f"Scored rows, {ranked}"]
+    business = open_page(registry, "business", data_config=config)
+    assert top in [s.value for s in business.subheader]
+    other_top = "Top prospects" if polarity == "risk" else "Top-risk customers"
+    assert other_top not in [s.value for s in business.subheader]
+    predict = open_page(registry, "predict", data_config=config)
+    numeric = next(spec for spec in get_model().schema.features if spec.is_numeric)
+    predict.number_input(key=f"field_{numeric.name}").set_value(numeric.training_range[1])
+    predict.button[0].click().run()
+    figures = [json.loads(chart.proto.spec) for chart in charts(predict)]
+    bars = [f["data"][0]["marker"]["color"] for f in figures if f["data"][0].get("type") == "bar"]
+    gauge = next(f["data"][0]["gauge"]["bar"]["color"] for f in figures if f["data"][0].get("type") == "indicator")
+    used = {gauge, *(c for colours in bars for c in (colours if isinstance(colours, list) else [colours]))}
+    palette = set(RISK_COLOURS if polarity == "risk" else OPPORTUNITY_COLOURS)
+    assert used <= palette and positive_colour in used | palette
+    assert not used & {"#D62728", "#2CA02C"}  # never the old red against green

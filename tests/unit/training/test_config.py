@@ -33,6 +33,15 @@ def test_minimal_config_gets_documented_defaults(tmp_path):
     assert config.csv_path == (tmp_path / "x.csv").resolve()
 
 
+def test_the_outcome_defaults_to_the_target_and_its_labels_as_a_risk(tmp_path):
+    words = load_config(write(tmp_path, VALID)).outcome_for("0")
+    assert (words.name, words.positive, words.negative, words.positive_is) == ("y", "1", "0", "risk")
+    named = load_config(write(tmp_path, VALID + "[outcome]\nname = 'Purchase'\npositive_is = 'opportunity'\n"))
+    assert named.outcome_for("0").name == "Purchase" and named.outcome_for("0").positive_is == "opportunity"
+    telco = load_config(TELCO_CONFIG).outcome_for("No")
+    assert (telco.name, telco.positive, telco.negative, telco.positive_is) == ("Churn", "Churned", "Stayed", "risk")
+
+
 def test_integer_positive_label_is_read_as_text(tmp_path):
     assert load_config(write(tmp_path, VALID.replace('"1"', "1"))).positive_label == "1"
 
@@ -59,6 +68,10 @@ def test_integer_positive_label_is_read_as_text(tmp_path):
         (VALID + "[training]\ncv_folds = 1\n", "cv_folds: must be between 2 and 20"),
         (VALID + "[training]\nseed = true\n", "seed: expected a number, got a boolean"),
         (VALID + "[training]\nvalidation_fraction = 0.4\ntest_fraction = 0.4\n", "at least 30 %"),
+        (VALID + "[outcome]\npositive_is = 'good'\n", "[outcome].positive_is: must be 'risk' or 'opportunity'"),
+        (VALID + "[outcome]\nname = ''\n", "[outcome].name: must be 1 to 60 characters"),
+        (VALID + "[outcome]\npositive = 3\n", "[outcome].positive: expected a string"),
+        (VALID + "[outcome]\npolarity = 'risk'\n", "[outcome]: unknown key 'polarity'"),
     ],
 )
 def test_bad_config_is_refused_with_the_key_named(tmp_path, text, message):
