@@ -17,6 +17,12 @@ from typing import Any
 
 # Bundles written before the field existed have the same layout: they read as format 1.
 FORMAT_VERSION = 1
+# Business KPI names of bundles written before they were neutral (churn words), and now.
+LEGACY_BUSINESS_KEYS = {
+    "base_churn_rate": "base_rate",
+    "revenue_at_risk": "value_at_stake",
+    "revenue_lost_actual": "value_at_stake_actual",
+}
 METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "log_loss")
 THRESHOLD_TABLE_COLUMNS = ("threshold", "tp", "fp", "tn", "fn", "precision", "recall", "f1")
 
@@ -294,7 +300,7 @@ class TrainingKpis:
             distributions=_distributions(fields.obj("distributions"), feature_names),
             confidence=_confidence(fields.obj("confidence")),
             threshold_table=_threshold_table(fields.obj("threshold_table")),
-            business=fields.mapping("business", optional=True),
+            business=_business(fields.mapping("business", optional=True)),
             base_rate=fields.number("base_rate", low=0.0, high=1.0),
             candidates=fields.items("candidates"),
             latency=fields.mapping("latency", optional=True),
@@ -302,6 +308,13 @@ class TrainingKpis:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _business(business: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The test split's business KPIs under neutral names, whatever the bundle's age."""
+    if business is None:
+        return None
+    return {LEGACY_BUSINESS_KEYS.get(key, key): value for key, value in business.items()}
 
 
 def _curves(fields: _Fields) -> dict[str, dict[str, list[float]]]:

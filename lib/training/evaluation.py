@@ -163,10 +163,10 @@ def business_kpis(
     return {
         "currency": business.currency,
         "horizon_months": business.horizon_months,
-        "base_churn_rate": base_rate,
+        "base_rate": base_rate,
         "customers": len(y_true),
-        "revenue_at_risk": float(np.sum(probability * horizon_value)),
-        "revenue_lost_actual": float(np.sum(horizon_value[y_true == 1])),
+        "value_at_stake": float(np.sum(probability * horizon_value)),
+        "value_at_stake_actual": float(np.sum(horizon_value[y_true == 1])),
         "contacted": int(contacted.sum()),
         "expected_profit": campaign_profit(y_true, probability, value, threshold, business),
         "profit_contact_everyone": campaign_profit(y_true, probability, value, 0.0, business),
