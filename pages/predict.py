@@ -26,24 +26,25 @@ st.caption(
 
 def feature_input(box: DeltaGenerator, spec: FeatureSpec) -> Any:
     """One form field: a bounded number input, or a select box of the training categories."""
+    described = f"{spec.description}. " if spec.description else ""
     if not spec.is_numeric:
         return box.selectbox(
-            spec.name,
+            spec.title,
             spec.categories,
             index=spec.categories.index(spec.default),
-            help=f"{len(spec.categories)} categories seen in training; default: the most frequent.",
+            help=f"{described}{len(spec.categories)} categories seen in training; default: the most frequent.",
             key=f"field_{spec.name}",
         )
     whole = spec.dtype == "int64"
     cast = int if whole else float
     return box.number_input(
-        spec.name,
+        spec.title,
         value=cast(spec.default),
         min_value=None if spec.hard_min is None else cast(spec.hard_min),
         max_value=None if spec.hard_max is None else cast(spec.hard_max),
         step=1 if whole else 0.01,
         format=None if whole else "%.2f",
-        help=f"Training range {spec.min:g} to {spec.max:g}; default: the median.",
+        help=f"{described}Training range {spec.min:g} to {spec.max:g}; default: the median.",
         key=f"field_{spec.name}",
     )
 
@@ -73,7 +74,10 @@ def show_prediction(prediction: Prediction) -> None:
     for warning in prediction.warnings:
         st.warning(f"**{warning['field']}**: {warning['message']}", icon=":material/warning:")
     if prediction.reasons:
-        st.plotly_chart(charts.reasons_bar(prediction.reasons, words.colours), key="reasons")
+        st.plotly_chart(
+            charts.reasons_bar(prediction.reasons, words.colours, {s.name: s.title for s in schema.features}),
+            key="reasons",
+        )
         st.caption(
             "Each bar is how much this feature moves the probability: the probability as it is, minus the "
             "probability with only that feature set to the typical value (the training median, or the most "
@@ -88,11 +92,12 @@ def show_what_if(record: dict[str, Any], prediction: Prediction) -> None:
     st.subheader("What if?")
     names = schema.names
     first = names.index(default_what_if_feature(model, prediction.reasons))
-    feature = st.selectbox("Feature to vary", names, index=first, key="what_if_feature")
+    titles = {s.name: s.title for s in schema.features}
+    feature = st.selectbox("Feature to vary", names, index=first, format_func=titles.get, key="what_if_feature")
     spec = next(s for s in schema.features if s.name == feature)
     curve = what_if(model, {name: record[name] for name in names}, feature)
     st.plotly_chart(
-        charts.what_if_chart(curve, feature, prediction.threshold, spec.is_numeric, words.colours), key="what_if"
+        charts.what_if_chart(curve, spec.title, prediction.threshold, spec.is_numeric, words.colours), key="what_if"
     )
 
 

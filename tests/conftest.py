@@ -143,13 +143,25 @@ def synthetic_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def opportunity_config(synthetic_config: Path) -> Path:
-    """The synthetic data told as good news: the positive class is an opportunity."""
-    text = synthetic_config.read_text(encoding="utf-8")
-    outcome = (
-        '[outcome]\nname = "Upgrade"\npositive = "Upgraded"\nnegative = "Kept plan"\npositive_is = "opportunity"\n'
-    )
+    """The synthetic data told as good news (the positive class is an opportunity), with
+    words for two of its columns."""
+    extra = """
+[outcome]
+name = "Upgrade"
+positive = "Upgraded"
+negative = "Kept plan"
+positive_is = "opportunity"
+
+[features.age]
+label = "Age"
+unit = "years"
+description = "Age of the account holder"
+
+[features.plan]
+label = "Plan"
+"""
     path = synthetic_config.with_name("upgrades.toml")
-    path.write_text(text + "\n" + outcome, encoding="utf-8")
+    path.write_text(synthetic_config.read_text(encoding="utf-8") + extra, encoding="utf-8")
     return path
 
 

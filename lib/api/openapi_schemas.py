@@ -32,6 +32,11 @@ def _feature(spec: FeatureSpec, policy: str) -> dict[str, Any]:
             "examples": spec.categories,
             "description": "known: " + ", ".join(spec.categories) + "; any other value is scored with a warning",
         }
+    if spec.label or spec.description or spec.unit:  # the config's words first
+        words = ". ".join(w for w in (spec.title if spec.label or spec.unit else None, spec.description) if w)
+        schema["description"] = f"{words}. {schema['description']}" if "description" in schema else words
+        if spec.label:
+            schema["title"] = spec.label
     schema["x-default"] = spec.default
     return schema
 

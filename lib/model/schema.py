@@ -28,6 +28,10 @@ class FeatureSpec:
     hard_min: float | None = None
     hard_max: float | None = None
     categories: list[str] = field(default_factory=list)
+    # Words for people, from the config's [features.<name>] (absent from older bundles).
+    label: str | None = None
+    description: str | None = None
+    unit: str | None = None
 
     @property
     def is_numeric(self) -> bool:
@@ -46,6 +50,12 @@ class FeatureSpec:
         if self.min is None or self.max is None:
             raise ValueError(f"{self.name} has no training range: it is not a numeric feature")
         return self.min, self.max
+
+    @property
+    def title(self) -> str:
+        """How a person reads this feature's name: its label and unit, else the column name."""
+        title = self.label or self.name
+        return f"{title} ({self.unit})" if self.unit else title
 
     @cached_property
     def category_set(self) -> frozenset[str]:
@@ -88,4 +98,7 @@ class FeatureSchema:
                 raise TypeError(f"{spec.name!r} has kind {spec.kind!r}, not numeric or categorical")
             if spec.is_numeric and not (isinstance(spec.min, int | float) and isinstance(spec.max, int | float)):
                 raise TypeError(f"the numeric feature {spec.name!r} lacks its training min and max")
+            for words in (spec.label, spec.description, spec.unit):
+                if words is not None and (not isinstance(words, str) or len(words) > MAX_TEXT_CHARS):
+                    raise TypeError(f"the label, description or unit of {spec.name!r} is not a short text")
         return cls(**{**raw, "features": features})

@@ -39,6 +39,15 @@ class OutcomeWords:
 
 
 @dataclass(frozen=True)
+class FeatureWords:
+    """A [features.<column>] table: how people call a column, what it means, its unit."""
+
+    label: str | None = None
+    description: str | None = None
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     """One binary-classification dataset: nothing about its columns is hard-coded elsewhere."""
 
@@ -57,6 +66,7 @@ class DatasetConfig:
     business: BusinessSettings | None = None
     training: TrainingSettings = field(default_factory=TrainingSettings)
     outcome: OutcomeWords = field(default_factory=OutcomeWords)
+    features: dict[str, FeatureWords] = field(default_factory=dict)
 
     def outcome_for(self, negative_label: str) -> Outcome:
         """The outcome in words, once the data has told the negative label."""
@@ -137,6 +147,24 @@ def _outcome(table: dict[str, Any]) -> OutcomeWords:
     return OutcomeWords(positive_is=polarity, **names)
 
 
+def _features(table: dict[str, Any]) -> dict[str, FeatureWords]:
+    words = {}
+    for column, entry in table.items():
+        where = f"[features.{column[:60]}]"
+        _check_type(entry, dict, where)
+        unknown = sorted(set(entry) - {"label", "description", "unit"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0][:40]!r} (label, description, unit)")
+        texts = {}
+        for key, value in entry.items():
+            text = _check_type(value, str, f"{where}.{key}").strip()
+            if not 0 < len(text) <= 200:
+                raise ConfigError(f"{where}.{key}: must be 1 to 200 characters, got {text[:80]!r}")
+            texts[key] = text
+        words[column] = FeatureWords(**texts)
+    return words
+
+
 def _training(table: dict[str, Any]) -> TrainingSettings:
     where = "[training]"
     defaults = TrainingSettings()
@@ -205,6 +233,7 @@ def load_config(path: str | Path) -> DatasetConfig:
         business=_business(_check_type(raw["business"], dict, "[business]")) if "business" in raw else None,
         training=_training(_check_type(raw.get("training", {}), dict, "[training]")),
         outcome=_outcome(_check_type(raw.get("outcome", {}), dict, "[outcome]")),
+        features=_features(_check_type(raw.get("features", {}), dict, "[features]")),
     )
     _check_consistency(config)
     return config

@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 from lib.model.schema import FeatureSchema, FeatureSpec
 from lib.redact import listed, shown
 from lib.storage.files import file_sha256
-from lib.training.config import DatasetConfig
+from lib.training.config import DatasetConfig, FeatureWords
 
 
 class DataError(ValueError):
@@ -74,6 +74,7 @@ def _check_columns(raw: pd.DataFrame, config: DatasetConfig) -> None:
     keys += [("[dataset].categorical_columns", c) for c in config.categorical_columns]
     keys += [("[dataset].numeric_columns", c) for c in config.numeric_columns]
     keys += [("[dataset.bounds]", c) for c in config.hard_bounds]
+    keys += [(f"[features.{c[:60]}]", c) for c in config.features]
     if config.business:
         keys.append(("[business].value_column", config.business.value_column))
     missing = [f"{key} = {shown(column)}" for key, column in keys if column not in raw.columns]
@@ -187,6 +188,10 @@ def split_rows(target: np.ndarray, config: DatasetConfig) -> Split:
     return Split(train=np.sort(train), validation=np.sort(validation), test=np.sort(test))
 
 
+def _words(config: DatasetConfig, column: str) -> FeatureWords:
+    return config.features.get(column, FeatureWords())
+
+
 def build_schema(dataset: Dataset, train_rows: np.ndarray, config: DatasetConfig) -> FeatureSchema:
     """Describe the features as the training part saw them (ranges, categories, defaults)."""
     train = dataset.features.iloc[train_rows]
@@ -194,6 +199,7 @@ def build_schema(dataset: Dataset, train_rows: np.ndarray, config: DatasetConfig
     for name in dataset.features.columns:
         values = train[name]
         nullable = bool(dataset.features[name].isna().any())
+        words = _words(config, name)
         if name in dataset.numeric:
             integer = name in dataset.integer
             median = float(values.median())
@@ -209,6 +215,9 @@ def build_schema(dataset: Dataset, train_rows: np.ndarray, config: DatasetConfig
                     max=float(values.max()),
                     hard_min=hard_min,
                     hard_max=hard_max,
+                    label=words.label,
+                    description=words.description,
+                    unit=words.unit,
                 )
             )
         else:
@@ -221,6 +230,9 @@ def build_schema(dataset: Dataset, train_rows: np.ndarray, config: DatasetConfig
                     default=str(counts.index[0]),
                     nullable=nullable,
                     categories=sorted(str(category) for category in counts.index),
+                    label=words.label,
+                    description=words.description,
+                    unit=words.unit,
                 )
             )
     return FeatureSchema(

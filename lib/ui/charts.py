@@ -99,14 +99,16 @@ def probability_gauge(probability: float, threshold: float, colours: tuple[str, 
     return _figure([gauge], "", height=260, margin={"l": 30, "r": 30, "t": 30, "b": 10})
 
 
-def reasons_bar(reasons: list[dict[str, Any]], colours: tuple[str, str] = RISK_COLOURS) -> go.Figure:
+def reasons_bar(
+    reasons: list[dict[str, Any]], colours: tuple[str, str] = RISK_COLOURS, titles: dict[str, str] | None = None
+) -> go.Figure:
     """Top reasons as bars: how much each feature moves the probability from the typical value."""
     ordered = list(reversed(reasons))
     bars = {
         "type": "bar",
         "orientation": "h",
         "x": [r["contribution"] * 100 for r in ordered],
-        "y": [f"{r['feature']} = {_show(r['value'])}" for r in ordered],
+        "y": [f"{(titles or {}).get(r['feature'], r['feature'])} = {_show(r['value'])}" for r in ordered],
         "marker": {"color": [colours[0] if r["contribution"] > 0 else colours[1] for r in ordered]},
         "hovertemplate": "%{y}: %{x:+.1f} points<extra></extra>",
     }

@@ -335,3 +335,12 @@ def test_any_json_body_gets_a_json_answer_never_a_server_error(api, registry_cop
         assert 0 <= (parsed.get("prediction") or parsed["predictions"][0])["probability"] <= 1
     else:
         assert parsed["error"] and isinstance(parsed["details"], list)
+
+
+def test_openapi_describes_features_in_the_configs_words(api, opportunity_registry):
+    document = strict(api(opportunity_registry).get("/openapi.json"))
+    body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    properties = body["oneOf"][0]["properties"]["record"]["properties"]
+    assert properties["age"]["title"] == "Age"
+    assert properties["age"]["description"].startswith("Age (years). Age of the account holder. training range")
+    assert "title" not in properties["region"]  # no words configured for it

@@ -293,3 +293,17 @@ def test_words_and_colours_follow_the_outcome_polarity(
     palette = set(RISK_COLOURS if polarity == "risk" else OPPORTUNITY_COLOURS)
     assert used <= palette and positive_colour in used | palette
     assert not used & {"#D62728", "#2CA02C"}  # never the old red against green
+
+
+def test_feature_words_from_the_config_label_the_form_and_the_reasons(
+    open_page, opportunity_registry, opportunity_config
+):
+    predict = open_page(opportunity_registry, "predict", data_config=opportunity_config)
+    age = predict.number_input(key="field_age")
+    assert age.label == "Age (years)" and age.help.startswith("Age of the account holder. Training range")
+    assert predict.selectbox(key="field_plan").label == "Plan"
+    assert predict.selectbox(key="field_region").label == "region"  # no words configured: the column name
+    age.set_value(79)
+    predict.button[0].click().run()
+    reasons = next(json.loads(c.proto.spec) for c in charts(predict) if "Top reasons" in c.proto.spec)
+    assert any(label.startswith("Age (years) = ") for label in reasons["data"][0]["y"])

@@ -74,6 +74,7 @@ def _config_for(tmp_path, csv_text, extra=""):
         ("a;y\n1;1\n", "", "[dataset].target = 'y'. The header reads as one column split by ';'"),
         ("a,b\n1,1\n", "", "d.toml names columns that d.csv does not have: [dataset].target = 'y' (its columns: a, b)"),
         ("a,y\n1,1\n", "id_columns = ['key']\n", "[dataset].id_columns = 'key' (its columns: a, y)"),
+        ("a,y\n1,1\n", "[features.b]\nlabel = 'B'\n", "[features.b] = 'b' (its columns: a, y)"),
         ("a,y\n1,0\n2,0\n", "", "positive label '1' never appears"),
         ("a,y\n1,1\n2,0\n3,2\n", "", "exactly 2 values"),
         ("a,y\n1,1\nx,0\n", "numeric_columns = ['a']\n", "configured as numeric but holds text such as 'x'"),

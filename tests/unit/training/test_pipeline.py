@@ -48,7 +48,7 @@ def test_default_config_writes_a_complete_version_and_moves_the_pointer(telco_tr
     for key in ("metrics", "curves", "feature_importance", "distributions", "confidence", "latency", "business"):
         assert kpis[key], key
     assert set(kpis["curves"]) == {"roc", "pr", "calibration", "gain"}
-    assert kpis["business"]["base_churn_rate"] == pytest.approx(1869 / 7043)
+    assert kpis["business"]["base_rate"] == pytest.approx(1869 / 7043)
     assert kpis["latency"]["single_record_ms"] > 0
     schema = json.loads((result.folder / "features_order.json").read_text())
     tenure = next(f for f in schema["features"] if f["name"] == "tenure")
