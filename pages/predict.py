@@ -37,9 +37,14 @@ def feature_input(box: DeltaGenerator, spec: FeatureSpec) -> Any:
         )
     whole = spec.dtype == "int64"
     cast = int if whole else float
-    return box.number_input(
-        spec.title,
-        value=cast(spec.default),
+    special = spec.special_values
+    if special:  # a sentinel ("never contacted") is a case of its own, not a number to type
+        options = ["a number", *special.values()]
+        default_case = special.get(float(spec.default), "a number")
+        case = box.selectbox(spec.title, options, index=options.index(default_case), key=f"case_{spec.name}")
+    number = box.number_input(
+        spec.title if not special else f"{spec.title}: the number",
+        value=cast(spec.min if float(spec.default) in special else spec.default),
         min_value=None if spec.hard_min is None else cast(spec.hard_min),
         max_value=None if spec.hard_max is None else cast(spec.hard_max),
         step=1 if whole else 0.01,
@@ -47,6 +52,9 @@ def feature_input(box: DeltaGenerator, spec: FeatureSpec) -> Any:
         help=f"{described}Training range {spec.min:g} to {spec.max:g}; default: the median.",
         key=f"field_{spec.name}",
     )
+    if special and case != "a number":
+        return next(value for value, label in special.items() if label == case)
+    return number
 
 
 def show_prediction(prediction: Prediction) -> None:

@@ -141,6 +141,62 @@ def synthetic_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_dataset(tmp_path_factory.mktemp("synthetic"))
 
 
+def write_campaign_dataset(folder: Path, rows: int = 1200, seed: int = 11) -> Path:
+    """A conversion campaign unlike the others: a sentinel number (pdays = -1, never
+    contacted), blank balances, and words for its columns in the config."""
+    rng = np.random.default_rng(seed)
+    contacted = rng.random(rows) < 0.4
+    pdays = np.where(contacted, rng.integers(1, 400, rows), -1)
+    job = rng.choice(["admin", "technician", "services", "retired"], rows)
+    age = rng.integers(18, 90, rows)
+    balance = rng.normal(1500, 900, rows).round(2)
+    logit = -2.0 + np.where(contacted, 1.2 - pdays / 300, 0.0) + np.where(job == "retired", 0.8, 0.0)
+    subscribed = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    frame = pd.DataFrame(
+        {"age": age, "job": job, "pdays": pdays, "balance": balance, "subscribed": np.where(subscribed, "yes", "no")}
+    )
+    frame["balance"] = frame["balance"].astype(str)
+    frame.loc[rng.choice(rows, 30, replace=False), "balance"] = ""
+    frame.to_csv(folder / "campaign.csv", index=False)
+    config = folder / "campaign.toml"
+    config.write_text(
+        """[dataset]
+name = "Term deposit campaign"
+csv = "campaign.csv"
+target = "subscribed"
+positive_label = "yes"
+
+[outcome]
+name = "Subscription"
+positive = "Subscribed"
+negative = "Did not subscribe"
+positive_is = "opportunity"
+
+[features.pdays]
+label = "Days since last contact"
+special = { "-1" = "never contacted" }
+
+[training]
+seed = 5
+cv_folds = 2
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.fixture(scope="session")
+def campaign_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_campaign_dataset(tmp_path_factory.mktemp("campaign"))
+
+
+@pytest.fixture(scope="session")
+def campaign_registry(campaign_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    registry = tmp_path_factory.mktemp("campaign-registry")
+    train(load_config(campaign_config), registry, log=lambda _line: None)
+    return registry
+
+
 @pytest.fixture(scope="session")
 def opportunity_config(synthetic_config: Path) -> Path:
     """The synthetic data told as good news (the positive class is an opportunity), with

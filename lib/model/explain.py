@@ -28,7 +28,8 @@ def what_if(model: LoadedModel, values: dict[str, Any], feature: str, points: in
     """Probability for each value of `feature` (its training range, or every category).
 
     `values` are validated values (as lib.model.validation returns them); the other features
-    stay as they are. The customer's own value is always included and flagged.
+    stay as they are. The customer's own value is always included and flagged. A special
+    value of a number ("never contacted") is a row of its own, named in `case`.
     """
     spec = next((s for s in model.schema.features if s.name == feature), None)
     if spec is None:
@@ -38,10 +39,15 @@ def what_if(model: LoadedModel, values: dict[str, Any], feature: str, points: in
         grid = np.linspace(*spec.training_range, points)
         if spec.dtype == "int64":
             grid = np.unique(np.round(grid))
-        options: list[Any] = sorted({*grid.tolist(), *([current] if current is not None else [])})
+        special = spec.special_values
+        ordinary = [current] if current is not None and current not in special else []
+        options: list[Any] = sorted({*grid.tolist(), *ordinary}) + list(special)
     else:
         options = list(spec.categories)
         if current is not None and current not in spec.category_set:
             options.append(current)
     probabilities = [model.scorer.probability({**values, feature: option}) for option in options]
-    return pd.DataFrame({"value": options, "probability": probabilities, "is_current": [o == current for o in options]})
+    cases = [spec.special_values.get(option) if spec.is_numeric else None for option in options]
+    return pd.DataFrame(
+        {"value": options, "probability": probabilities, "is_current": [o == current for o in options], "case": cases}
+    )

@@ -32,6 +32,9 @@ class FeatureSpec:
     label: str | None = None
     description: str | None = None
     unit: str | None = None
+    # Sentinel numbers that mean a case of their own ("-1" -> "never contacted"): kept out
+    # of the training range, and offered as such in the form and the what-if.
+    special: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_numeric(self) -> bool:
@@ -56,6 +59,10 @@ class FeatureSpec:
         """How a person reads this feature's name: its label and unit, else the column name."""
         title = self.label or self.name
         return f"{title} ({self.unit})" if self.unit else title
+
+    @cached_property
+    def special_values(self) -> dict[float, str]:
+        return {float(value): label for value, label in self.special.items()}
 
     @cached_property
     def category_set(self) -> frozenset[str]:
@@ -101,4 +108,12 @@ class FeatureSchema:
             for words in (spec.label, spec.description, spec.unit):
                 if words is not None and (not isinstance(words, str) or len(words) > MAX_TEXT_CHARS):
                     raise TypeError(f"the label, description or unit of {spec.name!r} is not a short text")
+            if not isinstance(spec.special, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_TEXT_CHARS for k, v in spec.special.items()
+            ):
+                raise TypeError(f"the special values of {spec.name!r} are not labelled numbers")
+            try:
+                spec.special_values  # noqa: B018 (parses every key)
+            except ValueError:
+                raise TypeError(f"a special value of {spec.name!r} is not a number") from None
         return cls(**{**raw, "features": features})

@@ -148,6 +148,8 @@ def _check_number(spec: FeatureSpec, value: float, errors: list[Problem], warnin
     if not low <= value <= high:
         errors.append(_out_of_bounds(spec, value))
         return
+    if value in spec.special_values:
+        return  # a case of its own ("never contacted"), not a number out of range
     seen_min, seen_max = spec.training_range
     if not seen_min <= value <= seen_max:
         warnings.append(_outside_training_range(spec, value))
@@ -285,6 +287,8 @@ def _numeric_column(
     with np.errstate(invalid="ignore"):
         outside = (numbers < low) | (numbers > high)
         unusual = ~outside & ((numbers < seen_min) | (numbers > seen_max))
+        if spec.special:
+            unusual &= ~np.isin(numbers, list(spec.special_values))
     _flag(errors, outside, lambda i: _out_of_bounds(spec, float(numbers[i])))
     _flag(warnings, unusual, lambda i: _outside_training_range(spec, float(numbers[i])))
     if spec.dtype == "int64":

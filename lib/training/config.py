@@ -45,6 +45,7 @@ class FeatureWords:
     label: str | None = None
     description: str | None = None
     unit: str | None = None
+    special: dict[float, str] = field(default_factory=dict)  # sentinel number -> what it means
 
 
 @dataclass(frozen=True)
@@ -152,17 +153,36 @@ def _features(table: dict[str, Any]) -> dict[str, FeatureWords]:
     for column, entry in table.items():
         where = f"[features.{column[:60]}]"
         _check_type(entry, dict, where)
-        unknown = sorted(set(entry) - {"label", "description", "unit"})
+        unknown = sorted(set(entry) - {"label", "description", "unit", "special"})
         if unknown:
-            raise ConfigError(f"{where}: unknown key {unknown[0][:40]!r} (label, description, unit)")
-        texts = {}
+            raise ConfigError(f"{where}: unknown key {unknown[0][:40]!r} (label, description, unit, special)")
+        texts: dict[str, Any] = {"special": _special(entry.get("special", {}), f"{where}.special")}
         for key, value in entry.items():
+            if key == "special":
+                continue
             text = _check_type(value, str, f"{where}.{key}").strip()
             if not 0 < len(text) <= 200:
                 raise ConfigError(f"{where}.{key}: must be 1 to 200 characters, got {text[:80]!r}")
             texts[key] = text
         words[column] = FeatureWords(**texts)
     return words
+
+
+def _special(table: Any, where: str) -> dict[float, str]:
+    """{"-1" = "never contacted"}: numbers (as TOML keys) and what each means."""
+    special = {}
+    for key, label in _check_type(table, dict, where).items():
+        try:
+            value = float(key)
+        except ValueError:
+            raise ConfigError(f"{where}: {key[:40]!r} is not a number") from None
+        text = _check_type(label, str, f"{where}.{key[:40]}").strip()
+        if not math.isfinite(value) or not 0 < len(text) <= 60:
+            raise ConfigError(f"{where}.{key[:40]}: a finite number labelled with 1 to 60 characters")
+        special[value] = text
+    if len(special) > 20:
+        raise ConfigError(f"{where}: at most 20 special values")
+    return special
 
 
 def _training(table: dict[str, Any]) -> TrainingSettings:

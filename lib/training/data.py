@@ -202,7 +202,9 @@ def build_schema(dataset: Dataset, train_rows: np.ndarray, config: DatasetConfig
         words = _words(config, name)
         if name in dataset.numeric:
             integer = name in dataset.integer
-            median = float(values.median())
+            median = float(values.median())  # the typical customer may well be a special case
+            ordinary = values[~values.isin(list(words.special))] if words.special else values
+            ordinary = ordinary if ordinary.notna().any() else values
             hard_min, hard_max = config.hard_bounds.get(name, (None, None))
             specs.append(
                 FeatureSpec(
@@ -211,16 +213,19 @@ def build_schema(dataset: Dataset, train_rows: np.ndarray, config: DatasetConfig
                     dtype="int64" if integer else "float64",
                     default=float(round(median)) if integer else median,
                     nullable=nullable,
-                    min=float(values.min()),
-                    max=float(values.max()),
+                    min=float(ordinary.min()),  # the range of real numbers, sentinels aside
+                    max=float(ordinary.max()),
                     hard_min=hard_min,
                     hard_max=hard_max,
                     label=words.label,
                     description=words.description,
                     unit=words.unit,
+                    special={repr(value): label for value, label in words.special.items()},
                 )
             )
         else:
+            if words.special:
+                raise DataError(f"[features.{name[:60]}].special: {name[:60]!r} is not a numeric column")
             counts = values.value_counts()
             specs.append(
                 FeatureSpec(

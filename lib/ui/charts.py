@@ -127,15 +127,32 @@ def what_if_chart(
     values = frame["value"].tolist() if numeric else [_show(v) for v in frame["value"]]
     probability = frame["probability"].to_numpy()
     percent = (probability * 100).tolist()
+    cases = [c if isinstance(c, str) else None for c in frame["case"]] if "case" in frame else [None] * len(frame)
+    special = [i for i, case in enumerate(cases) if case is not None]
+    extra = []
     if numeric:
+        line = [i for i, case in enumerate(cases) if case is None]
         main = {
             "type": "scatter",
             "mode": "lines",
-            "x": values,
-            "y": percent,
+            "x": [values[i] for i in line],
+            "y": [percent[i] for i in line],
             "line": {"color": PRIMARY},
             "name": "probability",
         }
+        if special:  # sentinels ("never contacted") are cases of their own, off the line
+            extra.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers+text",
+                    "x": [values[i] for i in special],
+                    "y": [percent[i] for i in special],
+                    "text": [cases[i] for i in special],
+                    "textposition": "top center",
+                    "marker": {"size": 10, "symbol": "diamond", "color": MUTED},
+                    "name": "special cases",
+                }
+            )
     else:
         colors = [colours[0] if p >= threshold else colours[1] for p in probability]
         main = {"type": "bar", "x": values, "y": percent, "marker": {"color": colors}, "name": "probability"}
@@ -149,7 +166,7 @@ def what_if_chart(
         "name": "this customer",
     }
     figure = _figure(
-        [main, marker],
+        [main, *extra, marker],
         f"Probability as {feature} changes",
         xaxis={"title": {"text": feature}, **({} if numeric else {"type": "category"})},
         yaxis={"title": {"text": "probability (%)"}, "range": [0, 100]},

@@ -307,3 +307,34 @@ def test_feature_words_from_the_config_label_the_form_and_the_reasons(
     predict.button[0].click().run()
     reasons = next(json.loads(c.proto.spec) for c in charts(predict) if "Top reasons" in c.proto.spec)
     assert any(label.startswith("Age (years) = ") for label in reasons["data"][0]["y"])
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_works_on_a_conversion_campaign_generated_by_the_tests(
+    open_page, campaign_registry, campaign_config, page
+):
+    at = open_page(campaign_registry, page, data_config=campaign_config)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_a_sentinel_is_offered_as_its_own_case_in_the_form_and_the_what_if(
+    open_page, campaign_registry, campaign_config
+):
+    at = open_page(campaign_registry, "predict", data_config=campaign_config)
+    case = at.selectbox(key="case_pdays")
+    assert case.options == ["a number", "never contacted"] and case.value == "never contacted"
+    at.number_input(key="field_age").set_value(70)
+    at.button[0].click().run()
+    model = get_model()
+    record = {spec.name: spec.default for spec in model.schema.features}
+    shown = metrics(at)["Probability"]
+    assert shown == f"{score_record({**record, 'age': 70, 'pdays': -1.0}, model).probability:.1%}"
+    at.selectbox(key="what_if_feature").set_value("pdays").run()
+    what_if = next(json.loads(c.proto.spec) for c in charts(at) if "Probability as" in c.proto.spec)
+    special = next(trace for trace in what_if["data"] if trace.get("name") == "special cases")
+    assert special["text"] == ["never contacted"] and special["x"] == [-1.0]
+    at.selectbox(key="case_pdays").set_value("a number")
+    at.number_input(key="field_pdays").set_value(5)
+    at.button[0].click().run()
+    assert metrics(at)["Probability"] == f"{score_record({**record, 'age': 70, 'pdays': 5.0}, model).probability:.1%}"
