@@ -17,7 +17,7 @@ from lib.settings import get_settings
 from lib.training.config import ConfigError, load_config
 from lib.ui import charts
 from lib.ui.helpers import money, served_model
-from lib.ui.wording import wording
+from lib.ui.wording import value_title, wording
 
 st.title("Batch scoring")
 model = served_model()
@@ -85,9 +85,11 @@ cards[3].metric(f"At or above threshold ({model.threshold:.2f})", f"{flagged:,}"
 at_risk = upload_revenue_at_risk(upload, model)
 if at_risk is not None:
     business = model.metadata.business
-    st.metric(f"Revenue at risk over {business.horizon_months:g} months", money(at_risk, business.currency))
+    over = "" if business.is_conversion else f" over {business.horizon_months:g} months"
+    st.metric(f"{value_title(business)}{over}", money(at_risk, business.currency))
 elif model.metadata.business is not None:
-    st.caption(f"Revenue at risk needs the `{model.metadata.business.value_column}` column in the file.")
+    business = model.metadata.business
+    st.caption(f"{value_title(business)} needs the `{business.value_column}` column in the file.")
 
 if batch.errors:
     st.subheader(f"Refused rows ({len(batch.errors):,})")

@@ -13,7 +13,7 @@ from lib.business.portfolio import (
 )
 from lib.ui import charts
 from lib.ui.helpers import money, outcome, percent, reference_customers, served_model
-from lib.ui.wording import wording
+from lib.ui.wording import campaign_story, value_title, wording
 
 st.title("Business KPIs")
 model = served_model()
@@ -34,20 +34,19 @@ feature = st.selectbox(
 )
 segments = segment_table(portfolio, model, feature, defaults)
 measure = "revenue_at_risk" if "revenue_at_risk" in segments else "predicted_rate"
-title = (
-    "Revenue at risk by segment" if measure == "revenue_at_risk" else f"Predicted rate ({outcome(model)}) by segment"
-)
+value_name = value_title(business) if business is not None else ""
+title = f"{value_name} by segment" if measure == "revenue_at_risk" else f"Predicted rate ({outcome(model)}) by segment"
 st.plotly_chart(charts.segment_chart(segments, feature, measure, title), key="segments_chart")
 config = {
     "share": st.column_config.NumberColumn(format="percent"),
     "predicted_rate": st.column_config.NumberColumn("predicted rate", format="percent"),
     "actual_rate": st.column_config.NumberColumn("actual rate", format="percent"),
-    "revenue_at_risk": st.column_config.NumberColumn("revenue at risk", format="%.0f"),
+    "revenue_at_risk": st.column_config.NumberColumn(value_name.lower(), format="%.0f"),
 }
 st.dataframe(segments, hide_index=True, column_config=config, key="segments_table")
 if not portfolio.has_value or defaults is None:
     st.info(
-        "Revenue at risk and the campaign simulator need a [business] section (value column, costs) in the "
+        "The value at stake and the campaign simulator need a [business] section (value column, costs) in the "
         "dataset config: this model's config has none."
     )
 
@@ -61,18 +60,18 @@ st.dataframe(
 
 if defaults is not None and portfolio.has_value:
     st.subheader("Campaign simulator")
-    st.caption(
-        f"Contact {wording(model).contact_order}. Each contact costs the contact and the offer; a contacted "
-        "customer who would have left stays with the success rate, keeping their value for the horizon."
-    )
-    inputs = st.columns(4)
+    conversion = business is not None and business.is_conversion
+    st.caption(f"Contact {wording(model).contact_order}. {campaign_story(business)}")
+    inputs = st.columns(3 if conversion else 4)
     campaign = Campaign(
         contact_cost=inputs[0].number_input("Contact cost", 0.0, 1e6, defaults.contact_cost, key="contact_cost"),
         offer_cost=inputs[1].number_input("Offer cost", 0.0, 1e6, defaults.offer_cost, key="offer_cost"),
         offer_success_rate=inputs[2].slider(
-            "Success rate", 0.0, 1.0, defaults.offer_success_rate, 0.01, key="success_rate"
+            "Uplift" if conversion else "Success rate", 0.0, 1.0, defaults.offer_success_rate, 0.01, key="success_rate"
         ),
-        horizon_months=inputs[3].number_input("Horizon (months)", 1.0, 120.0, defaults.horizon_months, key="horizon"),
+        horizon_months=1.0
+        if conversion
+        else inputs[3].number_input("Horizon (months)", 1.0, 120.0, defaults.horizon_months, key="horizon"),
     )
     curve = campaign_curve(portfolio, campaign)
     best = best_cutoff(curve)

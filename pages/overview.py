@@ -6,6 +6,7 @@ from lib.business.portfolio import campaign_defaults, revenue_at_risk
 from lib.monitoring.log import prediction_log
 from lib.monitoring.store import StoreUnavailable
 from lib.ui.helpers import money, outcome, percent, reference_customers, served_model
+from lib.ui.wording import value_title
 
 st.title("Prediction dashboard")
 model = served_model()
@@ -25,9 +26,10 @@ cards = st.columns(4)
 cards[0].metric("Base rate", percent(model.kpis.base_rate), help=f"Share of the dataset with {outcome(model)}.")
 if campaign and portfolio is not None and portfolio.has_value:
     cards[1].metric(
-        "Revenue at risk",
+        value_title(metadata.business),
         money(revenue_at_risk(portfolio, campaign), metadata.business.currency),
-        help=f"Sum of probability x monthly value x {campaign.horizon_months:g} months over {portfolio.source}.",
+        help=f"Sum of probability x value over {portfolio.source}"
+        + ("." if metadata.business.is_conversion else f", for {campaign.horizon_months:g} months."),
     )
 else:  # no money to show: what the model flags instead
     counts = model.kpis.metrics["confusion_matrix"]

@@ -152,8 +152,16 @@ def write_campaign_dataset(folder: Path, rows: int = 1200, seed: int = 11) -> Pa
     balance = rng.normal(1500, 900, rows).round(2)
     logit = -2.0 + np.where(contacted, 1.2 - pdays / 300, 0.0) + np.where(job == "retired", 0.8, 0.0)
     subscribed = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    margin = rng.gamma(2.0, 60.0, rows).round(2)  # what a subscription brings: never below 0
     frame = pd.DataFrame(
-        {"age": age, "job": job, "pdays": pdays, "balance": balance, "subscribed": np.where(subscribed, "yes", "no")}
+        {
+            "age": age,
+            "job": job,
+            "pdays": pdays,
+            "balance": balance,
+            "margin": margin,
+            "subscribed": np.where(subscribed, "yes", "no"),
+        }
     )
     frame["balance"] = frame["balance"].astype(str)
     frame.loc[rng.choice(rows, 30, replace=False), "balance"] = ""
@@ -175,6 +183,13 @@ positive_is = "opportunity"
 [features.pdays]
 label = "Days since last contact"
 special = { "-1" = "never contacted" }
+
+[business]
+kind = "conversion"
+value_column = "margin"
+contact_cost = 4.0
+uplift = 0.5
+currency = "€"
 
 [training]
 seed = 5

@@ -112,8 +112,13 @@ class BusinessSettings:
     horizon_months: float
     contact_cost: float
     offer_cost: float
-    offer_success_rate: float
+    offer_success_rate: float  # a conversion campaign's uplift
     currency: str = "$"
+    kind: str = "retention"  # or "conversion" (lib.training.config.CAMPAIGN_KEYS)
+
+    @property
+    def is_conversion(self) -> bool:
+        return self.kind == "conversion"
 
     @classmethod
     def read(cls, fields: _Fields) -> BusinessSettings:
@@ -124,6 +129,7 @@ class BusinessSettings:
             offer_cost=fields.number("offer_cost", low=0.0),
             offer_success_rate=fields.number("offer_success_rate", low=0.0, high=1.0),
             currency=fields.text("currency"),
+            kind=fields.text("kind", optional=True) or "retention",
         )
 
 

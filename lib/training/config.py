@@ -118,15 +118,34 @@ def _number(
     return value
 
 
+CAMPAIGN_KEYS = {
+    # retention: a contacted positive (a would-be churner) stays with offer_success_rate,
+    # keeping value x horizon_months; conversion: a contacted positive (a would-be buyer)
+    # brings value once, of which `uplift` is owed to the contact.
+    "retention": {"kind", "value_column", "horizon_months", "contact_cost", "offer_cost", "offer_success_rate"},
+    "conversion": {"kind", "value_column", "contact_cost", "offer_cost", "uplift"},
+}
+
+
 def _business(table: dict[str, Any]) -> BusinessSettings:
     where = "[business]"
+    kind = _check_type(table.get("kind", "retention"), str, f"{where}.kind")
+    if kind not in CAMPAIGN_KEYS:
+        raise ConfigError(f"{where}.kind: must be 'retention' or 'conversion', got {kind[:40]!r}")
+    unknown = sorted(set(table) - CAMPAIGN_KEYS[kind] - {"currency"})
+    if unknown:
+        raise ConfigError(f"{where}: {unknown[0][:40]!r} is not a key of a {kind} campaign")
+    conversion = kind == "conversion"
     return BusinessSettings(
         value_column=_require(table, "value_column", str, where),
-        horizon_months=_number(table, "horizon_months", where, 0.0, 1200.0),
+        horizon_months=1.0 if conversion else _number(table, "horizon_months", where, 0.0, 1200.0),
         contact_cost=_number(table, "contact_cost", where, 0.0, 1e9),
-        offer_cost=_number(table, "offer_cost", where, 0.0, 1e9),
-        offer_success_rate=_number(table, "offer_success_rate", where, 0.0, 1.0),
+        offer_cost=_number(table, "offer_cost", where, 0.0, 1e9, 0.0 if conversion else None),
+        offer_success_rate=_number(table, "uplift", where, 0.0, 1.0, 1.0)
+        if conversion
+        else _number(table, "offer_success_rate", where, 0.0, 1.0),
         currency=_check_type(table.get("currency", "$"), str, f"{where}.currency"),
+        kind=kind,
     )
 
 

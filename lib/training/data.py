@@ -154,6 +154,12 @@ def load_dataset(config: DatasetConfig) -> Dataset:
         value = pd.to_numeric(raw[config.business.value_column], errors="coerce")
         if value.notna().sum() == 0:
             raise DataError(f"[business].value_column '{config.business.value_column}' holds no numbers")
+        if (value < 0).any():  # an account balance is not what a customer is worth to a campaign
+            raise DataError(
+                f"[business].value_column '{config.business.value_column}' has {int((value < 0).sum()):,} negative "
+                f"values (lowest {value.min():g}): a campaign value is what a positive customer brings or keeps, "
+                "never below 0. Choose another column, or prepare one without negative values"
+            )
         business_value = value.fillna(0.0).to_numpy(dtype=float)
 
     positives = int(target.sum())

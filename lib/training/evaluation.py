@@ -86,8 +86,11 @@ def campaign_profit(
 ) -> float:
     """Realised profit of contacting everyone at or above the threshold.
 
-    Each contact costs contact_cost + offer_cost; a contacted churner stays with
-    probability offer_success_rate, which keeps value x horizon_months of revenue.
+    Each contact costs contact_cost + offer_cost. Retention: a contacted positive (who
+    would have left) stays with probability offer_success_rate, keeping value x
+    horizon_months. Conversion: a contacted positive brings value once, of which the
+    uplift share is owed to the contact (horizon_months is 1, the uplift is stored as
+    offer_success_rate): the same sum.
     """
     contacted = probability >= threshold
     saved = business.offer_success_rate * business.horizon_months * float(np.sum(value[contacted] * y_true[contacted]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lib.model.contract import Outcome
+from lib.model.contract import BusinessSettings, Outcome
 from lib.model_loader import LoadedModel
 from lib.ui.charts import OPPORTUNITY_COLOURS, RISK_COLOURS
 
@@ -39,6 +39,24 @@ class Wording:
     def predicted(self) -> str:
         """What the model predicts, as a reader says it: "Churn: Churned"."""
         return f"{self.outcome.name}: {self.outcome.positive}"
+
+
+def value_title(business: BusinessSettings) -> str:
+    """What the sum of probability x value is called for this kind of campaign."""
+    return "Value to win" if business.is_conversion else "Revenue at risk"
+
+
+def campaign_story(business: BusinessSettings) -> str:
+    """How the simulator counts, in one sentence."""
+    if business.is_conversion:
+        return (
+            "Each contact costs the contact and the offer; a contacted customer who would buy brings their value "
+            "once, of which the uplift is owed to the contact."
+        )
+    return (
+        "Each contact costs the contact and the offer; a contacted customer who would have left stays with the "
+        "success rate, keeping their value for the horizon."
+    )
 
 
 def wording(model: LoadedModel) -> Wording:

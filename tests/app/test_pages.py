@@ -7,7 +7,7 @@ import pytest
 
 from lib.model.bundle import MODEL_FILE
 from lib.model.inference import score_record
-from lib.model_loader import get_model
+from lib.model_loader import get_model, load_model
 from lib.monitoring.log import prediction_log
 from lib.serving.scoring import score_and_log
 from lib.settings import PROJECT_ROOT
@@ -338,3 +338,19 @@ def test_a_sentinel_is_offered_as_its_own_case_in_the_form_and_the_what_if(
     at.number_input(key="field_pdays").set_value(5)
     at.button[0].click().run()
     assert metrics(at)["Probability"] == f"{score_record({**record, 'age': 70, 'pdays': 5.0}, model).probability:.1%}"
+
+
+def test_a_conversion_campaign_is_told_and_simulated_as_one(open_page, campaign_registry, campaign_config):
+    model = load_model(str(campaign_registry))
+    assert model.metadata.threshold_criterion == "max_expected_profit"  # chosen by the conversion profit
+    at = open_page(campaign_registry, "business", data_config=campaign_config)
+    assert not at.exception, at.exception
+    assert at.slider(key="success_rate").label == "Uplift"
+    assert "horizon" not in [widget.key for widget in at.number_input]
+    assert any("who would buy brings their value once" in c.value for c in at.caption)
+    assert not any("who would have left" in c.value for c in at.caption)
+    best = metrics(at)["Expected profit"]
+    at.number_input(key="contact_cost").set_value(400.0).run()
+    assert metrics(at)["Expected profit"] != best and "€" in best
+    overview = open_page(campaign_registry, "overview", data_config=campaign_config)
+    assert "Value to win" in metrics(overview)

@@ -83,3 +83,17 @@ def test_bad_config_is_refused_with_the_key_named(tmp_path, text, message):
 def test_missing_config_file_says_where_it_looked(tmp_path):
     with pytest.raises(ConfigError, match=r"dataset config not found: .*nowhere\.toml"):
         load_config(tmp_path / "nowhere.toml")
+
+
+def test_a_conversion_campaign_reads_its_own_keys(tmp_path):
+    text = VALID + "[business]\nkind = 'conversion'\nvalue_column = 'v'\ncontact_cost = 2\nuplift = 0.4\n"
+    business = load_config(write(tmp_path, text)).business
+    assert business.is_conversion and (business.horizon_months, business.offer_cost) == (1.0, 0.0)
+    assert business.offer_success_rate == 0.4  # the uplift, counted as the retention rate is
+    with pytest.raises(ConfigError, match="'horizon_months' is not a key of a conversion campaign"):
+        load_config(write(tmp_path, text + "horizon_months = 12\n"))
+    with pytest.raises(ConfigError, match="must be 'retention' or 'conversion'"):
+        load_config(write(tmp_path, text.replace("'conversion'", "'upsell'")))
+    retention = VALID + "[business]\nvalue_column = 'v'\nhorizon_months = 1\ncontact_cost = 1\noffer_cost = 1\n"
+    with pytest.raises(ConfigError, match="'uplift' is not a key of a retention campaign"):
+        load_config(write(tmp_path, retention + "offer_success_rate = 0.3\nuplift = 0.2\n"))

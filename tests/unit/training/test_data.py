@@ -1,5 +1,7 @@
 """Loading a dataset: blanks, type inference, ids, target encoding and the split."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -92,3 +94,23 @@ def test_rows_without_target_are_dropped_and_counted(tmp_path):
     rows = "".join(f"{i},{i % 2}\n" for i in range(40)) + "99,\n"
     dataset = load_dataset(_config_for(tmp_path, "a,y\n" + rows))
     assert (dataset.rows_read, dataset.rows_dropped, len(dataset.target)) == (41, 1, 40)
+
+
+def test_a_value_column_with_negative_values_is_refused_with_the_reason(campaign_config, tmp_path):
+    text = campaign_config.read_text().replace('value_column = "margin"', 'value_column = "balance"')
+    shutil.copy(campaign_config.parent / "campaign.csv", tmp_path / "campaign.csv")
+    (tmp_path / "balance.toml").write_text(text)
+    with pytest.raises(DataError) as error:
+        load_dataset(load_config(tmp_path / "balance.toml"))
+    assert "[business].value_column 'balance' has" in str(error.value) and "negative values" in str(error.value)
+
+
+def test_conversion_profit_counts_each_reached_buyer_once_with_the_uplift(campaign_config):
+    from lib.training.evaluation import campaign_profit
+
+    business = load_config(campaign_config).business
+    y = np.array([1, 0, 1, 1])
+    p = np.array([0.9, 0.8, 0.2, 0.7])
+    value = np.array([100.0, 50.0, 80.0, 10.0])
+    # contacted at 0.5: rows 0, 1, 3; buyers reached: 0 and 3 -> 0.5 x (100 + 10) - 3 x 4
+    assert campaign_profit(y, p, value, 0.5, business) == pytest.approx(0.5 * 110 - 12)
