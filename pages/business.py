@@ -84,4 +84,4 @@ if defaults is not None and portfolio.has_value:
     )
     cards[1].metric("Probability cut-off", f"{best['cutoff']:.2f}")
     cards[2].metric("Expected profit", money(best["expected_profit"], currency))
-    st.plotly_chart(charts.campaign_chart(curve, best, currency), key="campaign_chart")
+    st.plotly_chart(charts.campaign_chart(curve, best, currency, wording(model).ranked), key="campaign_chart")

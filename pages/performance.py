@@ -6,6 +6,7 @@ import streamlit as st
 from lib.business.portfolio import business_optimal_threshold, threshold_row
 from lib.ui import charts
 from lib.ui.helpers import candidates_table, money, served_model
+from lib.ui.wording import wording
 
 st.title("Model performance")
 model = served_model()
@@ -39,7 +40,7 @@ row[0].plotly_chart(charts.roc_chart(curves, metrics["roc_auc"]), key="roc")
 row[1].plotly_chart(charts.pr_chart(curves, metrics["pr_auc"], kpis.base_rate), key="pr")
 row = st.columns(2)
 row[0].plotly_chart(charts.calibration_chart(curves), key="calibration")
-row[1].plotly_chart(charts.gain_chart(curves), key="gain")
+row[1].plotly_chart(charts.gain_chart(curves, wording(model).ranked), key="gain")
 st.plotly_chart(charts.importance_chart(kpis.feature_importance), key="importance")
 st.markdown(f"**Families compared at training** (the served one: {model.metadata.model.family.replace('_', ' ')})")
 st.dataframe(candidates_table(kpis.candidates), hide_index=True, key="candidates")

@@ -120,7 +120,7 @@ def _segments(values: pd.Series, numeric: bool) -> pd.Series:
 
 def segment_table(portfolio: Portfolio, model: LoadedModel, feature: str, campaign: Campaign | None) -> pd.DataFrame:
     """Per segment of `feature` (its categories, or quantile bands of a number): size,
-    predicted and actual positive rate, customers flagged, and revenue at risk."""
+    predicted and actual positive rate, customers flagged, and the value at stake."""
     spec = next(s for s in model.schema.features if s.name == feature)
     frame = portfolio.frame
     parts = pd.DataFrame(
@@ -157,7 +157,7 @@ def revenue_at_risk(portfolio: Portfolio, campaign: Campaign) -> float:
 
 
 def campaign_curve(portfolio: Portfolio, campaign: Campaign) -> pd.DataFrame:
-    """Expected profit of contacting the k riskiest customers, for every k.
+    """Expected profit of contacting the k most likely positives, for every k.
 
     Profit = sum over contacted of p x success rate x value x horizon, minus
     k x (contact cost + offer cost): the expected counterpart of the training KPI.

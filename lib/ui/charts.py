@@ -262,12 +262,12 @@ def calibration_chart(curves: dict[str, Any]) -> go.Figure:
     )
 
 
-def gain_chart(curves: dict[str, Any]) -> go.Figure:
+def gain_chart(curves: dict[str, Any], ranked: str = "riskiest first") -> go.Figure:
     gain = curves["gain"]
     return _figure(
         [_curve(gain["population_share"], gain["positives_captured"]), _diagonal("random")],
         "Cumulative gain",
-        xaxis={"title": {"text": "share of customers contacted (riskiest first)"}, "tickformat": ".0%"},
+        xaxis={"title": {"text": f"share of customers contacted ({ranked})"}, "tickformat": ".0%"},
         yaxis={"title": {"text": "share of positives reached"}, "tickformat": ".0%"},
     )
 
@@ -327,7 +327,7 @@ def segment_chart(table: pd.DataFrame, feature: str, measure: str, title: str) -
     return _figure([bars], title, xaxis={"title": {"text": feature}, "type": "category"})
 
 
-def campaign_chart(curve: pd.DataFrame, best: pd.Series, currency: str) -> go.Figure:
+def campaign_chart(curve: pd.DataFrame, best: pd.Series, currency: str, ranked: str = "riskiest first") -> go.Figure:
     best_point = {
         "type": "scatter",
         "mode": "markers",
@@ -338,7 +338,7 @@ def campaign_chart(curve: pd.DataFrame, best: pd.Series, currency: str) -> go.Fi
     }
     return _figure(
         [_curve(curve["targeted"].tolist(), curve["expected_profit"].tolist(), name="expected profit"), best_point],
-        "Expected profit by number of customers contacted (riskiest first)",
+        f"Expected profit by number of customers contacted ({ranked})",
         xaxis={"title": {"text": "customers contacted"}},
         yaxis={"title": {"text": f"expected profit ({currency})"}},
     )

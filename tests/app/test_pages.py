@@ -280,6 +280,9 @@ def test_words_and_colours_follow_the_outcome_polarity(
     assert [s.value for s in batch.subheader if s.value.startswith("Scored rows")] == [f"Scored rows, {ranked}"]
     business = open_page(registry, "business", data_config=config)
     assert top in [s.value for s in business.subheader]
+    performance = open_page(registry, "performance", data_config=config)
+    gain = next(json.loads(c.proto.spec) for c in charts(performance) if "Cumulative gain" in c.proto.spec)
+    assert gain["layout"]["xaxis"]["title"]["text"] == f"share of customers contacted ({ranked})"
     other_top = "Top prospects" if polarity == "risk" else "Top-risk customers"
     assert other_top not in [s.value for s in business.subheader]
     predict = open_page(registry, "predict", data_config=config)
