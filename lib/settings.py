@@ -121,6 +121,19 @@ def _trusted_proxies(raw: str) -> tuple[str, ...]:
     return entries
 
 
+def _registry_of(data_config: Path) -> Path:
+    """The models folder a dataset config names ([dataset].registry, relative to it): where
+    MODEL_URI points when it is not set, so DATA_CONFIG alone switches examples. Without
+    one, or when the config cannot be read (training says why), the project's models/."""
+    import tomllib
+
+    try:
+        registry = tomllib.loads(data_config.read_text(encoding="utf-8"))["dataset"]["registry"]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        return PROJECT_ROOT / "models"
+    return (data_config.parent / registry).resolve() if isinstance(registry, str) else PROJECT_ROOT / "models"
+
+
 @lru_cache(maxsize=32)
 def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
     env = dict(values)
@@ -130,7 +143,8 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
     max_upload_mb = _bounded(env, "MAX_UPLOAD_MB", 50, 1, 2000)
     max_batch = _bounded(env, "MAX_BATCH", 10_000, 1, 1_000_000)
     max_body_mb = _bounded(env, "MAX_BODY_MB", 32, 1, 2000)
-    model_uri = env.get("MODEL_URI", "models").strip() or "models"
+    data_config = _path(env.get("DATA_CONFIG", "data/telco.toml"))
+    model_uri = env.get("MODEL_URI", "").strip() or str(_registry_of(data_config))
     if not model_uri.startswith("s3://"):
         model_uri = str(_path(model_uri))
     kpi_dir = _path(env.get("KPI_DIR", "kpis"))
@@ -138,7 +152,7 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
     if promotion_metric not in PROMOTION_METRICS:
         raise SettingsError(f"PROMOTION_METRIC must be one of {', '.join(PROMOTION_METRICS)}, not {promotion_metric!r}")
     return Settings(
-        data_config=_path(env.get("DATA_CONFIG", "data/telco.toml")),
+        data_config=data_config,
         model_uri=model_uri,
         kpi_dir=kpi_dir,
         model_cache_dir=_path(env.get("MODEL_CACHE_DIR", ".cache/models")),

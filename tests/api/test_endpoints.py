@@ -344,3 +344,24 @@ def test_openapi_describes_features_in_the_configs_words(api, opportunity_regist
     assert properties["age"]["title"] == "Age"
     assert properties["age"]["description"].startswith("Age (years). Age of the account holder. training range")
     assert "title" not in properties["region"]  # no words configured for it
+
+
+@pytest.mark.parametrize("example", ["models", "models/campaign"])
+def test_every_endpoint_answers_on_both_shipped_examples(api, example):
+    from lib.settings import PROJECT_ROOT
+
+    client = api(PROJECT_ROOT / example)
+    assert strict(client.get("/health"))["status"] == "ok"
+    document = strict(client.get("/openapi.json"))
+    record = {
+        name: prop["x-default"]
+        for name, prop in document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"][
+            "oneOf"
+        ][0]["properties"]["record"]["properties"].items()
+    }
+    prediction = strict(client.post("/predict", json={"record": record}))["prediction"]
+    assert 0 < prediction["probability"] < 1
+    for path in ("/metrics", "/metrics/model", "/metrics/system", "/metrics/kpis", "/metrics/feature-distribution"):
+        assert client.get(path).status_code == 200, path
+    kpis = strict(client.get("/metrics/kpis"))
+    assert kpis["business_available"] and "value_at_stake" in kpis["business"]

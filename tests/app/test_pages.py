@@ -357,3 +357,28 @@ def test_a_conversion_campaign_is_told_and_simulated_as_one(open_page, campaign_
     assert metrics(at)["Expected profit"] != best and "€" in best
     overview = open_page(campaign_registry, "overview", data_config=campaign_config)
     assert "Value to win" in metrics(overview)
+
+
+SHIPPED = {
+    "telco": (PROJECT_ROOT / "models", PROJECT_ROOT / "data" / "telco.toml", "riskiest first", "Revenue at risk"),
+    "campaign": (
+        PROJECT_ROOT / "models" / "campaign",
+        PROJECT_ROOT / "data" / "campaign.toml",
+        "most promising first",
+        "Value to win",
+    ),
+}
+
+
+@pytest.mark.parametrize("example", list(SHIPPED))
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_of_both_shipped_examples_renders_in_its_own_words(open_page, example, page):
+    registry, config, ranked, value = SHIPPED[example]
+    at = open_page(registry, page, data_config=config)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    if page == "overview":
+        assert value in metrics(at)
+    if page == "batch":
+        at.button(key="batch_sample").click().run()
+        assert f"Scored rows, {ranked}" in [s.value for s in at.subheader]
