@@ -61,11 +61,13 @@ def show_prediction(prediction: Prediction) -> None:
     """The label, probability, confidence and quality, the gauge, warnings and reasons."""
     left, right = st.columns([1, 2])
     with left:
+        named = model.outcome
+        said = named.positive if prediction.label == schema.positive_label else named.negative
         st.metric(
             "Prediction",
-            prediction.label,
-            help=f"{schema.positive_label} when the probability is at least the threshold "
-            f"({prediction.threshold:.2f}).",
+            said,
+            help=f"{named.positive} ({named.name}) when the probability is at least the threshold "
+            f"({prediction.threshold:.2f}); the data's own label: {prediction.label}.",
         )
         st.metric("Probability", f"{prediction.probability:.1%}")
         st.metric(
