@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from lib.model.bundle import MODEL_FILE
 from lib.model.inference import score_record
 from lib.monitoring.log import prediction_log
-from tests.helpers import COMMITTED_REGISTRY, strict
+from tests.helpers import strict
 
 JSON = {"content-type": "application/json"}
 
@@ -246,12 +246,20 @@ def test_kpis_expose_the_business_figures(api, registry_copy, telco_model):
     assert {"base_rate", "value_at_stake", "value_at_stake_actual"} <= set(body["business"])
 
 
-def test_kpi_names_are_neutral_even_for_a_bundle_written_with_churn_words(api):
-    committed = json.loads(next(COMMITTED_REGISTRY.glob("*/kpis.json")).read_text())
-    assert "base_churn_rate" in committed["business"]  # the committed bundle predates neutral names
-    body = strict(api(COMMITTED_REGISTRY).get("/metrics/kpis"))
-    assert body["business"]["base_rate"] == committed["business"]["base_churn_rate"]
-    assert body["business"]["value_at_stake"] == committed["business"]["revenue_at_risk"]
+def test_kpi_names_are_neutral_even_for_a_bundle_written_with_churn_words(api, registry_copy):
+    version = json.loads((registry_copy / "current.json").read_text())["version"]
+    path = registry_copy / version / "kpis.json"
+    kpis = json.loads(path.read_text())
+    old = {
+        "base_rate": "base_churn_rate",
+        "value_at_stake": "revenue_at_risk",
+        "value_at_stake_actual": "revenue_lost_actual",
+    }
+    kpis["business"] = {old.get(key, key): value for key, value in kpis["business"].items()}
+    path.write_text(json.dumps(kpis))  # as bundles written before the neutral names were
+    body = strict(api(registry_copy).get("/metrics/kpis"))
+    assert body["business"]["base_rate"] == kpis["business"]["base_churn_rate"]
+    assert body["business"]["value_at_stake"] == kpis["business"]["revenue_at_risk"]
     assert not {"base_churn_rate", "revenue_at_risk", "revenue_lost_actual"} & set(body["business"])
     assert body["base_rate"] == pytest.approx(1869 / 7043)
 

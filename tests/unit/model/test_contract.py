@@ -6,10 +6,9 @@ import json
 import pytest
 
 from lib.model.bundle import KPIS_FILE, METADATA_FILE, POINTER_FILE
-from lib.model.contract import FORMAT_VERSION, BundleMetadata, ContractError, TrainingKpis
+from lib.model.contract import FORMAT_VERSION, ContractError, TrainingKpis
 from lib.model_loader import ModelNotAvailable, load_model
 from lib.registry import LocalRegistry
-from tests.helpers import COMMITTED_REGISTRY
 
 
 def served_folder(registry):
@@ -39,10 +38,12 @@ def test_training_writes_the_current_format_and_serving_reads_it_typed(telco_mod
     assert telco_model.kpis.threshold_selection.threshold == telco_model.threshold
 
 
-def test_a_bundle_written_before_the_format_version_reads_as_format_one():
-    metadata = json.loads(next(COMMITTED_REGISTRY.glob("*/metadata.json")).read_text())
-    assert "format_version" not in metadata  # the committed model predates the field
-    assert BundleMetadata.from_json(metadata).format_version == 1
+def test_a_bundle_written_before_the_format_version_and_the_outcome_reads_as_format_one(registry_copy):
+    folder = served_folder(registry_copy)
+    edit(folder / METADATA_FILE, lambda m: (m.pop("format_version"), m.pop("outcome")))  # as bundles were
+    model = load_model(str(registry_copy))
+    assert model.metadata.format_version == 1 and model.metadata.outcome is None
+    assert (model.outcome.name, model.outcome.positive, model.outcome.positive_is) == ("Churn", "Yes", "risk")
 
 
 @pytest.mark.parametrize(
