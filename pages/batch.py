@@ -16,7 +16,7 @@ from lib.serving.scoring import score_and_log_upload
 from lib.settings import get_settings
 from lib.training.config import ConfigError, load_config
 from lib.ui import charts
-from lib.ui.helpers import money, served_model
+from lib.ui.helpers import column_headers, money, served_model
 from lib.ui.wording import value_title, wording
 
 st.title("Batch scoring")
@@ -113,7 +113,10 @@ st.dataframe(
     shown,
     hide_index=True,
     key="scored",
-    column_config={"probability": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)},
+    column_config={
+        **column_headers(model),
+        "probability": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+    },
 )
 st.download_button(
     "Download the scored rows (CSV)",

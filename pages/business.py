@@ -12,7 +12,15 @@ from lib.business.portfolio import (
     top_risk,
 )
 from lib.ui import charts
-from lib.ui.helpers import money, outcome, percent, reference_customers, served_model
+from lib.ui.helpers import (
+    column_headers,
+    feature_titles,
+    money,
+    outcome,
+    percent,
+    reference_customers,
+    served_model,
+)
 from lib.ui.wording import campaign_story, value_title, wording
 
 st.title("Business KPIs")
@@ -29,6 +37,7 @@ feature = st.selectbox(
     "Segment by",
     model.schema.names,
     index=model.schema.names.index(default_segment_feature(model)),
+    format_func=feature_titles(model).get,
     help="Any feature: categories as they are, numbers in five bands of equal size.",
     key="segment_feature",
 )
@@ -36,7 +45,7 @@ segments = segment_table(portfolio, model, feature, defaults)
 measure = "revenue_at_risk" if "revenue_at_risk" in segments else "predicted_rate"
 value_name = value_title(business) if business is not None else ""
 title = f"{value_name} by segment" if measure == "revenue_at_risk" else f"Predicted rate ({outcome(model)}) by segment"
-st.plotly_chart(charts.segment_chart(segments, feature, measure, title), key="segments_chart")
+st.plotly_chart(charts.segment_chart(segments, feature_titles(model)[feature], measure, title), key="segments_chart")
 config = {
     "share": st.column_config.NumberColumn(format="percent"),
     "predicted_rate": st.column_config.NumberColumn("predicted rate", format="percent"),
@@ -55,7 +64,10 @@ st.dataframe(
     top_risk(portfolio, model),
     hide_index=True,
     key="top_risk",
-    column_config={"probability": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)},
+    column_config={
+        **column_headers(model),
+        "probability": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+    },
 )
 
 if defaults is not None and portfolio.has_value:

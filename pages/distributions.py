@@ -49,7 +49,8 @@ if drift is not None:
         charts.drift_chart(drift["probability"], "Predicted probability: test split and recent"), key="probability"
     )
 
-feature = st.selectbox("Feature", model.schema.names, key="distribution_feature")
+titles = {spec.name: spec.title for spec in model.schema.features}
+feature = st.selectbox("Feature", model.schema.names, format_func=titles.get, key="distribution_feature")
 reference = distributions[feature]
 spec = next(s for s in model.schema.features if s.name == feature)
 report = drift["features"][feature] if drift else feature_report(reference, spec.categories, None)

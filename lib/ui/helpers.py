@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from lib.business.portfolio import Portfolio, cached_reference_portfolio
@@ -39,6 +41,20 @@ def outcome(model: LoadedModel) -> str:
     """What the model predicts, in the dataset's own words: "Churn: Churned" (the config's
     [outcome] section; else the target column and its positive label)."""
     return f"{model.outcome.name}: {model.outcome.positive}"
+
+
+def column_headers(model: LoadedModel) -> dict[str, Any]:
+    """Table headers in the config's words; the data keeps its column names (and a
+    download its CSV header)."""
+    headers: dict[str, Any] = {
+        spec.name: st.column_config.Column(spec.title) for spec in model.schema.features if spec.title != spec.name
+    }
+    headers["label"] = st.column_config.Column(f"predicted {model.outcome.name.lower()}")
+    return headers
+
+
+def feature_titles(model: LoadedModel) -> dict[str, str]:
+    return {spec.name: spec.title for spec in model.schema.features}
 
 
 SCORER_NAMES = {"compiled_linear": "compiled (linear)", "compiled_trees": "compiled (trees)"}

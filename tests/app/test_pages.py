@@ -383,3 +383,14 @@ def test_every_page_of_both_shipped_examples_renders_in_its_own_words(open_page,
     if page == "batch":
         at.button(key="batch_sample").click().run()
         assert f"Scored rows, {ranked}" in [s.value for s in at.subheader]
+
+
+def test_tables_and_pickers_use_the_configs_words_for_columns(open_page, campaign_registry, campaign_config):
+    at = open_page(campaign_registry, "business", data_config=campaign_config)
+    assert "Days since last contact" in at.selectbox(key="segment_feature").options
+    top = next(frame for frame in at.dataframe if "probability" in frame.value.columns)
+    configured = json.loads(top.proto.columns)  # the headers shown; the data keeps its column names
+    assert configured["pdays"]["label"] == "Days since last contact" and "pdays" in top.value.columns
+    assert configured["label"]["label"] == "predicted subscription"
+    distributions = open_page(campaign_registry, "distributions", data_config=campaign_config)
+    assert "Days since last contact" in distributions.selectbox(key="distribution_feature").options
