@@ -48,7 +48,7 @@ def feature_input(box: DeltaGenerator, spec: FeatureSpec) -> Any:
         min_value=None if spec.hard_min is None else cast(spec.hard_min),
         max_value=None if spec.hard_max is None else cast(spec.hard_max),
         step=1 if whole else 0.01,
-        format=None if whole else "%.2f",
+        format=spec.number_format or (None if whole else "%.2f"),
         help=f"{described}Training range {spec.min:g} to {spec.max:g}; default: the median.",
         key=f"field_{spec.name}",
     )

@@ -35,6 +35,7 @@ class FeatureSpec:
     # Sentinel numbers that mean a case of their own ("-1" -> "never contacted"): kept out
     # of the training range, and offered as such in the form and the what-if.
     special: dict[str, str] = field(default_factory=dict)
+    number_format: str | None = None  # "%d", "%.2f": how the form and the tables show it
 
     @property
     def is_numeric(self) -> bool:
@@ -105,7 +106,7 @@ class FeatureSchema:
                 raise TypeError(f"{spec.name!r} has kind {spec.kind!r}, not numeric or categorical")
             if spec.is_numeric and not (isinstance(spec.min, int | float) and isinstance(spec.max, int | float)):
                 raise TypeError(f"the numeric feature {spec.name!r} lacks its training min and max")
-            for words in (spec.label, spec.description, spec.unit):
+            for words in (spec.label, spec.description, spec.unit, spec.number_format):
                 if words is not None and (not isinstance(words, str) or len(words) > MAX_TEXT_CHARS):
                     raise TypeError(f"the label, description or unit of {spec.name!r} is not a short text")
             if not isinstance(spec.special, dict) or not all(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ class FeatureWords:
     description: str | None = None
     unit: str | None = None
     special: dict[float, str] = field(default_factory=dict)  # sentinel number -> what it means
+    format: str | None = None  # how a number is shown: "%d", "%.2f", ...
 
 
 @dataclass(frozen=True)
@@ -172,9 +174,13 @@ def _features(table: dict[str, Any]) -> dict[str, FeatureWords]:
     for column, entry in table.items():
         where = f"[features.{column[:60]}]"
         _check_type(entry, dict, where)
-        unknown = sorted(set(entry) - {"label", "description", "unit", "special"})
+        unknown = sorted(set(entry) - {"label", "description", "unit", "special", "format"})
         if unknown:
-            raise ConfigError(f"{where}: unknown key {unknown[0][:40]!r} (label, description, unit, special)")
+            raise ConfigError(f"{where}: unknown key {unknown[0][:40]!r} (label, description, unit, special, format)")
+        if "format" in entry and not NUMBER_FORMAT.fullmatch(str(entry["format"])):
+            raise ConfigError(
+                f"{where}.format: a number format such as '%d' or '%.2f', got {str(entry['format'])[:20]!r}"
+            )
         texts: dict[str, Any] = {"special": _special(entry.get("special", {}), f"{where}.special")}
         for key, value in entry.items():
             if key == "special":
@@ -185,6 +191,9 @@ def _features(table: dict[str, Any]) -> dict[str, FeatureWords]:
             texts[key] = text
         words[column] = FeatureWords(**texts)
     return words
+
+
+NUMBER_FORMAT = re.compile(r"%[,]?(\.[0-9])?[dfe]")
 
 
 def _special(table: Any, where: str) -> dict[float, str]:

@@ -227,11 +227,13 @@ def build_schema(dataset: Dataset, train_rows: np.ndarray, config: DatasetConfig
                     description=words.description,
                     unit=words.unit,
                     special={repr(value): label for value, label in words.special.items()},
+                    number_format=words.format,
                 )
             )
         else:
-            if words.special:
-                raise DataError(f"[features.{name[:60]}].special: {name[:60]!r} is not a numeric column")
+            if words.special or words.format:
+                key = "special" if words.special else "format"
+                raise DataError(f"[features.{name[:60]}].{key}: {name[:60]!r} is not a numeric column")
             counts = values.value_counts()
             specs.append(
                 FeatureSpec(

@@ -47,7 +47,11 @@ def column_headers(model: LoadedModel) -> dict[str, Any]:
     """Table headers in the config's words; the data keeps its column names (and a
     download its CSV header)."""
     headers: dict[str, Any] = {
-        spec.name: st.column_config.Column(spec.title) for spec in model.schema.features if spec.title != spec.name
+        spec.name: st.column_config.NumberColumn(spec.title, format=spec.number_format)
+        if spec.number_format
+        else st.column_config.Column(spec.title)
+        for spec in model.schema.features
+        if spec.title != spec.name or spec.number_format
     }
     headers["label"] = st.column_config.Column(f"predicted {model.outcome.name.lower()}")
     return headers

@@ -394,3 +394,12 @@ def test_tables_and_pickers_use_the_configs_words_for_columns(open_page, campaig
     assert configured["label"]["label"] == "predicted subscription"
     distributions = open_page(campaign_registry, "distributions", data_config=campaign_config)
     assert "Days since last contact" in distributions.selectbox(key="distribution_feature").options
+
+
+def test_a_configured_number_format_shapes_the_form(open_page):
+    registry, config = SHIPPED["campaign"][:2]
+    at = open_page(registry, "predict", data_config=config)
+    assert at.number_input(key="field_margin").proto.format == "%.1f"  # configured (a float shows "%.2f" by default)
+    assert at.number_input(key="field_balance").proto.format == "%d"
+    assert at.number_input(key="field_age").proto.format == "%d"  # none configured: the default for a whole number
+    assert at.number_input(key="field_campaign").proto.format == "%d"
