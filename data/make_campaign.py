@@ -57,7 +57,7 @@ def campaign(rows: int = ROWS, seed: int = SEED) -> pd.DataFrame:
         {
             "client_id": [f"C{i:06d}" for i in range(rows)],
             "age": age,
-            "job": job,
+            "occupation": job,
             "marital": marital,
             "education": education,
             "balance": balance.astype(int),
