@@ -7,7 +7,7 @@ from lib.monitoring.drift import ALERT, MIN_RECENT_ROWS, WATCH, feature_report
 from lib.monitoring.log import prediction_log
 from lib.monitoring.store import WINDOWS, StoreUnavailable
 from lib.ui import charts
-from lib.ui.helpers import served_model
+from lib.ui.helpers import feature_titles, served_model
 
 STATUS_LABELS = {"ok": "ok", "watch": "watch", "alert": "ALERT", "too_few": "too few"}
 
@@ -49,8 +49,7 @@ if drift is not None:
         charts.drift_chart(drift["probability"], "Predicted probability: test split and recent"), key="probability"
     )
 
-titles = {spec.name: spec.title for spec in model.schema.features}
-feature = st.selectbox("Feature", model.schema.names, format_func=titles.get, key="distribution_feature")
+feature = st.selectbox("Feature", model.schema.names, format_func=feature_titles(model).get, key="distribution_feature")
 reference = distributions[feature]
 spec = next(s for s in model.schema.features if s.name == feature)
 report = drift["features"][feature] if drift else feature_report(reference, spec.categories, None)

@@ -11,7 +11,7 @@ from lib.model.inference import InvalidInput, Prediction
 from lib.model.schema import FeatureSpec
 from lib.serving.scoring import score_and_log
 from lib.ui import charts
-from lib.ui.helpers import percent, served_model
+from lib.ui.helpers import feature_titles, percent, served_model
 from lib.ui.wording import wording
 
 st.title("Predict one customer")
@@ -85,7 +85,7 @@ def show_prediction(prediction: Prediction) -> None:
         st.warning(f"**{warning['field']}**: {warning['message']}", icon=":material/warning:")
     if prediction.reasons:
         st.plotly_chart(
-            charts.reasons_bar(prediction.reasons, words.colours, {s.name: s.title for s in schema.features}),
+            charts.reasons_bar(prediction.reasons, words.colours, feature_titles(model)),
             key="reasons",
         )
         st.caption(
@@ -102,8 +102,9 @@ def show_what_if(record: dict[str, Any], prediction: Prediction) -> None:
     st.subheader("What if?")
     names = schema.names
     first = names.index(default_what_if_feature(model, prediction.reasons))
-    titles = {s.name: s.title for s in schema.features}
-    feature = st.selectbox("Feature to vary", names, index=first, format_func=titles.get, key="what_if_feature")
+    feature = st.selectbox(
+        "Feature to vary", names, index=first, format_func=feature_titles(model).get, key="what_if_feature"
+    )
     spec = next(s for s in schema.features if s.name == feature)
     curve = what_if(model, {name: record[name] for name in names}, feature)
     st.plotly_chart(

@@ -141,6 +141,13 @@ def synthetic_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_dataset(tmp_path_factory.mktemp("synthetic"))
 
 
+def trained_registry(config: Path, factory: pytest.TempPathFactory, name: str) -> Path:
+    """A fresh registry serving a model trained from `config` (quietly)."""
+    registry = factory.mktemp(name)
+    train(load_config(config), registry, log=lambda _line: None)
+    return registry
+
+
 def write_campaign_dataset(folder: Path, rows: int = 1200, seed: int = 11) -> Path:
     """A conversion campaign unlike the others: a sentinel number (pdays = -1, never
     contacted), blank balances, and words for its columns in the config."""
@@ -207,9 +214,7 @@ def campaign_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def campaign_registry(campaign_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    registry = tmp_path_factory.mktemp("campaign-registry")
-    train(load_config(campaign_config), registry, log=lambda _line: None)
-    return registry
+    return trained_registry(campaign_config, tmp_path_factory, "campaign-registry")
 
 
 @pytest.fixture(scope="session")
@@ -238,9 +243,7 @@ label = "Plan"
 
 @pytest.fixture(scope="session")
 def opportunity_registry(opportunity_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    registry = tmp_path_factory.mktemp("opportunity-registry")
-    train(load_config(opportunity_config), registry, log=lambda _line: None)
-    return registry
+    return trained_registry(opportunity_config, tmp_path_factory, "opportunity-registry")
 
 
 @pytest.fixture(scope="session")
@@ -248,12 +251,10 @@ def tree_registry(synthetic_config: Path, tmp_path_factory: pytest.TempPathFacto
     """A gradient-boosting bundle trained from the synthetic config (the only family offered)."""
     import lib.training.pipeline
 
-    registry = tmp_path_factory.mktemp("tree-registry")
     only_trees = {"hist_gradient_boosting": lib.training.pipeline.CANDIDATES["hist_gradient_boosting"]}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(lib.training.pipeline, "CANDIDATES", only_trees)
-        train(load_config(synthetic_config), registry, log=lambda _line: None)
-    return registry
+        return trained_registry(synthetic_config, tmp_path_factory, "tree-registry")
 
 
 @pytest.fixture(scope="session")
@@ -286,9 +287,7 @@ def s3_env(moto_endpoint: str, env: Environment) -> str:
 @pytest.fixture(scope="session")
 def synthetic_registry(synthetic_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bundle trained from another dataset config: other columns, labels, no [business]."""
-    registry = tmp_path_factory.mktemp("synthetic-registry")
-    train(load_config(synthetic_config), registry, log=lambda _line: None)
-    return registry
+    return trained_registry(synthetic_config, tmp_path_factory, "synthetic-registry")
 
 
 # --- a real browser, shared by every test that needs one (one Playwright per session) ---

@@ -316,7 +316,8 @@ def compile_scorer(pipeline: Any, schema: FeatureSchema) -> Scorer:
 
 
 def _worst_difference(compiled: Scorer, fallback: PipelineScorer, schema: FeatureSchema) -> float:
-    """Largest difference from the pipeline on the probe rows, one by one and as a table."""
+    """Largest difference from the pipeline on the probe rows, scored one by one (the tests
+    check the table path against the pipeline on whole datasets)."""
     rows = probe_rows(schema)
     expected = fallback._predict(fallback._frame(rows))
     one_by_one = np.array([compiled.probability(row) for row in rows])

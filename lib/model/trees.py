@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -135,7 +136,7 @@ class _FeatureBins:
         self.array = np.asarray(self.thresholds, dtype=float)
         self.codes = {category: code for code, category in enumerate(spec.categories or [])}
         # numeric: bins 0..len(thresholds) by value, then missing; categorical: codes, unseen, missing
-        self.count = len(self.thresholds) + 2 if spec.is_numeric else len(self.codes) + 2
+        self.count = len(self.thresholds) + 2 if self.numeric else len(self.codes) + 2
 
     def one(self, value: Any) -> int:
         if value is None:
@@ -145,7 +146,7 @@ class _FeatureBins:
         return self.codes.get(value, self.count - 2)
 
     def column(self, columns: EncodedColumns) -> np.ndarray:
-        if not self.spec.is_numeric:
+        if not self.numeric:
             return columns.codes[self.spec.name]
         values = columns.numbers[self.spec.name]
         bins = np.searchsorted(self.array, values, side="left")
@@ -154,7 +155,7 @@ class _FeatureBins:
     def goes_left(self, tree: Tree, node: int) -> np.ndarray:
         """For every bin of this feature, whether the split at `node` sends it left."""
         left = np.empty(self.count, dtype=bool)
-        if self.spec.is_numeric:
+        if self.numeric:
             # bin b holds the values in (thresholds[b-1], thresholds[b]]; the next, those above all
             left[:-1] = np.append(self.array <= tree.threshold[node], False)
         else:
@@ -185,20 +186,24 @@ class TreeScorer:
         # every leaf's bit set: the start of each tree's mask
         self.full = np.array([(1 << tree.feature.count(LEAF)) - 1 for tree in trees], dtype=self.mask_type)
         self.used = sorted({f for tree in trees for f in tree.feature if f != LEAF})
+        self._leaves = [tree.leaf_masks() for tree in trees]  # (leaf bits, leaves under each node), once
         tables = [self._masks(j) for j in self.used] or [self.full[None, :]]
         self.masks = np.ascontiguousarray(np.concatenate(tables))  # every used feature's bins, stacked
         self.offsets = np.cumsum([0] + [len(table) for table in tables[:-1]]).astype(np.int64)
         self.values = self._leaf_values(width)
         self.default_bins = np.array([self.bins[j].one(schema.features[j].default) for j in self.used], np.int64)
         self._used_bins = [self.bins[j] for j in self.used]
+        from lib.model import tree_kernels  # numba: imported when a tree model is built, never for a linear one
+
+        self._kernels: ModuleType = tree_kernels
+        self._tables = (self.offsets, self.masks, self.full, self.values, tree_kernels.LOWEST_BIT)
         self._warm_up()
 
     def _masks(self, feature: int) -> np.ndarray:
         """Per bin of `feature`, per tree: the leaves still reachable after its splits on it."""
         bins = self.bins[feature]
         masks = np.tile(self.full, (bins.count, 1))
-        for t, tree in enumerate(self.trees):
-            _, under = tree.leaf_masks()
+        for t, (tree, (_, under)) in enumerate(zip(self.trees, self._leaves, strict=True)):
             for node, tested in enumerate(tree.feature):
                 if tested == feature:
                     every = int(self.full[t])
@@ -210,8 +215,7 @@ class TreeScorer:
     def _leaf_values(self, width: int) -> np.ndarray:
         """values[t, position of the leaf's bit]: the leaf a mask's single bit names."""
         values = np.zeros((len(self.trees), width))
-        for t, tree in enumerate(self.trees):
-            bit, _ = tree.leaf_masks()
+        for t, (tree, (bit, _)) in enumerate(zip(self.trees, self._leaves, strict=True)):
             for node, mask in bit.items():
                 values[t, mask.bit_length() - 1] = tree.value[node]
         return values
@@ -233,11 +237,6 @@ class TreeScorer:
 
     # --- scoring (the loops are in lib.model.tree_kernels) -----------------------------
 
-    def _kernel_args(self) -> tuple[np.ndarray, ...]:
-        from lib.model.tree_kernels import LOWEST_BIT
-
-        return self.offsets, self.masks, self.full, self.values, LOWEST_BIT
-
     def _warm_up(self) -> None:
         """Compile the kernels for this mask type now, not on the first request."""
         record = {spec.name: spec.default for spec in self.schema.features}
@@ -255,23 +254,17 @@ class TreeScorer:
         return bins
 
     def _raw(self, bins: np.ndarray) -> np.ndarray:
-        from lib.model.tree_kernels import raw_scores
-
         out = np.empty(bins.shape[1])
         if len(self.used):
-            offsets, masks, full, values, lowest = self._kernel_args()
-            raw_scores(bins, offsets, masks, full, values, lowest, out)
+            self._kernels.raw_scores(bins, *self._tables, out)
         else:
             out[:] = self.values.sum() if len(self.trees) else 0.0  # single-leaf trees
         return self.baseline + out
 
     def _occluded(self, bins: np.ndarray) -> np.ndarray:
         """(rows, 1 + used features): the raw score as is, then with each used feature at its default."""
-        from lib.model.tree_kernels import occluded_scores
-
         out = np.empty((bins.shape[1], 1 + len(self.used)))
-        offsets, masks, full, values, lowest = self._kernel_args()
-        occluded_scores(bins, self.default_bins, offsets, masks, full, values, lowest, out)
+        self._kernels.occluded_scores(bins, self.default_bins, *self._tables, out)
         return self.baseline + out
 
     def probability(self, values: dict[str, Any]) -> float:

@@ -151,21 +151,28 @@ def _business(table: dict[str, Any]) -> BusinessSettings:
     )
 
 
+def _short_text(value: Any, where: str, limit: int) -> str:
+    text = _check_type(value, str, where).strip()
+    if not 0 < len(text) <= limit:
+        raise ConfigError(f"{where}: must be 1 to {limit} characters, got {text[:80]!r}")
+    return text
+
+
+def _known_keys(table: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(table) - set(keys))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0][:40]!r} ({', '.join(keys)})")
+
+
 def _outcome(table: dict[str, Any]) -> OutcomeWords:
     where = "[outcome]"
-    names = {}
-    for key in ("name", "positive", "negative"):
-        if key in table:
-            value = _check_type(table[key], str, f"{where}.{key}").strip()
-            if not 0 < len(value) <= 60:
-                raise ConfigError(f"{where}.{key}: must be 1 to 60 characters, got {value[:80]!r}")
-            names[key] = value
+    names = {
+        key: _short_text(table[key], f"{where}.{key}", 60) for key in ("name", "positive", "negative") if key in table
+    }
     polarity = _check_type(table.get("positive_is", "risk"), str, f"{where}.positive_is")
     if polarity not in POLARITIES:
         raise ConfigError(f"{where}.positive_is: must be 'risk' or 'opportunity', got {polarity[:40]!r}")
-    unknown = sorted(set(table) - {"name", "positive", "negative", "positive_is"})
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0][:40]!r} (name, positive, negative, positive_is)")
+    _known_keys(table, ("name", "positive", "negative", "positive_is"), where)
     return OutcomeWords(positive_is=polarity, **names)
 
 
@@ -173,22 +180,13 @@ def _features(table: dict[str, Any]) -> dict[str, FeatureWords]:
     words = {}
     for column, entry in table.items():
         where = f"[features.{column[:60]}]"
-        _check_type(entry, dict, where)
-        unknown = sorted(set(entry) - {"label", "description", "unit", "special", "format"})
-        if unknown:
-            raise ConfigError(f"{where}: unknown key {unknown[0][:40]!r} (label, description, unit, special, format)")
+        _known_keys(_check_type(entry, dict, where), ("label", "description", "unit", "special", "format"), where)
         if "format" in entry and not NUMBER_FORMAT.fullmatch(str(entry["format"])):
             raise ConfigError(
                 f"{where}.format: a number format such as '%d' or '%.2f', got {str(entry['format'])[:20]!r}"
             )
         texts: dict[str, Any] = {"special": _special(entry.get("special", {}), f"{where}.special")}
-        for key, value in entry.items():
-            if key == "special":
-                continue
-            text = _check_type(value, str, f"{where}.{key}").strip()
-            if not 0 < len(text) <= 200:
-                raise ConfigError(f"{where}.{key}: must be 1 to 200 characters, got {text[:80]!r}")
-            texts[key] = text
+        texts |= {key: _short_text(value, f"{where}.{key}", 200) for key, value in entry.items() if key != "special"}
         words[column] = FeatureWords(**texts)
     return words
 

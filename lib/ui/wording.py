@@ -35,11 +35,6 @@ class Wording:
     def contact_order(self) -> str:
         return "the riskiest customers first" if self.is_risk else "the most promising customers first"
 
-    @property
-    def predicted(self) -> str:
-        """What the model predicts, as a reader says it: "Churn: Churned"."""
-        return f"{self.outcome.name}: {self.outcome.positive}"
-
 
 def value_title(business: BusinessSettings) -> str:
     """What the sum of probability x value is called for this kind of campaign."""
