@@ -14,6 +14,7 @@ from moto.server import ThreadedMotoServer
 from lib.model.bundle import read_pointer
 from lib.model_loader import S3_POLL_S
 from lib.registry import S3Registry
+from lib.retraining.jobs import FINAL
 from tests.helpers import COMMITTED_REGISTRY, free_port
 from tests.servers import launch
 
@@ -76,13 +77,8 @@ def test_replicas_converge_and_survive_s3_going_down(tmp_path, telco_model, monk
         status, started = request(a, "POST", "/train", token=True)
         assert status == 202, started
         job_id = started["job"]["id"]
-        wait_for(
-            lambda: (
-                request(a, "GET", f"/train/{job_id}", token=True)[1]["job"]["status"] != "running"
-                and request(a, "GET", f"/train/{job_id}", token=True)[1]["job"]["status"] != "queued"
-            ),
-            120,
-        )
+        # One reading per poll: two readings could see "queued" then "running" and stop too early.
+        wait_for(lambda: request(a, "GET", f"/train/{job_id}", token=True)[1]["job"]["status"] in FINAL, 120)
         job = request(a, "GET", f"/train/{job_id}", token=True)[1]["job"]
         assert job["status"] == "succeeded" and job["result"]["promoted"], job
         new = job["result"]["version"]
