@@ -22,7 +22,7 @@ from lib.model_loader import LoadedModel, forget_model, load_model
 from lib.settings import PROJECT_ROOT
 from lib.training.config import load_config
 from lib.training.pipeline import TrainingResult, train
-from tests.helpers import Environment, free_port
+from tests.helpers import Environment
 
 
 @dataclass(frozen=True)
@@ -259,13 +259,11 @@ def tree_registry(synthetic_config: Path, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A real S3 API over HTTP on loopback (moto in server mode)."""
-    from moto.server import ThreadedMotoServer
+    """A real S3 API over HTTP on loopback (moto in server mode, writes applied one at a time)."""
+    from tests.servers import S3Server
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
+    server = S3Server()
+    yield server.url
     server.stop()
 
 

@@ -61,3 +61,42 @@ def launch(workdir: Path, **env: str) -> Server:
             time.sleep(0.1)
     server.stop()
     raise AssertionError(f"server not ready in 30 s:\n{server.log_text()}")
+
+
+class _OneWriteAtATime:
+    """Moto checks a conditional PUT's If-Match and then stores the object, with no lock
+    between the two; S3 itself applies a conditional write atomically. Serialising the
+    writes (PUT, POST, DELETE) gives the test S3 the same guarantee; reads stay parallel."""
+
+    def __init__(self, app: object) -> None:
+        import threading
+
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict, start_response: object) -> object:
+        if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            return self.app(environ, start_response)  # type: ignore[operator]
+        with self.lock:
+            return list(self.app(environ, start_response))  # type: ignore[operator]
+
+
+class S3Server:
+    """Moto's S3 API over HTTP on a loopback port, in a thread of the test process."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from moto.moto_server.threaded_moto_server import MotoRequestHandler
+        from moto.server import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = _OneWriteAtATime(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server("127.0.0.1", free_port(), app, True, request_handler=MotoRequestHandler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="s3-server", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)

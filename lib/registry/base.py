@@ -5,7 +5,13 @@ Layout, either way: one folder (prefix) per version holding a complete bundle, t
 pointer `current.json` naming the served version, and the audit log. A version is
 complete once its metadata.json exists: it is written (uploaded) last. Every switch
 replaces the pointer in one operation (os.replace locally, one PUT in S3), so readers
-see the old version or the new one, never a mix; the audit line is appended after.
+see the old version or the new one, never a mix.
+
+A switch is a compare-and-swap: the pointer is replaced only if it is still the one the
+promotion read (locally under a file lock; on S3 a PUT with If-Match on its ETag), so of
+two promotions at once exactly one wins and the other gets a `conflict`. The audit event
+travels inside the new pointer, then is appended to the log; a crash between the two
+cannot lose it: readers and the next promotion take it from the pointer.
 
 Status of a version: serving (the pointer names it), archived (it was served before),
 candidate (never served: a retrain that did not pass the gate, or not promoted yet).
@@ -15,12 +21,14 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lib.model.bundle import version_from_pointer
 from lib.model.contract import BundleMetadata, ContractError
 
 AUDIT_FILE = "audit.jsonl"
@@ -58,6 +66,18 @@ class AuditEvent:
     from_version: str | None
     to_version: str
     reason: str
+    id: str = ""  # unique, time-sortable; events written before ids existed have none
+
+
+@dataclass(frozen=True)
+class PointerState:
+    """The pointer as a promotion read it: what it names, the token a conditional write
+    must still find (an ETag on S3, the bytes' digest locally; None when there is no
+    pointer), and the audit event written with it."""
+
+    version: str | None
+    token: str | None
+    event: AuditEvent | None
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,17 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def new_event_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(3)}"
+
+
+def pointer_payload(version: str, event: AuditEvent | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"version": version, "updated_at": _now()}
+    if event is not None:
+        payload["event"] = asdict(event)
+    return payload
+
+
 def _info(version: str, raw: dict[str, Any], status: str) -> VersionInfo:
     """One line of the version list; a version whose metadata breaks the contract is
     listed as "unreadable" (it cannot be promoted either) instead of hiding the others."""
@@ -122,7 +153,12 @@ class Registry:
     remote = False  # True when publishing means uploading (S3)
 
     # storage-specific ----------------------------------------------------------------
-    def served(self) -> str | None:
+    def _read_pointer(self) -> PointerState:
+        raise NotImplementedError
+
+    def _swap_pointer(self, expected: PointerState, event: AuditEvent) -> None:
+        """Point at event.to_version, carrying the event, only if the pointer is still
+        `expected`; else RegistryError(kind="conflict")."""
         raise NotImplementedError
 
     def version_names(self) -> list[str]:
@@ -131,16 +167,14 @@ class Registry:
     def metadata(self, version: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def audit(self) -> list[AuditEvent]:
+    def _stored_audit(self) -> list[AuditEvent]:
         raise NotImplementedError
 
     def _check_complete(self, version: str) -> None:
         raise NotImplementedError
 
-    def _write_pointer(self, version: str) -> None:
-        raise NotImplementedError
-
     def _append_audit(self, event: AuditEvent) -> None:
+        """Record the event; appending one already recorded (same id) does nothing."""
         raise NotImplementedError
 
     def staging(self, cache_dir: Path) -> Path:
@@ -152,10 +186,18 @@ class Registry:
         raise NotImplementedError
 
     # common --------------------------------------------------------------------------
+    def served(self) -> str | None:
+        return self._read_pointer().version
+
+    def audit(self) -> list[AuditEvent]:
+        """The log, with the event the pointer carries if a crash kept it out of the log."""
+        return _with_pending(self._stored_audit(), self._read_pointer())
+
     def overview(self) -> RegistryView:
         """Served, previous, every version and the audit log from one read of the pointer
         and one of the log (each is a request on S3)."""
-        served, history = self.served(), self.audit()
+        pointer = self._read_pointer()
+        served, history = pointer.version, _with_pending(self._stored_audit(), pointer)
         once_served = {e.to_version for e in history} | {e.from_version for e in history if e.from_version}
         versions = [
             _info(
@@ -172,18 +214,39 @@ class Registry:
         return self.overview().versions
 
     def promote(self, version: str, actor: str, reason: str, action: str = "promote") -> AuditEvent:
-        """Serve `version` from now on (one atomic pointer switch), and record who and why."""
+        """Serve `version` from now on (one atomic compare-and-swap of the pointer), and
+        record who and why. RegistryError "conflict" if another promotion switched the
+        pointer since this one read it: nothing changed, promote again to replace it."""
         check_version_name(version)
         if version not in self.version_names():
             raise RegistryError(f"no complete version {version!r} in the registry", "unknown")
         self._check_complete(version)
-        previous = self.served()
-        if previous == version:
+        pointer = self._read_pointer()
+        self._record_pending(pointer)
+        if pointer.version == version:
             raise RegistryError(f"{version} is already the served version", "conflict")
-        self._write_pointer(version)
-        event = AuditEvent(_now(), actor, action, previous, version, reason.strip() or "(no reason given)")
+        event = AuditEvent(
+            _now(), actor, action, pointer.version, version, reason.strip() or "(no reason given)", new_event_id()
+        )
+        self._swap_pointer(pointer, event)
         self._append_audit(event)
         return event
+
+    def _record_pending(self, pointer: PointerState) -> None:
+        """Append the pointer's event if a crash after the last switch kept it out of the log."""
+        if pointer.event is not None and pointer.event.id not in {e.id for e in self._stored_audit()}:
+            self._append_audit(pointer.event)
+
+    def _conflict(self, expected: PointerState) -> RegistryError:
+        try:
+            now = self._read_pointer().version
+        except RegistryError:
+            now = None
+        return RegistryError(
+            f"another promotion switched the served version (from {expected.version} to {now}) while this one "
+            "was in progress; nothing was changed: look at the registry and promote again if needed",
+            "conflict",
+        )
 
     def rollback(self, actor: str, reason: str, to: str | None = None) -> AuditEvent:
         """Serve the previous version again (or `to`)."""
@@ -220,3 +283,22 @@ def _event(record: Any) -> AuditEvent | None:
         return AuditEvent(**record)
     except TypeError:  # not an object, or not these fields
         return None
+
+
+def _with_pending(history: list[AuditEvent], pointer: PointerState) -> list[AuditEvent]:
+    event = pointer.event
+    if event is None or any(e.id == event.id for e in history):
+        return history
+    return [*history, event]
+
+
+def pointer_state(raw: Any, token: str | None, where: str) -> PointerState:
+    """A pointer's JSON read back (RegistryError if it names no version)."""
+    if raw is None:
+        return PointerState(None, None, None)
+    try:
+        version = version_from_pointer(raw, where)
+    except ValueError as exc:
+        raise RegistryError(str(exc)) from None
+    event = _event(raw.get("event")) if isinstance(raw.get("event"), dict) else None
+    return PointerState(version, token, event if event is not None and event.id else None)

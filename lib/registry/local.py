@@ -1,24 +1,35 @@
-"""The registry in a local folder: os.replace switches the pointer, the audit log is a
-JSON-lines file appended with fsync."""
+"""The registry in a local folder: os.replace switches the pointer under a file lock
+(processes of one machine promote one at a time), the audit log is a JSON-lines file
+appended with fsync."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lib.model.bundle import METADATA_FILE, list_versions, point_to, read_bundle, read_pointer
+from lib.model.bundle import METADATA_FILE, POINTER_FILE, list_versions, read_bundle
 from lib.model.loaded import ModelNotAvailable
 from lib.registry.base import (
     AUDIT_FILE,
     AuditEvent,
+    PointerState,
     Registry,
     RegistryError,
     _parse_audit_lines,
     check_version_name,
+    pointer_payload,
+    pointer_state,
 )
+from lib.storage.files import fsync_dir, write_json
+
+LOCK_FILE = ".registry.lock"
 
 
 class LocalRegistry(Registry):
@@ -26,11 +37,38 @@ class LocalRegistry(Registry):
         self.root = root
         self.uri = str(root)
 
-    def served(self) -> str | None:
+    def _read_pointer(self) -> PointerState:
+        path = self.root / POINTER_FILE
         try:
-            return read_pointer(self.root)
-        except (ValueError, OSError, json.JSONDecodeError) as exc:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return PointerState(None, None, None)
+        except OSError as exc:
+            raise RegistryError(f"the pointer in {self.root} cannot be read: {exc.strerror or exc}") from None
+        try:
+            raw = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RegistryError(f"the pointer in {self.root} cannot be read: {exc}") from None
+        return pointer_state(raw, hashlib.sha256(data).hexdigest(), str(path))
+
+    def _swap_pointer(self, expected: PointerState, event: AuditEvent) -> None:
+        with self._locked():
+            if self._read_pointer().token != expected.token:
+                raise self._conflict(expected)
+            if not (self.root / event.to_version / METADATA_FILE).is_file():
+                raise RegistryError(f"{event.to_version} is not a complete bundle in {self.uri}", "broken")
+            write_json(self.root / POINTER_FILE, pointer_payload(event.to_version, event))
+            fsync_dir(self.root)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive lock on the registry folder, held for one read-check-write."""
+        descriptor = os.open(self.root / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # closing releases the lock
 
     def version_names(self) -> list[str]:
         return list_versions(self.root)
@@ -47,9 +85,6 @@ class LocalRegistry(Registry):
         except ModelNotAvailable as exc:
             raise RegistryError(f"{version} cannot be served: {exc.reason}", "broken") from None
 
-    def _write_pointer(self, version: str) -> None:
-        point_to(self.root, version)
-
     def staging(self, cache_dir: Path) -> Path:
         return self.root
 
@@ -61,15 +96,18 @@ class LocalRegistry(Registry):
         check_version_name(folder.name)
         return folder.name
 
-    def audit(self) -> list[AuditEvent]:
+    def _stored_audit(self) -> list[AuditEvent]:
         return _parse_audit_lines(_read_lines(self.root / AUDIT_FILE))
 
     def _append_audit(self, event: AuditEvent) -> None:
         line = json.dumps(asdict(event)) + "\n"
-        with open(self.root / AUDIT_FILE, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        with self._locked():
+            if event.id and any(e.id == event.id for e in self._stored_audit()):
+                return
+            with open(self.root / AUDIT_FILE, "a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
 
 
 def _read_lines(path: Path) -> list[str]:

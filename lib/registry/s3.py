@@ -1,26 +1,35 @@
-"""The registry under an S3 prefix (plain boto3): one PUT switches the pointer, each audit
-event is an object of its own (S3 has no append)."""
+"""The registry under an S3 prefix (plain boto3): one conditional PUT switches the pointer
+(If-Match on the ETag read, or If-None-Match: * for the first one), each audit event is
+an object of its own, named by the event's id (S3 has no append).
+
+AWS S3 applies conditional writes atomically (a concurrent one may get 409
+ConditionalRequestConflict instead of 412); MinIO supports the same headers. Both
+answers mean "someone else switched it": the promotion reports a conflict."""
 
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lib.model.bundle import BUNDLE_FILES, METADATA_FILE, POINTER_FILE, SCORER_FILE, version_from_pointer
+from lib.model.bundle import BUNDLE_FILES, METADATA_FILE, POINTER_FILE, SCORER_FILE
 from lib.registry.base import (
     AUDIT_PREFIX,
     AuditEvent,
+    PointerState,
     Registry,
     RegistryError,
     RegistryUnavailable,
     _event,
-    _now,
+    new_event_id,
+    pointer_payload,
+    pointer_state,
 )
 from lib.storage import s3
+
+# What S3 answers when a conditional write finds the object changed (or created) meanwhile.
+SWAP_LOST_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
 class S3Registry(Registry):
@@ -72,14 +81,33 @@ class S3Registry(Registry):
     def _put_json(self, key: str, payload: Any) -> None:
         self._call(lambda client: s3.put_json(client, self.bucket, key, payload))
 
-    def served(self) -> str | None:
-        pointer = self._get_json(f"{self.base}{POINTER_FILE}")
-        if pointer is None:
-            return None
+    def _read_pointer(self) -> PointerState:
+        key = f"{self.base}{POINTER_FILE}"
         try:
-            return version_from_pointer(pointer, f"{self.uri}/{POINTER_FILE}")
-        except ValueError as exc:
-            raise RegistryError(str(exc)) from None
+            raw, etag = self._call(lambda client: s3.get_json_and_etag(client, self.bucket, key))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RegistryError(f"s3://{self.bucket}/{key} is not JSON: {exc}") from None
+        return pointer_state(raw, etag, f"{self.uri}/{POINTER_FILE}")
+
+    def _swap_pointer(self, expected: PointerState, event: AuditEvent) -> None:
+        from botocore.exceptions import ClientError
+
+        condition = {"IfMatch": expected.token} if expected.token is not None else {"IfNoneMatch": "*"}
+        body = json.dumps(pointer_payload(event.to_version, event), allow_nan=False).encode()
+        key = f"{self.base}{POINTER_FILE}"
+
+        def put(client: Any) -> None:
+            try:
+                client.put_object(Bucket=self.bucket, Key=key, Body=body, **condition)
+            except ClientError as exc:
+                if s3.error_code(exc) in SWAP_LOST_CODES:
+                    raise _SwapLost from None
+                raise
+
+        try:
+            self._call(put)
+        except _SwapLost:
+            raise self._conflict(expected) from None
 
     def version_names(self) -> list[str]:
         suffix = f"/{METADATA_FILE}"
@@ -104,10 +132,7 @@ class S3Registry(Registry):
         if missing:
             raise RegistryError(f"{version} in {self.uri} is incomplete (missing {', '.join(missing)})", "broken")
 
-    def _write_pointer(self, version: str) -> None:
-        self._put_json(f"{self.base}{POINTER_FILE}", {"version": version, "updated_at": _now()})
-
-    def audit(self) -> list[AuditEvent]:
+    def _stored_audit(self) -> list[AuditEvent]:
         """One listing, then a GET only for events not read before."""
         for key in sorted(self._keys(f"{self.base}{AUDIT_PREFIX}")):
             if key not in self._audit_cache:
@@ -117,8 +142,8 @@ class S3Registry(Registry):
         return [event for _, event in sorted(self._audit_cache.items()) if event is not None]
 
     def _append_audit(self, event: AuditEvent) -> None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        self._put_json(f"{self.base}{AUDIT_PREFIX}{stamp}-{secrets.token_hex(3)}.json", asdict(event))
+        """An object named by the event's id: writing it again (a repair) replaces it with the same bytes."""
+        self._put_json(f"{self.base}{AUDIT_PREFIX}{event.id or new_event_id()}.json", asdict(event))
 
     def staging(self, cache_dir: Path) -> Path:
         return cache_dir / "staging"
@@ -134,3 +159,7 @@ class S3Registry(Registry):
                 )
             )
         return version
+
+
+class _SwapLost(Exception):
+    """The conditional PUT of the pointer found it changed since it was read."""

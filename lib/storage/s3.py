@@ -56,5 +56,18 @@ def get_json(s3: Any, bucket: str, key: str) -> Any | None:
     return json.loads(body)
 
 
+def get_json_and_etag(s3: Any, bucket: str, key: str) -> tuple[Any | None, str | None]:
+    """The object parsed as JSON and its ETag, or (None, None) when there is no such key."""
+    from botocore.exceptions import ClientError
+
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if is_missing_key(exc):
+            return None, None
+        raise
+    return json.loads(response["Body"].read()), response["ETag"]
+
+
 def put_json(s3: Any, bucket: str, key: str, payload: Any) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(payload, allow_nan=False).encode())

@@ -115,3 +115,84 @@ def test_the_command_line_publishes_lists_promotes_and_rolls_back(local_versions
     assert f"{versions[0]}  serving" in listing and f"{versions[1]}  archived" in listing
     assert main(["--registry", str(root), "publish", str(root / versions[0])]) == 2  # local: nothing to upload
     assert "S3 registry" in capsys.readouterr().err
+
+
+def _promote_at_once(make_registry, targets: list[str]) -> list[object]:
+    """Promote each target from its own registry object and thread; every promotion reads
+    the pointer before any of them writes it (a barrier between the read and the swap)."""
+    import threading
+
+    barrier = threading.Barrier(len(targets))
+    results: list[object] = [None] * len(targets)
+
+    def promote(index: int) -> None:
+        store = make_registry()
+        read, calls = store._read_pointer, []
+
+        def read_then_wait():
+            state = read()
+            calls.append(state)
+            if len(calls) == 1:  # the promotion's own reading; the swap's check reads again
+                barrier.wait(timeout=30)
+            return state
+
+        store._read_pointer = read_then_wait
+        try:
+            results[index] = store.promote(targets[index], f"actor-{index}", "race")
+        except RegistryError as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=promote, args=(i,), name=f"promoter-{i}") for i in range(len(targets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_two_promotions_at_the_same_instant_one_wins_the_other_gets_a_conflict(registry):
+    store, versions = registry
+    make = (lambda: LocalRegistry(store.root)) if isinstance(store, LocalRegistry) else (lambda: S3Registry(store.uri))
+    before = len(store.audit())
+    results = _promote_at_once(make, [versions[1], versions[2]])
+    winners = [r for r in results if not isinstance(r, RegistryError)]
+    losers = [r for r in results if isinstance(r, RegistryError)]
+    assert len(winners) == 1 and len(losers) == 1, results
+    assert losers[0].kind == "conflict" and "another promotion" in str(losers[0])
+    fresh = make()
+    assert fresh.served() == winners[0].to_version
+    audit = fresh.audit()
+    assert len(audit) == before + 1  # the loser left no trace
+    assert (audit[-1].to_version, audit[-1].from_version) == (winners[0].to_version, versions[0])
+
+
+def test_a_crash_between_the_switch_and_the_audit_record_loses_no_event(registry, monkeypatch):
+    store, versions = registry
+    monkeypatch.setattr(type(store), "_append_audit", _crash)
+    with pytest.raises(SystemExit):
+        store.promote(versions[1], "ana", "crashed after the switch")
+    monkeypatch.undo()
+    assert store.served() == versions[1]
+    assert store.audit()[-1].reason == "crashed after the switch"  # read from the pointer
+    store.promote(versions[2], "bob", "next one")  # records the pending event first
+    stored = [(e.actor, e.to_version) for e in store._stored_audit()]
+    assert stored[-2:] == [("ana", versions[1]), ("bob", versions[2])]
+    assert [(e.actor, e.to_version) for e in store.audit()] == stored  # no event twice
+
+
+def _crash(self, event):
+    raise SystemExit("killed")
+
+
+def test_the_s3_server_enforces_conditional_writes(s3_env):
+    from botocore.exceptions import ClientError
+
+    client, bucket = boto3.client("s3"), new_bucket()
+    etag = client.put_object(Bucket=bucket, Key="k", Body=b"1")["ETag"]
+    client.put_object(Bucket=bucket, Key="k", Body=b"2", IfMatch=etag)
+    with pytest.raises(ClientError) as stale:
+        client.put_object(Bucket=bucket, Key="k", Body=b"3", IfMatch=etag)
+    with pytest.raises(ClientError) as exists:
+        client.put_object(Bucket=bucket, Key="k", Body=b"4", IfNoneMatch="*")
+    assert stale.value.response["Error"]["Code"] == exists.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"2"
