@@ -33,11 +33,15 @@ test: install-dev system-deps
 	$(BIN)/pytest
 
 ## Browser tests need Debian's chromium, the benchmark smoke test wrk, the store-fault tests chattr,
-## the image rehearsal Debian's python3 with venv.
+## the image rehearsal Debian's python3 with venv, the replica tests a PostgreSQL server, nginx
+## and Prometheus (started by the tests themselves on loopback).
 system-deps:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	command -v chattr >/dev/null 2>&1 || missing="$$missing e2fsprogs"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
+	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3 python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

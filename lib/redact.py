@@ -66,6 +66,8 @@ def _labels(settings: Settings) -> tuple[tuple[str, str], ...]:
         str(settings.data_config): "DATA_CONFIG",
         str(settings.data_config.parent): "the DATA_CONFIG folder",
     }
+    if settings.monitoring_postgres:
+        pairs[settings.monitoring_postgres] = "MONITORING_DB"
     if not settings.model_uri.startswith("s3://"):
         pairs[settings.model_uri] = "MODEL_URI"
     pairs.setdefault(str(PROJECT_ROOT), "")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,7 +32,9 @@ class Settings:
     max_upload_mb: int
     max_batch: int
     max_body_mb: int
-    monitoring_db: Path
+    monitoring_db: Path  # the SQLite file (unused when monitoring_postgres is set)
+    monitoring_postgres: str | None  # MONITORING_DB when it is a postgresql:// URL
+    replica_id: str
     monitoring_raw_max_days: int
     monitoring_raw_max_rows: int
     promotion_metric: str
@@ -39,6 +43,11 @@ class Settings:
     monitoring_max_mb: int
     header_timeout_s: float
     session_reconnect_s: float
+    job_lease_s: float
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+REPLICA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
 
 
 def _path(value: str) -> Path:
@@ -78,6 +87,8 @@ ENV_KEYS = (
     "MONITORING_MAX_MB",
     "HEADER_TIMEOUT_S",
     "SESSION_RECONNECT_S",
+    "REPLICA_ID",
+    "JOB_LEASE_S",
 )
 PROMOTION_METRICS = ("roc_auc", "pr_auc", "f1", "accuracy", "precision", "recall", "brier", "log_loss")
 
@@ -134,6 +145,27 @@ def _registry_of(data_config: Path) -> Path:
     return (data_config.parent / registry).resolve() if isinstance(registry, str) else PROJECT_ROOT / "models"
 
 
+def _monitoring_db(raw: str | None, kpi_dir: Path) -> tuple[Path, str | None]:
+    """(SQLite file, PostgreSQL URL or None): a postgresql:// URL selects PostgreSQL, a
+    path (or nothing) keeps the embedded SQLite file."""
+    if raw and raw.strip().lower().startswith(POSTGRES_SCHEMES):
+        url = raw.strip()
+        if len(url) > 1000 or any(c.isspace() for c in url):
+            raise SettingsError("MONITORING_DB must be a postgresql:// URL of at most 1000 characters, without spaces")
+        return kpi_dir / "monitoring.sqlite3", url
+    return (_path(raw) if raw else kpi_dir / "monitoring.sqlite3"), None
+
+
+def _replica_id(raw: str | None) -> str:
+    """Who served a row: REPLICA_ID, or this host and process (hostname:pid)."""
+    value = (raw or "").strip() or f"{socket.gethostname()[:50]}:{os.getpid()}"
+    if not REPLICA_ID.match(value):
+        raise SettingsError(
+            "REPLICA_ID must be 1 to 64 letters, digits, '.', '_', ':', '@' or '-', starting with a letter or digit"
+        )
+    return value
+
+
 @lru_cache(maxsize=32)
 def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
     env = dict(values)
@@ -148,6 +180,7 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
     if not model_uri.startswith("s3://"):
         model_uri = str(_path(model_uri))
     kpi_dir = _path(env.get("KPI_DIR", "kpis"))
+    monitoring_db, monitoring_postgres = _monitoring_db(env.get("MONITORING_DB"), kpi_dir)
     promotion_metric = env.get("PROMOTION_METRIC", "roc_auc").strip().lower()
     if promotion_metric not in PROMOTION_METRICS:
         raise SettingsError(f"PROMOTION_METRIC must be one of {', '.join(PROMOTION_METRICS)}, not {promotion_metric!r}")
@@ -161,7 +194,9 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
         max_upload_mb=max_upload_mb,
         max_batch=max_batch,
         max_body_mb=max_body_mb,
-        monitoring_db=_path(env["MONITORING_DB"]) if env.get("MONITORING_DB") else kpi_dir / "monitoring.sqlite3",
+        monitoring_db=monitoring_db,
+        monitoring_postgres=monitoring_postgres,
+        replica_id=_replica_id(env.get("REPLICA_ID")),
         monitoring_raw_max_days=_bounded(env, "MONITORING_RAW_MAX_DAYS", 30, 1, 3650),
         monitoring_raw_max_rows=_bounded(env, "MONITORING_RAW_MAX_ROWS", 1_000_000, 1_000, 100_000_000),
         promotion_metric=promotion_metric,
@@ -170,4 +205,5 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
         monitoring_max_mb=_bounded(env, "MONITORING_MAX_MB", 1024, 1, 1_000_000),
         header_timeout_s=_bounded(env, "HEADER_TIMEOUT_S", 30.0, 0.1, 3600.0, float),
         session_reconnect_s=_bounded(env, "SESSION_RECONNECT_S", 120.0, 1.0, 86_400.0, float),
+        job_lease_s=_bounded(env, "JOB_LEASE_S", 30.0, 2.0, 3600.0, float),
     )

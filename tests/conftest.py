@@ -85,15 +85,19 @@ def _fresh_model_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def monitoring_db(tmp_path: Path, env: Environment) -> Path:
+def monitoring_db(tmp_path: Path, env: Environment) -> Iterator[Path]:
     """Every test keeps its runtime files (prediction log, retraining jobs) in its own
     folder, never in the project's kpis/; and a test that forgets to set MODEL_URI finds
-    no model rather than the committed registry (a retraining job would write into it)."""
+    no model rather than the committed registry (a retraining job would write into it).
+    The process's prediction log is closed after the test: the next one opens its own."""
+    from lib.monitoring.log import close_prediction_log
+
     path = tmp_path / "monitoring" / "monitoring.sqlite3"
     env.set("MONITORING_DB", str(path))
     env.set("KPI_DIR", str(tmp_path / "kpis"))
     env.set("MODEL_URI", str(tmp_path / "no-registry-set-by-this-test"))
-    return path
+    yield path
+    close_prediction_log()
 
 
 @pytest.fixture
@@ -265,6 +269,22 @@ def moto_endpoint() -> Iterator[str]:
     server = S3Server()
     yield server.url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A real PostgreSQL server (Debian's package) on loopback, for the whole session."""
+    from tests.servers import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A new empty database on the test PostgreSQL server."""
+    return postgres_server.new_database()
 
 
 @pytest.fixture

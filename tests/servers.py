@@ -100,3 +100,82 @@ class S3Server:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join(timeout=10)
+
+
+def _postgres_bin(name: str) -> str:
+    """A PostgreSQL server program from Debian's package (not on PATH there)."""
+    import glob
+    import shutil
+
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    if found is None:
+        raise AssertionError(f"{name} not found: install Debian's postgresql package (.ci/run does)")
+    return found
+
+
+INITDB_OPTIONS = ("-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+
+
+class PostgresServer:
+    """A real PostgreSQL server in a temporary folder, on a loopback port, no socket file.
+
+    The server refuses to run as root: as root, it runs as the `postgres` user that
+    Debian's package creates.
+    """
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.folder = Path(tempfile.mkdtemp(prefix="pg-"))
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._as_owner: list[str] = []
+        if os.geteuid() == 0:
+            import pwd
+
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.folder, owner.pw_uid, owner.pw_gid)
+            self._as_owner = ["runuser", "-u", "postgres", "--"]
+        subprocess.run(
+            [*self._as_owner, _postgres_bin("initdb"), "-D", str(self.folder / "data"), *INITDB_OPTIONS],
+            check=True,
+            capture_output=True,
+        )
+        self.start()
+
+    def _ctl(self, *args: str) -> None:
+        result = subprocess.run(
+            [*self._as_owner, _postgres_bin("pg_ctl"), "-D", str(self.folder / "data"), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            log = (self.folder / "server.log").read_text(errors="replace")[-3000:]
+            raise AssertionError(f"pg_ctl {args[-1]} failed: {result.stdout}{result.stderr}\n{log}")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off"
+        self._ctl("-o", options, "-l", str(self.folder / "server.log"), "-w", "-t", "60", "start")
+
+    def stop(self) -> None:
+        self._ctl("-m", "fast", "-w", "-t", "60", "stop")
+
+    def new_database(self) -> str:
+        """The URL of a new, empty database of this server (one per test)."""
+        import secrets
+
+        import psycopg
+
+        name = f"test_{secrets.token_hex(4)}"
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            connection.execute(f"CREATE DATABASE {name}")
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+    def remove(self) -> None:
+        import shutil
+
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)

@@ -264,10 +264,19 @@ def _metrics_paths() -> dict[str, Any]:
         "/metrics/system": {
             "get": {
                 "summary": "Predictions logged over the window: count, errors, error rate, throughput, "
-                "latency p50/p95/p99, by source and model version, and a chart series (from the prediction "
-                "log's rollups); 503 when the monitoring store cannot be read",
+                "latency p50/p95/p99, by source, model version and replica, and a chart series (from the "
+                "prediction log's rollups: with a PostgreSQL store, every replica's); 503 when the monitoring store "
+                "cannot be read",
                 "parameters": [window],
                 "responses": {"200": json_content(SYSTEM_METRICS), **error_responses(400, 422, 503)},
+            }
+        },
+        "/metrics/prometheus": {
+            "get": {
+                "summary": "This replica's metrics in Prometheus's text format: predictions by source, model "
+                "version and outcome, refusals by kind, latency histogram, served model, feature PSI and drift "
+                "status, jobs by state, the store's queue and dropped rows",
+                "responses": {"200": {"description": "text/plain; version=0.0.4", "content": {"text/plain": {}}}},
             }
         },
         "/metrics/kpis": {

@@ -133,6 +133,7 @@ SYSTEM_METRICS = {
         **_SUMMARY,
         "by_source": {"type": "object", "additionalProperties": {"type": "object", "properties": _SUMMARY}},
         "by_version": {"type": "object", "additionalProperties": {"type": "object", "properties": _SUMMARY}},
+        "by_replica": {"type": "object", "additionalProperties": {"type": "object", "properties": _SUMMARY}},
         "series_step_seconds": {"type": "integer"},
         "series": {"type": "array", "items": {"type": "object"}},
     },

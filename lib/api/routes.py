@@ -26,6 +26,7 @@ from lib.api.status import (
     metrics,
     metrics_kpis,
     metrics_model,
+    metrics_prometheus,
     metrics_system,
     openapi,
     ready,
@@ -56,6 +57,7 @@ def routes() -> list[BaseRoute]:
         ("/metrics/model", ("GET",), metrics_model),
         ("/metrics/system", ("GET",), metrics_system),
         ("/metrics/kpis", ("GET",), metrics_kpis),
+        ("/metrics/prometheus", ("GET",), metrics_prometheus),
         ("/metrics/feature-distribution", ("GET",), feature_distribution),
         ("/openapi.json", ("GET",), openapi),
     ]

@@ -108,6 +108,15 @@ async def metrics_system(request: Request) -> Response:
     return json_response(_system(window_param(request)))
 
 
+async def metrics_prometheus(request: Request) -> Response:
+    """Prometheus's text format, built from values computed off the request path."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from lib.server.prometheus import exposition
+
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
 async def metrics_kpis(request: Request) -> Response:
     return json_response(_kpis(await served_model()))
 

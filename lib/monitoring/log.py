@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lib.monitoring.counters import WrittenCounters
 from lib.monitoring.drift import feature_report, probability_report
 from lib.monitoring.rows import (
     SOURCES,
@@ -33,7 +34,13 @@ from lib.monitoring.rows import (
     Source,
     numeric_bins,
 )
-from lib.monitoring.store import WINDOWS, LoggedRow, MonitoringStore, StoreUnavailable
+from lib.monitoring.store import (
+    WINDOWS,
+    LoggedRow,
+    MonitoringStore,
+    Store,
+    StoreUnavailable,
+)
 from lib.settings import Settings, get_settings
 
 __all__ = ["SOURCES", "Failures", "PredictionLog", "ScoredRecords", "ScoredTable", "Source", "numeric_bins"]
@@ -61,9 +68,12 @@ NO_MODEL = "none"
 class PredictionLog:
     """One per process (see prediction_log()): a queue, a writer thread and a store."""
 
-    def __init__(self, path: Path, raw_max_age_s: float, raw_max_rows: int, max_bytes: int | None = None) -> None:
-        self.path = path
-        self.store = MonitoringStore(path)
+    def __init__(
+        self, store: Store | Path, raw_max_age_s: float, raw_max_rows: int, max_bytes: int | None = None
+    ) -> None:
+        """store: a Store, or the path of a SQLite file."""
+        self.store: Store = MonitoringStore(store) if isinstance(store, Path) else store
+        self.key: tuple[str, str] | None = None  # the settings it was made for (see prediction_log)
         self.raw_max_age_s, self.raw_max_rows = raw_max_age_s, raw_max_rows
         self.max_bytes = max_bytes
         self.trimmed_rows = 0
@@ -80,7 +90,13 @@ class PredictionLog:
         self.reason: str | None = None
         self.since = time.time()
         self.written_rows = self.dropped_rows = 0
+        self.counters = WrittenCounters()  # what landed in the store, for Prometheus
         self.last_write_at: float | None = None
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file (None for PostgreSQL)."""
+        return getattr(self.store, "path", None)
 
     # --- the hot path: append and return ----------------------------------------------
 
@@ -201,6 +217,7 @@ class PredictionLog:
                     self._bound_backlog()
                     return
                 del self._backlog[: len(group)]
+                self.counters.add(rows)
                 self.written_rows += len(rows)
                 self.last_write_at = time.time()
                 self._recover()
@@ -254,8 +271,8 @@ class PredictionLog:
 
     # --- reading (each raises StoreUnavailable with the reason) ------------------------
 
-    def _readable(self) -> MonitoringStore:
-        if self.state == "ok" and not self.path.exists():  # nothing logged yet: an empty store reads as zeros
+    def _readable(self) -> Store:
+        if self.state == "ok" and not self.store.readable():  # nothing logged yet: an empty store reads as zeros
             self._try_open()
         return self.store
 
@@ -299,7 +316,9 @@ class PredictionLog:
             "state": self.state,
             "reason": self.reason,
             "since": self.since,
-            "path": self.path.name,
+            "backend": self.store.backend,
+            "path": self.store.name,
+            "replica": self.store.replica,
             "pending_rows": self.pending_rows(),
             "written_rows": self.written_rows,
             "dropped_rows": self.dropped_rows,
@@ -307,6 +326,20 @@ class PredictionLog:
             "max_bytes": self.max_bytes,
             "last_write_at": self.last_write_at,
         }
+
+
+def open_store(settings: Settings) -> Store:
+    """The store MONITORING_DB names (not opened yet: the log's writer opens it)."""
+    if settings.monitoring_postgres:
+        from lib.monitoring.postgres import PostgresStore
+
+        return PostgresStore(settings.monitoring_postgres, settings.replica_id)
+    return MonitoringStore(settings.monitoring_db, settings.replica_id)
+
+
+def store_key(settings: Settings) -> tuple[str, str]:
+    """What identifies the configured store: a changed setting means a new one."""
+    return settings.monitoring_postgres or str(settings.monitoring_db), settings.replica_id
 
 
 _current: PredictionLog | None = None
@@ -318,20 +351,22 @@ def prediction_log(settings: Settings | None = None) -> PredictionLog:
     global _current
     settings = settings or get_settings()
     log = _current
+    key = store_key(settings)
     max_bytes = settings.monitoring_max_mb * 1_000_000
-    if log is not None and log.path == settings.monitoring_db and log.max_bytes == max_bytes:
+    if log is not None and log.key == key and log.max_bytes == max_bytes:
         return log
     with _current_lock:
-        if _current is not None and _current.path == settings.monitoring_db and _current.max_bytes == max_bytes:
+        if _current is not None and _current.key == key and _current.max_bytes == max_bytes:
             return _current
         if _current is not None:
             _current.stop()
         _current = PredictionLog(
-            settings.monitoring_db,
+            open_store(settings),
             settings.monitoring_raw_max_days * 86_400,
             settings.monitoring_raw_max_rows,
             max_bytes,
         )
+        _current.key = key
         return _current
 
 

@@ -8,6 +8,7 @@ Latency percentiles come from the histogram: log-spaced buckets from 1 µs to 60
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -104,4 +105,91 @@ def summary(count: int, errors: int, latency: np.ndarray, seconds: float) -> dic
         "error_rate": round(errors / count, 6) if count else 0.0,
         "throughput_rps": count / seconds,
         "latency_ms": {f"p{q}": percentile_from_histogram(latency, q) for q in (50, 95, 99)},
+    }
+
+
+@dataclass(frozen=True)
+class StatsRows:
+    """Rollup rows of one resolution as a store reads them: one entry per (start, source,
+    version, replica), the latency histograms stacked in one array."""
+
+    starts: np.ndarray  # int64
+    sources: list[str]
+    versions: list[str]
+    replicas: list[str]
+    counts: np.ndarray  # int64
+    errors: np.ndarray  # int64
+    latency: np.ndarray  # (rows, LATENCY_BUCKETS) int64
+
+    @classmethod
+    def from_tuples(cls, rows: list[tuple[Any, ...]]) -> StatsRows:
+        """(start, source, version, replica, count, errors, latency histogram as int64 bytes)."""
+        latency = (
+            np.frombuffer(b"".join(bytes(r[6]) for r in rows), np.int64).reshape(len(rows), LATENCY_BUCKETS)
+            if rows
+            else np.zeros((0, LATENCY_BUCKETS), np.int64)
+        )
+        return cls(
+            np.array([r[0] for r in rows], np.int64),
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+            np.array([r[4] for r in rows], np.int64),
+            np.array([r[5] for r in rows], np.int64),
+            latency,
+        )
+
+
+def stats_query_range(window: str, now: float) -> tuple[int, int]:
+    """(resolution, first start) of the rollups a window's report reads."""
+    resolution = HOUR if SERIES_STEP_S[window] >= HOUR else MINUTE
+    return resolution, int((now - WINDOWS[window]) // resolution * resolution)
+
+
+def system_report(stats: StatsRows, window: str, now: float) -> dict[str, Any]:
+    """Throughput, error rate and latency percentiles over a window, overall, by source,
+    by model version and by replica, with a chart series; from rollups only."""
+    seconds, step = WINDOWS[window], SERIES_STEP_S[window]
+    counts, errors, latency = stats.counts, stats.errors, stats.latency
+
+    def group(labels: list[str]) -> dict[str, dict[str, Any]]:
+        result = {}
+        for label in sorted(set(labels)):
+            mask = np.array([value == label for value in labels], bool)
+            result[label] = summary(
+                int(counts[mask].sum()), int(errors[mask].sum()), latency[mask].sum(axis=0), seconds
+            )
+        return result
+
+    first_point = int((now - seconds) // step * step)
+    points = int(math.floor(now / step) * step - first_point) // step + 1
+    slot = np.clip((stats.starts - first_point) // step, 0, points - 1)
+    slot_counts = np.bincount(slot, weights=counts, minlength=points).astype(np.int64)
+    slot_errors = np.bincount(slot, weights=errors, minlength=points).astype(np.int64)
+    slot_latency = np.zeros((points, LATENCY_BUCKETS), np.int64)
+    np.add.at(slot_latency, slot, latency)
+    row_sources = np.array(stats.sources, dtype=object)
+    per_source = {
+        s: np.bincount(slot[row_sources == s], weights=counts[row_sources == s], minlength=points).astype(np.int64)
+        for s in sorted(set(stats.sources))
+    }
+    series = [
+        {
+            "start": first_point + i * step,
+            "requests": int(slot_counts[i]),
+            "errors": int(slot_errors[i]),
+            "by_source": {s: int(c[i]) for s, c in per_source.items()},
+            **{f"p{q}": percentile_from_histogram(slot_latency[i], q) for q in (50, 95, 99)},
+        }
+        for i in range(points)
+    ]
+    return {
+        "window": window,
+        "window_seconds": seconds,
+        **summary(int(counts.sum()), int(errors.sum()), latency.sum(axis=0), seconds),
+        "by_source": group(stats.sources),
+        "by_version": group(stats.versions),
+        "by_replica": group(stats.replicas),
+        "series_step_seconds": step,
+        "series": series,
     }

@@ -10,6 +10,13 @@ The rows, windows and histograms are in lib.monitoring.rollups.
 
 Retention: raw rows pruned by age (30 days) or count (1,000,000); hourly rollups kept
 90 days; minute rollups 2 days (they only serve the windows up to 24 hours).
+
+Every row and rollup carries the replica that served it (REPLICA_ID). This file is the
+embedded default; MONITORING_DB=postgresql://... selects the shared store of
+lib.monitoring.postgres, with the same tables and the same interface (`Store`).
+
+The schema is versioned (PRAGMA user_version): a store of an older version is migrated
+when it is opened (MIGRATIONS), a newer one is refused.
 """
 
 from __future__ import annotations
@@ -23,23 +30,24 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from lib.monitoring.rollups import (
     HOUR,
-    LATENCY_BUCKETS,
     MINUTE,
     PROBABILITY_BUCKETS,
-    SERIES_STEP_S,
     WINDOWS,
     LoggedRow,
     Rollup,
-    percentile_from_histogram,
+    StatsRows,
     rollups,
-    summary,
+    stats_query_range,
+    system_report,
 )
+
+__all__ = ["HOUR", "WINDOWS", "LoggedRow", "MonitoringStore", "Store", "StoreUnavailable"]
 
 RAW_MAX_AGE_S = 30 * 86_400
 RAW_MAX_ROWS = 1_000_000
@@ -49,33 +57,86 @@ WAL_LIMIT_BYTES = 16 * 1024 * 1024
 TRIM_TO_SHARE = 0.8
 ROLLUP_MAX_AGE_S = 90 * 86_400
 MINUTE_ROLLUP_MAX_AGE_S = 2 * 86_400
-SCHEMA_VERSION = 1
 
+# The schema as it is now; a new file gets it at once.
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (
+CREATE TABLE predictions (
     ts REAL NOT NULL, source TEXT NOT NULL, version TEXT NOT NULL, latency_ms REAL NOT NULL,
-    outcome TEXT NOT NULL, error_kind TEXT, probability REAL, label TEXT, features TEXT);
-CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
-CREATE INDEX IF NOT EXISTS predictions_errors ON predictions (ts) WHERE outcome != 'ok';
-CREATE TABLE IF NOT EXISTS stats (
+    outcome TEXT NOT NULL, error_kind TEXT, probability REAL, label TEXT, features TEXT,
+    replica TEXT NOT NULL DEFAULT '');
+CREATE INDEX predictions_ts ON predictions (ts);
+CREATE INDEX predictions_errors ON predictions (ts) WHERE outcome != 'ok';
+CREATE TABLE stats (
     resolution INTEGER NOT NULL, start INTEGER NOT NULL, source TEXT NOT NULL, version TEXT NOT NULL,
-    count INTEGER NOT NULL, errors INTEGER NOT NULL, latency BLOB NOT NULL, probability BLOB NOT NULL,
-    PRIMARY KEY (resolution, start, source, version));
-CREATE TABLE IF NOT EXISTS feature_counts (
+    replica TEXT NOT NULL, count INTEGER NOT NULL, errors INTEGER NOT NULL, latency BLOB NOT NULL,
+    probability BLOB NOT NULL, PRIMARY KEY (resolution, start, source, version, replica));
+CREATE TABLE feature_counts (
     hour INTEGER NOT NULL, version TEXT NOT NULL, feature TEXT NOT NULL, bin INTEGER NOT NULL,
-    count INTEGER NOT NULL, PRIMARY KEY (hour, version, feature, bin));
+    replica TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (hour, version, feature, bin, replica));
 """
+# From version n - 1 to n. Rows written before replicas were recorded keep replica ''.
+MIGRATIONS = {
+    2: """
+ALTER TABLE predictions ADD COLUMN replica TEXT NOT NULL DEFAULT '';
+CREATE TABLE stats_2 (
+    resolution INTEGER NOT NULL, start INTEGER NOT NULL, source TEXT NOT NULL, version TEXT NOT NULL,
+    replica TEXT NOT NULL, count INTEGER NOT NULL, errors INTEGER NOT NULL, latency BLOB NOT NULL,
+    probability BLOB NOT NULL, PRIMARY KEY (resolution, start, source, version, replica));
+INSERT INTO stats_2 SELECT resolution, start, source, version, '', count, errors, latency, probability FROM stats;
+DROP TABLE stats;
+ALTER TABLE stats_2 RENAME TO stats;
+CREATE TABLE feature_counts_2 (
+    hour INTEGER NOT NULL, version TEXT NOT NULL, feature TEXT NOT NULL, bin INTEGER NOT NULL,
+    replica TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (hour, version, feature, bin, replica));
+INSERT INTO feature_counts_2 SELECT hour, version, feature, bin, '', count FROM feature_counts;
+DROP TABLE feature_counts;
+ALTER TABLE feature_counts_2 RENAME TO feature_counts;
+""",
+}
+SCHEMA_VERSION = max(MIGRATIONS)
 
 
 class StoreUnavailable(Exception):
     """The store cannot be written or read now; the message says why, for /health."""
 
 
+class Store(Protocol):
+    """What the prediction log and the dashboards need of a store (SQLite or PostgreSQL).
+
+    Every method raises StoreUnavailable with the reason when the store cannot answer.
+    """
+
+    name: str  # what /health shows: the file's name, or postgresql://host/db
+    backend: str  # "sqlite" or "postgresql"
+    replica: str  # the replica whose rows this process writes
+
+    def open(self) -> None: ...
+    def check_writable(self) -> None: ...
+    def close(self) -> None: ...
+    def readable(self) -> bool: ...
+    def write(self, rows: list[LoggedRow], feature_counts: Mapping[tuple[int, str, str, int], int]) -> None: ...
+    def prune(
+        self, now: float | None = None, raw_max_age_s: float = ..., raw_max_rows: int = ...
+    ) -> dict[str, int]: ...
+    def trim_to_bytes(self, max_bytes: int) -> int: ...
+    def system(self, window: str, now: float | None = None) -> dict[str, Any]: ...
+    def totals(self) -> dict[str, int]: ...
+    def feature_counts(self, version: str, since: float) -> dict[str, dict[int, int]]: ...
+    def probability_counts(self, version: str, since: float) -> np.ndarray: ...
+    def recent_errors(self, limit: int = 20) -> list[dict[str, Any]]: ...
+    def raw_count(self) -> int: ...
+    def size_bytes(self) -> int: ...
+
+
 class MonitoringStore:
     """The SQLite file: one writing connection, and a fresh read-only one per query."""
 
-    def __init__(self, path: Path) -> None:
+    backend = "sqlite"
+
+    def __init__(self, path: Path, replica: str = "") -> None:
         self.path = path
+        self.name = path.name
+        self.replica = replica
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file we write
@@ -120,19 +181,11 @@ class MonitoringStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"the store file cannot be opened: {exc}") from None
         try:
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if tables and version != SCHEMA_VERSION:
-                raise StoreUnavailable(
-                    f"{self.path.name} is not a monitoring store of this version (schema {version}, "
-                    f"expected {SCHEMA_VERSION}): move it away"
-                )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             # the WAL shrinks back to this after a checkpoint
             connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
-            connection.executescript(SCHEMA)
-            connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            _create_or_migrate(connection, self.path.name)
         except sqlite3.Error as exc:
             connection.close()
             raise StoreUnavailable(f"the store file cannot be written: {exc}") from None
@@ -169,20 +222,24 @@ class MonitoringStore:
             try:
                 connection.execute("BEGIN IMMEDIATE")
                 try:
-                    connection.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    connection.executemany(
+                        "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [(*row, self.replica) for row in rows],
+                    )
                     for key, delta in merged.items():
                         old = connection.execute(
                             "SELECT count, errors, latency, probability FROM stats "
-                            "WHERE resolution = ? AND start = ? AND source = ? AND version = ?",
-                            key,
+                            "WHERE resolution = ? AND start = ? AND source = ? AND version = ? AND replica = ?",
+                            (*key, self.replica),
                         ).fetchone()
                         if old is not None:
                             stored = np.frombuffer(old[2], np.int64), np.frombuffer(old[3], np.int64)
                             delta = delta + Rollup(old[0], old[1], *stored)
                         connection.execute(
-                            "INSERT OR REPLACE INTO stats VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            "INSERT OR REPLACE INTO stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (
                                 *key,
+                                self.replica,
                                 delta.count,
                                 delta.errors,
                                 delta.latency.astype(np.int64).tobytes(),
@@ -190,9 +247,9 @@ class MonitoringStore:
                             ),
                         )
                     connection.executemany(
-                        "INSERT INTO feature_counts VALUES (?, ?, ?, ?, ?) ON CONFLICT (hour, version, feature, bin) "
-                        "DO UPDATE SET count = count + excluded.count",
-                        [(*key, count) for key, count in feature_counts.items()],
+                        "INSERT INTO feature_counts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
+                        "(hour, version, feature, bin, replica) DO UPDATE SET count = count + excluded.count",
+                        [(*key, self.replica, count) for key, count in feature_counts.items()],
                     )
                     connection.execute("COMMIT")
                 except BaseException:
@@ -284,65 +341,20 @@ class MonitoringStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"the store cannot be read: {exc}") from None
 
+    def readable(self) -> bool:
+        """Whether the file exists (nothing logged yet reads as an empty store once opened)."""
+        return self.path.exists()
+
     def system(self, window: str, now: float | None = None) -> dict[str, Any]:
-        """Throughput, error rate and latency percentiles over a window, overall, by source
-        and by model version, with a chart series; from rollups only."""
+        """Throughput, error rate and latency percentiles over a window, overall, by source,
+        model version and replica, with a chart series; from rollups only."""
         now = time.time() if now is None else now
-        seconds, step = WINDOWS[window], SERIES_STEP_S[window]
-        resolution = HOUR if step >= HOUR else MINUTE
-        first = int((now - seconds) // resolution * resolution)
         rows = self._read(
-            "SELECT start, source, version, count, errors, latency FROM stats WHERE resolution = ? AND start >= ?",
-            (resolution, first),
+            "SELECT start, source, version, replica, count, errors, latency FROM stats "
+            "WHERE resolution = ? AND start >= ?",
+            stats_query_range(window, now),
         )
-        latency = (
-            np.frombuffer(b"".join(r[5] for r in rows), np.int64).reshape(len(rows), LATENCY_BUCKETS)
-            if rows
-            else np.zeros((0, LATENCY_BUCKETS), np.int64)
-        )
-        counts = np.array([r[3] for r in rows], np.int64)
-        errors = np.array([r[4] for r in rows], np.int64)
-
-        def group(labels: list[Any]) -> dict[Any, dict[str, Any]]:
-            result = {}
-            for label in sorted(set(labels)):
-                mask = np.array([value == label for value in labels], bool)
-                result[label] = summary(
-                    int(counts[mask].sum()), int(errors[mask].sum()), latency[mask].sum(axis=0), seconds
-                )
-            return result
-
-        first_point = int((now - seconds) // step * step)
-        points = int(math.floor(now / step) * step - first_point) // step + 1
-        slot = np.clip((np.array([r[0] for r in rows], np.int64) - first_point) // step, 0, points - 1)
-        slot_counts = np.bincount(slot, weights=counts, minlength=points).astype(np.int64)
-        slot_errors = np.bincount(slot, weights=errors, minlength=points).astype(np.int64)
-        slot_latency = np.zeros((points, LATENCY_BUCKETS), np.int64)
-        np.add.at(slot_latency, slot, latency)
-        row_sources = np.array([r[1] for r in rows], dtype=object)
-        per_source = {
-            s: np.bincount(slot[row_sources == s], weights=counts[row_sources == s], minlength=points).astype(np.int64)
-            for s in sorted(set(row_sources))
-        }
-        series = [
-            {
-                "start": first_point + i * step,
-                "requests": int(slot_counts[i]),
-                "errors": int(slot_errors[i]),
-                "by_source": {s: int(c[i]) for s, c in per_source.items()},
-                **{f"p{q}": percentile_from_histogram(slot_latency[i], q) for q in (50, 95, 99)},
-            }
-            for i in range(points)
-        ]
-        return {
-            "window": window,
-            "window_seconds": seconds,
-            **summary(int(counts.sum()), int(errors.sum()), latency.sum(axis=0), seconds),
-            "by_source": group([r[1] for r in rows]),
-            "by_version": group([r[2] for r in rows]),
-            "series_step_seconds": step,
-            "series": series,
-        }
+        return system_report(StatsRows.from_tuples(rows), window, now)
 
     def totals(self) -> dict[str, int]:
         """Predictions made (failures excluded) per source over the rollups' retention (90 days)."""
@@ -393,3 +405,29 @@ class MonitoringStore:
             for suffix in ("", "-wal", "-shm")
             if os.path.exists(f"{self.path}{suffix}")
         )
+
+
+def _create_or_migrate(connection: sqlite3.Connection, name: str) -> None:
+    """A new file gets the schema; an older one is migrated step by step. One immediate
+    transaction: a crash leaves the old version, and a second process opening the file at
+    the same moment waits, then finds it done. A newer schema is refused."""
+    if connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if tables and not 1 <= version <= SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"{name} is not a monitoring store this version can use (schema {version}, "
+                f"expected {SCHEMA_VERSION} or older): move it away"
+            )
+        steps = [MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1)] if tables else [SCHEMA]
+        for statement in "".join(steps).split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise

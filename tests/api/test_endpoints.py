@@ -374,3 +374,49 @@ def test_every_endpoint_answers_on_both_shipped_examples_and_a_generated_one(api
         assert client.get(path).status_code == 200, path
     kpis = strict(client.get("/metrics/kpis"))
     assert kpis["business_available"] and "value_at_stake" in kpis["business"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_prometheus_metrics_count_what_the_store_holds(
+    backend, api, env, registry_copy, customer, telco_model, request
+):
+    """Parsed with prometheus_client's own parser: names, types and values a scraper reads."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    import lib.server.prometheus
+
+    if backend == "postgresql":
+        env.set("MONITORING_DB", request.getfixturevalue("postgres_url"))
+    env.set("REPLICA_ID", "replica-a")
+    client = api(registry_copy)
+    for _ in range(3):
+        post(client, {"record": customer})
+    post(client, {"record": {**customer, "tenure": "many"}})
+    prediction_log().flush()
+    lib.server.prometheus._refresher.slow = lib.server.prometheus.compute_slow()  # what the thread computes
+    response = client.get("/metrics/prometheus")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    predictions = families["prediction_dashboard_predictions"]
+    assert predictions.type == "counter"
+    scored = [s for s in predictions.samples if s.name.endswith("_total")]
+    assert sum(s.value for s in scored) == 3 == prediction_log().store.system("5m")["requests"] - 1
+    assert {s.labels["source"] for s in scored} == {"api"}
+    assert {s.labels["model_version"] for s in scored} == {telco_model.version}
+    refused = [s for s in families["prediction_dashboard_refused"].samples if s.name.endswith("_total")]
+    assert [(s.labels["kind"], s.value) for s in refused] == [("invalid_input", 1.0)]
+    latency = families["prediction_dashboard_prediction_latency_seconds"]
+    count = next(s for s in latency.samples if s.name.endswith("_count"))
+    infinite = next(s for s in latency.samples if s.labels.get("le") == "+Inf")
+    assert latency.type == "histogram" and count.value == infinite.value == 4
+    model = families["prediction_dashboard_model_info"].samples[0]
+    assert model.labels["version"] == telco_model.version and model.value == 1
+    assert families["prediction_dashboard_replica_info"].samples[0].labels["replica"] == "replica-a"
+    assert families["prediction_dashboard_store_up"].samples[0].labels["backend"] == backend
+    psi = {s.labels["feature"] for s in families["prediction_dashboard_feature_psi"].samples}
+    assert psi == set(telco_model.schema.names)
+    statuses = [s for s in families["prediction_dashboard_feature_drift_status"].samples if s.value == 1]
+    assert len(statuses) == len(telco_model.schema.names)
+    assert all(s.labels["status"] == "too_few" for s in statuses)  # 3 inputs: too few for a status
+    jobs = {s.labels["state"]: s.value for s in families["prediction_dashboard_training_jobs"].samples}
+    assert jobs["running"] == 0 and set(jobs) >= {"queued", "running", "succeeded", "failed"}

@@ -165,3 +165,37 @@ def test_the_store_never_grows_past_its_byte_cap(tmp_path, telco_model):
         assert log.status()["trimmed_rows"] == log.trimmed_rows
     finally:
         log.stop()
+
+
+def test_a_postgresql_outage_degrades_the_log_and_every_queued_row_lands_after(postgres_server, telco_model):
+    from lib.monitoring.postgres import PostgresStore
+    from tests.helpers import wait_for
+
+    store = PostgresStore(postgres_server.new_database(), "replica-a")
+    log = PredictionLog(store, raw_max_age_s=30 * 86_400, raw_max_rows=1_000_000)
+    customer = {spec.name: spec.default for spec in telco_model.schema.features}
+    try:
+        log_one(log, telco_model, customer)
+        log.flush()
+        assert log.status()["backend"] == "postgresql" and log.totals() == {"api": 1}
+        postgres_server.stop()
+        for _ in range(5):
+            log_one(log, telco_model, customer)  # predicting goes on
+        status = wait_for(lambda: (s := log.status())["state"] == "degraded" and s, timeout=30)
+        assert "PostgreSQL failed" in status["reason"] and status["pending_rows"] == 5
+        with pytest.raises(StoreUnavailable):
+            log.system("5m")
+        postgres_server.start()
+        wait_for(lambda: log.status()["state"] == "ok" and log.status()["pending_rows"] == 0, timeout=90)
+        assert log.totals() == {"api": 6} and store.raw_count() == 6
+    finally:
+        if not _accepting(postgres_server):
+            postgres_server.start()
+        log.stop()
+
+
+def _accepting(server) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", server.port)) == 0

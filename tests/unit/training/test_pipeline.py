@@ -11,6 +11,7 @@ import pytest
 
 from lib.model.bundle import BUNDLE_FILES, PARTIAL_PREFIX, SCORER_FILE, list_versions, read_pointer
 from lib.model_loader import load_model
+from lib.registry.local import LOCK_FILE
 from lib.settings import PROJECT_ROOT
 from lib.training.config import load_config
 from lib.training.data import load_dataset, split_rows
@@ -148,7 +149,9 @@ def test_killed_training_leaves_the_previous_version_served(registry_copy, step)
         assert served == before
     complete = set(list_versions(registry_copy))
     for entry in registry_copy.iterdir():
-        assert entry.name in complete | {"current.json", "audit.jsonl"} or entry.name.startswith(PARTIAL_PREFIX)
+        assert entry.name in complete | {"current.json", "audit.jsonl", LOCK_FILE} or entry.name.startswith(
+            PARTIAL_PREFIX
+        )
 
 
 def test_interrupted_training_says_nothing_changed(registry_copy):

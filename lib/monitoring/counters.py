@@ -1,0 +1,59 @@
+"""What this process's prediction log has written, as monotonic counters for Prometheus.
+
+The log's writer adds each committed batch of rows here, off the request path. A counter
+counts rows that landed in the store (not rows still queued), so across replicas the
+sums equal the store's counts. They start at zero with the process, as Prometheus
+counters do (its rate() and increase() handle the reset).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lib.monitoring.rollups import LATENCY_BUCKETS, LoggedRow, latency_histogram
+
+
+@dataclass
+class WrittenCounters:
+    """Rows written, by (source, model version, predicted label) for predictions and by
+    (source, error kind) for refusals, and a latency histogram per source."""
+
+    predictions: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    refusals: Counter[tuple[str, str]] = field(default_factory=Counter)
+    latency: dict[str, np.ndarray] = field(default_factory=dict)  # source -> LATENCY_BUCKETS counts
+    latency_sum_ms: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, rows: list[LoggedRow]) -> None:
+        predictions: Counter[tuple[str, str, str]] = Counter()
+        refusals: Counter[tuple[str, str]] = Counter()
+        latencies: dict[str, list[float]] = {}
+        for row in rows:
+            if row.outcome == "ok":
+                predictions[(row.source, row.version, row.label or "")] += 1
+            else:
+                refusals[(row.source, row.error_kind or "unknown")] += 1
+            latencies.setdefault(row.source, []).append(row.latency_ms)
+        with self._lock:
+            self.predictions.update(predictions)
+            self.refusals.update(refusals)
+            for source, values in latencies.items():
+                counts = self.latency.get(source)
+                self.latency[source] = latency_histogram(values) + (
+                    counts if counts is not None else np.zeros(LATENCY_BUCKETS, np.int64)
+                )
+                self.latency_sum_ms[source] = self.latency_sum_ms.get(source, 0.0) + float(np.sum(values))
+
+    def snapshot(self) -> WrittenCounters:
+        """A copy to read while the writer goes on."""
+        with self._lock:
+            return WrittenCounters(
+                Counter(self.predictions),
+                Counter(self.refusals),
+                {source: counts.copy() for source, counts in self.latency.items()},
+                dict(self.latency_sum_ms),
+            )

@@ -1,0 +1,369 @@
+"""The monitoring store on PostgreSQL (MONITORING_DB=postgresql://...), shared by replicas.
+
+The same tables and the same write-time rollups as the SQLite store (lib.monitoring.store),
+each row and rollup carrying the replica that served it: a replica only ever merges its
+own rollup rows, so replicas never wait on each other's writes, and every reader sums
+over all of them, so every replica gives the same answer. Raw rows go in by COPY.
+
+psycopg 3 with a small connection pool: the log's writer takes one connection, dashboard
+readers the others. Each failure (server down, refused, timeout) becomes StoreUnavailable
+with a reason that names no credentials; the log keeps its rows in memory meanwhile.
+
+The schema is created and migrated on open, under a transaction-scoped advisory lock:
+replicas starting at the same moment run the migrations once, the others wait and find
+them done. A database whose schema is newer than this code is refused.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import numpy as np
+
+from lib.monitoring.rollups import (
+    HOUR,
+    LATENCY_BUCKETS,
+    MINUTE,
+    PROBABILITY_BUCKETS,
+    LoggedRow,
+    Rollup,
+    StatsRows,
+    rollups,
+    stats_query_range,
+    system_report,
+)
+from lib.monitoring.store import (
+    MINUTE_ROLLUP_MAX_AGE_S,
+    RAW_MAX_AGE_S,
+    RAW_MAX_ROWS,
+    ROLLUP_MAX_AGE_S,
+    TRIM_TO_SHARE,
+    StoreUnavailable,
+)
+
+T = TypeVar("T")
+
+# pg_advisory_xact_lock keys: "pdm" + a number, so they do not meet another application's.
+MIGRATION_LOCK = 0x70646D01
+PRUNE_LOCK = 0x70646D02
+CONNECT_TIMEOUT_S = 3
+WAIT_FOR_CONNECTION_S = 3.0
+STATEMENT_TIMEOUT_MS = 15_000
+PING_EVERY_S = 2.0  # an idle writer still notices the server going away, for /health
+TRIM_EVERY_S = 5.0  # the byte cap is checked this often (a size query, not per flush)
+POOL_MAX = 4
+
+# From version n - 1 to n. Version 1 is the schema of the SQLite store's version 2.
+MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE predictions (
+    id bigserial PRIMARY KEY, ts double precision NOT NULL, source text NOT NULL, version text NOT NULL,
+    latency_ms double precision NOT NULL, outcome text NOT NULL, error_kind text, probability double precision,
+    label text, features text, replica text NOT NULL);
+CREATE INDEX predictions_ts ON predictions (ts);
+CREATE INDEX predictions_errors ON predictions (ts) WHERE outcome <> 'ok';
+CREATE TABLE stats (
+    resolution integer NOT NULL, start bigint NOT NULL, source text NOT NULL, version text NOT NULL,
+    replica text NOT NULL, count bigint NOT NULL, errors bigint NOT NULL, latency bytea NOT NULL,
+    probability bytea NOT NULL, PRIMARY KEY (resolution, start, source, version, replica));
+CREATE TABLE feature_counts (
+    hour bigint NOT NULL, version text NOT NULL, feature text NOT NULL, bin integer NOT NULL,
+    replica text NOT NULL, count bigint NOT NULL, PRIMARY KEY (hour, version, feature, bin, replica));
+""",
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+COLUMNS = "ts, source, version, latency_ms, outcome, error_kind, probability, label, features, replica"
+
+
+def describe(url: str) -> str:
+    """postgresql://host:port/db, without user or password: what /health may show."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:
+        return "postgresql (unreadable URL)"
+    return f"postgresql://{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
+
+
+def _reason(action: str, exc: Exception) -> str:
+    """One line about a failure; psycopg's messages name host and port, never the password."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return f"{action} PostgreSQL failed: {first}"
+
+
+class PostgresStore:
+    """The shared store: the same interface as the SQLite MonitoringStore."""
+
+    backend = "postgresql"
+
+    def __init__(self, url: str, replica: str) -> None:
+        self.url = url
+        self.name = describe(url)
+        self.replica = replica
+        self._pool_lock = threading.Lock()
+        self._pool: Any = None
+        self._migrated = False
+        self._next_ping = 0.0
+        self._next_trim = 0.0
+
+    # --- connections ---------------------------------------------------------------
+
+    def _connections(self) -> Any:
+        with self._pool_lock:
+            if self._pool is None:
+                from psycopg_pool import ConnectionPool
+
+                self._pool = ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=POOL_MAX,
+                    open=False,
+                    timeout=WAIT_FOR_CONNECTION_S,
+                    check=ConnectionPool.check_connection,  # a connection the server dropped is replaced
+                    kwargs={
+                        "connect_timeout": CONNECT_TIMEOUT_S,
+                        "application_name": f"prediction-dashboard {self.replica}"[:63],
+                        "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+                    },
+                    name="monitoring",
+                )
+                self._pool.open(wait=False)
+            return self._pool
+
+    def _run(self, action: str, work: Callable[[Any], T]) -> T:
+        """work(connection) in one transaction; every failure becomes StoreUnavailable."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self._connections().connection() as connection:
+                return work(connection)
+        except PoolTimeout:
+            raise StoreUnavailable(
+                f"{action} PostgreSQL failed: no connection to {self.name} within {WAIT_FOR_CONNECTION_S:g} s"
+            ) from None
+        except psycopg.Error as exc:
+            raise StoreUnavailable(_reason(action, exc)) from None
+
+    def open(self) -> None:
+        """Connect, and create or migrate the schema (once per process)."""
+        if not self._migrated:
+            self._run("migrating", _migrate)
+            self._migrated = True
+
+    def readable(self) -> bool:
+        return self._migrated
+
+    def check_writable(self) -> None:
+        """A cheap round trip every PING_EVERY_S, so an idle replica's /health still says
+        when the server is gone."""
+        if time.monotonic() < self._next_ping:
+            return
+        self._next_ping = time.monotonic() + PING_EVERY_S
+        self.open()
+        self._run("reaching", lambda connection: connection.execute("SELECT 1"))
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.close(timeout=5)
+                self._pool = None
+
+    # --- writing ---------------------------------------------------------------------
+
+    def write(self, rows: list[LoggedRow], feature_counts: Mapping[tuple[int, str, str, int], int]) -> None:
+        """Raw rows (COPY) and this replica's rollups, in one transaction."""
+        if not rows:
+            return
+        self.open()
+        merged = rollups(rows)
+        replica = self.replica
+
+        def work(connection: Any) -> None:
+            with connection.cursor() as cursor:
+                with cursor.copy(f"COPY predictions ({COLUMNS}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row((*row, replica))
+                for key in sorted(merged):  # one order: two writers with one REPLICA_ID cannot deadlock
+                    _merge_stats(cursor, (*key, replica), merged[key])
+                cursor.executemany(
+                    "INSERT INTO feature_counts AS f VALUES (%s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (hour, version, feature, bin, replica) DO UPDATE SET count = f.count + excluded.count",
+                    [(*key, replica, count) for key, count in sorted(feature_counts.items())],
+                )
+
+        self._run("writing to", work)
+
+    def prune(
+        self,
+        now: float | None = None,
+        raw_max_age_s: float = RAW_MAX_AGE_S,
+        raw_max_rows: int = RAW_MAX_ROWS,
+        rollup_max_age_s: float = ROLLUP_MAX_AGE_S,
+    ) -> dict[str, int]:
+        """Bound the tables: raw rows by age and count, rollups by age; one replica at a
+        time (the others skip: the work would be the same)."""
+        now = time.time() if now is None else now
+        self.open()
+
+        def work(connection: Any) -> dict[str, int]:
+            if not connection.execute("SELECT pg_try_advisory_xact_lock(%s)", (PRUNE_LOCK,)).fetchone()[0]:
+                return {}
+            too_old = (now - raw_max_age_s,)
+            removed = {"raw_by_age": connection.execute("DELETE FROM predictions WHERE ts < %s", too_old).rowcount}
+            excess = connection.execute("SELECT count(*) FROM predictions").fetchone()[0] - raw_max_rows
+            removed["raw_by_count"] = _delete_oldest(connection, excess) if excess > 0 else 0
+            removed["rollups"] = connection.execute(
+                "DELETE FROM stats WHERE (resolution = %s AND start < %s) OR (resolution = %s AND start < %s)",
+                (HOUR, now - rollup_max_age_s, MINUTE, now - min(MINUTE_ROLLUP_MAX_AGE_S, rollup_max_age_s)),
+            ).rowcount
+            connection.execute("DELETE FROM feature_counts WHERE hour < %s", (now - rollup_max_age_s,))
+            return removed
+
+        return self._run("pruning", work)
+
+    def trim_to_bytes(self, max_bytes: int) -> int:
+        """Delete the oldest raw rows while the live data exceeds max_bytes (checked every
+        TRIM_EVERY_S). Deleted rows leave dead space that autovacuum hands back to new
+        rows, so the live share is estimated from the table's live and dead tuple counts."""
+        if time.monotonic() < self._next_trim:
+            return 0
+        self._next_trim = time.monotonic() + TRIM_EVERY_S
+        self.open()
+
+        def work(connection: Any) -> int:
+            if not connection.execute("SELECT pg_try_advisory_xact_lock(%s)", (PRUNE_LOCK,)).fetchone()[0]:
+                return 0
+            size, live, dead = connection.execute(
+                "SELECT pg_total_relation_size('predictions'), n_live_tup, n_dead_tup "
+                "FROM pg_stat_user_tables WHERE relname = 'predictions'"
+            ).fetchone()
+            used = size * live / (live + dead) if live + dead else size
+            if used <= max_bytes * TRIM_TO_SHARE or not live:
+                return 0
+            return _delete_oldest(connection, math.ceil((used - max_bytes * TRIM_TO_SHARE) / (used / live)))
+
+        return self._run("trimming", work)
+
+    # --- reading ---------------------------------------------------------------------
+
+    def _read(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        self.open()
+        return self._run("reading", lambda connection: connection.execute(sql, parameters).fetchall())
+
+    def system(self, window: str, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        rows = self._read(
+            "SELECT start, source, version, replica, count, errors, latency FROM stats "
+            "WHERE resolution = %s AND start >= %s",
+            stats_query_range(window, now),
+        )
+        return system_report(StatsRows.from_tuples(rows), window, now)
+
+    def totals(self) -> dict[str, int]:
+        rows = self._read(
+            "SELECT source, sum(count) - sum(errors) FROM stats WHERE resolution = %s GROUP BY source", (HOUR,)
+        )
+        return {source: int(count) for source, count in rows if count}
+
+    def feature_counts(self, version: str, since: float) -> dict[str, dict[int, int]]:
+        rows = self._read(
+            "SELECT feature, bin, sum(count) FROM feature_counts WHERE hour >= %s AND version = %s "
+            "GROUP BY feature, bin",
+            (int(since // HOUR * HOUR), version),
+        )
+        result: dict[str, dict[int, int]] = defaultdict(dict)
+        for feature, bin_index, count in rows:
+            result[feature][int(bin_index)] = int(count)
+        return dict(result)
+
+    def probability_counts(self, version: str, since: float) -> np.ndarray:
+        rows = self._read(
+            "SELECT probability FROM stats WHERE resolution = %s AND start >= %s AND version = %s",
+            (HOUR, int(since // HOUR * HOUR), version),
+        )
+        total = np.zeros(PROBABILITY_BUCKETS, np.int64)
+        for (blob,) in rows:
+            total += np.frombuffer(bytes(blob), np.int64)
+        return total
+
+    def recent_errors(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._read(
+            "SELECT ts, source, version, latency_ms, error_kind, replica FROM predictions WHERE outcome <> 'ok' "
+            "ORDER BY ts DESC LIMIT %s",
+            (limit,),
+        )
+        return [
+            {"ts": ts, "source": source, "version": version, "latency_ms": latency, "error_kind": kind, "replica": r}
+            for ts, source, version, latency, kind, r in rows
+        ]
+
+    def raw_count(self) -> int:
+        return int(self._read("SELECT count(*) FROM predictions")[0][0])
+
+    def raw_count_by_replica(self) -> dict[str, int]:
+        return {replica: int(n) for replica, n in self._read("SELECT replica, count(*) FROM predictions GROUP BY 1")}
+
+    def size_bytes(self) -> int:
+        return int(
+            self._read(
+                "SELECT pg_total_relation_size('predictions') + pg_total_relation_size('stats') "
+                "+ pg_total_relation_size('feature_counts')"
+            )[0][0]
+        )
+
+
+def _migrate(connection: Any) -> None:
+    """Bring the schema to SCHEMA_VERSION under the migration lock (one transaction)."""
+    connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+    connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+    row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = row[0] or 0
+    if current > SCHEMA_VERSION:
+        raise StoreUnavailable(
+            f"the PostgreSQL store has schema {current}, newer than this version knows ({SCHEMA_VERSION}): "
+            "upgrade this replica"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        connection.execute(MIGRATIONS[version])
+        connection.execute("INSERT INTO schema_version VALUES (%s)", (version,))
+
+
+def _merge_stats(cursor: Any, key: tuple[Any, ...], delta: Rollup) -> None:
+    """Add one rollup to its row: create it empty if new, lock it, write the sum."""
+    where = "resolution = %s AND start = %s AND source = %s AND version = %s AND replica = %s"
+    locked = f"SELECT count, errors, latency, probability FROM stats WHERE {where} FOR UPDATE"
+    old = cursor.execute(locked, key).fetchone()
+    if old is None:
+        empty_latency = np.zeros(LATENCY_BUCKETS, np.int64).tobytes()
+        empty_probability = np.zeros(PROBABILITY_BUCKETS, np.int64).tobytes()
+        cursor.execute(
+            "INSERT INTO stats VALUES (%s, %s, %s, %s, %s, 0, 0, %s, %s) ON CONFLICT DO NOTHING",
+            (*key, empty_latency, empty_probability),
+        )
+        old = cursor.execute(locked, key).fetchone()
+    total = delta + Rollup(
+        old[0], old[1], np.frombuffer(bytes(old[2]), np.int64), np.frombuffer(bytes(old[3]), np.int64)
+    )
+    cursor.execute(
+        f"UPDATE stats SET count = %s, errors = %s, latency = %s, probability = %s WHERE {where}",
+        (
+            total.count,
+            total.errors,
+            total.latency.astype(np.int64).tobytes(),
+            total.probability.astype(np.int64).tobytes(),
+            *key,
+        ),
+    )
+
+
+def _delete_oldest(connection: Any, rows: int) -> int:
+    return connection.execute(
+        "DELETE FROM predictions WHERE id IN (SELECT id FROM predictions ORDER BY ts LIMIT %s)", (rows,)
+    ).rowcount
