@@ -1,6 +1,6 @@
 # The product in one image: UI and API on port 8000, the committed default model inside.
-#   docker build -t churn-dashboard .
-#   docker run -p 8000:8000 churn-dashboard
+#   docker build -t prediction-dashboard .
+#   docker run -p 8000:8000 prediction-dashboard
 # Settings are environment variables (README, "Settings" and "Docker"); nothing secret is baked in.
 FROM python:3.11-slim
 

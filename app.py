@@ -46,8 +46,10 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def warm_up() -> None:
+        from lib.monitoring.log import prediction_log
         from lib.ui.warmup import warm_up as run
 
+        prediction_log().start()  # the store opened (migrated), a killed process's spool written
         run(settings)
 
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()

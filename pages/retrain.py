@@ -4,8 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from lib.model_loader import ModelNotAvailable, get_model, loaded_model, refresh_model
+from lib.redact import redact_paths
 from lib.registry import RegistryError, open_registry
 from lib.retraining.jobs import FINAL, active_job, cancel_job, job_state, recent_jobs, start_retrain
+from lib.retraining.shared import SharedJobsUnavailable
 from lib.retraining.upload import expected_features, read_training_csv
 from lib.server.health import shown_source
 from lib.settings import get_settings
@@ -120,7 +122,11 @@ def show_job(job_id: str) -> None:
 st.subheader("Retrain")
 if "switched" in st.session_state:
     st.success(st.session_state.pop("switched"))
-running = active_job()
+try:
+    running = active_job()
+except SharedJobsUnavailable as exc:  # a PostgreSQL store that cannot be reached
+    st.error(f"Retraining jobs cannot be read now: {redact_paths(str(exc))}. Predictions go on; try again later.")
+    st.stop()
 if running is not None:
     st.info("A retraining job is running: its progress follows. You can leave this page and come back.")
     show_job(running["id"])
@@ -187,7 +193,7 @@ if access.allowed and versions:
         chosen = st.selectbox("Version to serve", others, key="promote_version") if others else None
         reason = st.text_input("Reason", key="promote_reason")
         if st.button("Promote", disabled=chosen is None, key="promote"):
-            switch_served(lambda: registry.promote(chosen, who, reason))
+            switch_served(lambda: registry.promote(chosen, who, reason, expected=served))
     with right:
         st.markdown(f"Served: **{served}**" + (f"; previously **{previous}**" if previous else ""))
         if st.button("Roll back to the previous version", disabled=previous is None, key="rollback"):

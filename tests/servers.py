@@ -29,9 +29,10 @@ class Server:
             self.process.kill()
 
 
-def launch(workdir: Path, **env: str) -> Server:
-    """Start `uvicorn app:app` on a free loopback port and wait until Streamlit answers."""
-    port = free_port()
+def launch(workdir: Path, port: int | None = None, **env: str) -> Server:
+    """Start `uvicorn app:app` on a loopback port (a free one by default) and wait until
+    Streamlit answers."""
+    port = port or free_port()
     log = workdir / f"server-{port}.log"
     environment = {
         **os.environ,
@@ -179,3 +180,106 @@ class PostgresServer:
             self.stop()
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+DEPLOY = PROJECT_ROOT / "deploy"
+NGINX_TEMP = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+class NginxServer:
+    """Debian's nginx on a loopback port, serving deploy/nginx.conf with its upstreams
+    pointed at the given replicas (the file's own `server app-x:8000` lines replaced)."""
+
+    def __init__(self, replicas: list[str], folder: Path) -> None:
+        import re
+
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        site = (DEPLOY / "nginx.conf").read_text()
+        servers = "".join(f"    server {r} max_fails=1 fail_timeout=5s;\n" for r in replicas)
+        site = re.sub(r"(?:    server app-[a-z]+:8000[^\n]*\n)+", lambda _: servers, site)
+        site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
+        (folder / "site.conf").write_text(site)
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        temp = "".join(f"  {kind}_temp_path {folder}/{kind};\n" for kind in NGINX_TEMP)
+        (folder / "nginx.conf").write_text(
+            f"{user}worker_processes 1;\ndaemon off;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log warn;\n"
+            "events { worker_connections 1024; }\n"
+            f"http {{\n  access_log {folder}/access.log;\n{temp}  include {folder}/site.conf;\n}}\n"
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            ["/usr/sbin/nginx", "-p", str(folder), "-c", str(folder / "nginx.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=open(folder / "stderr.log", "wb"),  # noqa: SIM115 - the child keeps it
+        )
+        _wait_for_port(self.port, self.process, folder / "error.log")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class PrometheusServer:
+    """Debian's Prometheus on a loopback port, with deploy/prometheus.yml's scrape job
+    pointed at the given replicas and a 1 s scrape interval."""
+
+    def __init__(self, replicas: list[str], folder: Path) -> None:
+        import shutil
+
+        import yaml
+
+        folder.mkdir(parents=True, exist_ok=True)
+        config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+        config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+        config["scrape_configs"][0]["static_configs"] = [{"targets": replicas}]
+        (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                shutil.which("prometheus") or "/usr/bin/prometheus",
+                f"--config.file={folder / 'prometheus.yml'}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(folder / "prometheus.log", "wb"),  # noqa: SIM115 - the child keeps it
+        )
+        _wait_for_port(self.port, self.process, folder / "prometheus.log")
+
+    def query(self, expression: str) -> list[dict]:
+        """An instant query through the HTTP API: the result vector."""
+        import json
+        import urllib.parse
+
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = json.loads(response.read())
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"exited with {process.returncode}: {log.read_text(errors='replace')[-3000:]}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port} after {timeout} s")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,6 +20,8 @@ from lib.api.common import (
     require_admin,
 )
 from lib.settings import get_settings
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -64,17 +66,35 @@ async def train(request: Request) -> Response:
                 'data must be "bundled"; send a CSV with Content-Type: text/csv to train on other data',
                 [{"field": "data", "code": "unknown_value"}],
             )
-    state, started = await run_in_threadpool(start_retrain, actor, table, data_name, settings)
+    state, started = await run_in_threadpool(_shared_jobs_call, start_retrain, actor, table, data_name, settings)
     location = {"Location": f"/train/{state['id']}"}
     if not started:
+        where = f" on replica {state['replica']}" if state.get("replica") else ""
         raise ApiError(
             409,
-            f"a retraining job is already running ({state['id']}, {state['progress']:.0%} done): "
+            f"a retraining job is already running ({state['id']}{where}, {state['progress']:.0%} done): "
             f"follow it at /train/{state['id']}",
-            [{"job_id": state["id"], "status": state["status"], "progress": state["progress"]}],
+            [
+                {
+                    "job_id": state["id"],
+                    "status": state["status"],
+                    "progress": state["progress"],
+                    "replica": state.get("replica"),
+                }
+            ],
             headers=location,
         )
     return json_response({"job": state}, 202, location)
+
+
+def _shared_jobs_call(action: Callable[..., T], *args: Any) -> T:
+    """A jobs call; 503 with the reason when the shared job board (PostgreSQL) is unreachable."""
+    from lib.retraining.shared import SharedJobsUnavailable
+
+    try:
+        return action(*args)
+    except SharedJobsUnavailable as exc:
+        raise ApiError(503, f"the shared job store is unavailable: {exc}", [{"kind": "store"}]) from None
 
 
 async def train_job(request: Request) -> Response:
@@ -84,12 +104,12 @@ async def train_job(request: Request) -> Response:
     actor = require_admin(request)
     job_id = request.path_params["job_id"]
     if request.method == "DELETE":
-        before = job_state(job_id)
+        before = await run_in_threadpool(_shared_jobs_call, job_state, job_id)
         if before is not None and before["status"] in FINAL:
             raise ApiError(409, f"job {job_id} has already finished ({before['status']})", [{"job_id": job_id}])
-        state = await run_in_threadpool(cancel_job, job_id, actor)
+        state = await run_in_threadpool(_shared_jobs_call, cancel_job, job_id, actor)
     else:
-        state = job_state(job_id)
+        state = await run_in_threadpool(_shared_jobs_call, job_state, job_id)
     if state is None:
         raise ApiError(404, f"no retraining job {job_id[:40]!r}")
     # 202: the cancel is recorded, but the process is not known gone yet ("cancelling")
@@ -146,9 +166,11 @@ async def models_audit(request: Request) -> Response:
 
 async def promote(request: Request) -> Response:
     actor = require_admin(request)
-    body = await optional_json_object(request, {"reason"})
+    body = await optional_json_object(request, {"reason", "from_version"})
     version = request.path_params["version"]
-    event = await _registry_call(lambda registry: registry.promote(version, actor, body.get("reason", "")))
+    event = await _registry_call(
+        lambda registry: registry.promote(version, actor, body.get("reason", ""), expected=body.get("from_version"))
+    )
     return await _after_switch(event)
 
 

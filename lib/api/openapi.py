@@ -13,6 +13,7 @@ from lib.api.openapi_schemas import (
     JOB,
     JOB_ID_PATTERN,
     MAX_PAGE,
+    PROMOTE_BODY,
     SWITCH_BODY,
     SYSTEM_METRICS,
     VERSION_PATTERN,
@@ -204,10 +205,11 @@ def _model_paths() -> dict[str, Any]:
         },
         "/models/{version}/promote": {
             "post": {
-                "summary": 'Serve this version (admin); optional body {"reason": "..."}',
+                "summary": 'Serve this version (admin); optional body {"reason": "...", "from_version": "..."}: '
+                "with from_version, only if that version is still served (409 otherwise)",
                 "security": [{"bearer": []}],
                 "parameters": [path_parameter("version", VERSION_PATTERN)],
-                "requestBody": {"required": False, "content": {"application/json": {"schema": SWITCH_BODY}}},
+                "requestBody": {"required": False, "content": {"application/json": {"schema": PROMOTE_BODY}}},
                 "responses": {
                     "200": json_content({"type": "object"}),
                     **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503),

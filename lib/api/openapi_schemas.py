@@ -164,6 +164,18 @@ SWITCH_BODY: dict[str, Any] = {
     "properties": {"reason": {"type": "string"}},
     "additionalProperties": False,
 }
+PROMOTE_BODY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reason": {"type": "string"},
+        "from_version": {
+            "type": "string",
+            "description": "promote only if this version is still the served one (409 otherwise): two "
+            "promotions from the same version cannot both win",
+        },
+    },
+    "additionalProperties": False,
+}
 
 
 def components() -> dict[str, Any]:

@@ -6,6 +6,10 @@ FLUSH_INTERVAL_S, in one transaction. If the store cannot be written (file delet
 read-only, disk full...), predictions go on, the state says `degraded` with the reason,
 up to MAX_BACKLOG_ROWS rows wait in memory (older ones are dropped and counted), and
 the writer tries again every RETRY_S until the store can be written again.
+
+With a spool folder (the process-wide log has KPI_DIR/spool), each single input is also
+appended to a local file (lib.monitoring.spool), deleted once written: a process killed
+between answering and writing leaves it, and the next process on that folder replays it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from lib.monitoring.rows import (
     Source,
     numeric_bins,
 )
+from lib.monitoring.spool import Spool, failure_line, record_lines, rows_of
 from lib.monitoring.store import (
     WINDOWS,
     LoggedRow,
@@ -69,10 +74,25 @@ class PredictionLog:
     """One per process (see prediction_log()): a queue, a writer thread and a store."""
 
     def __init__(
-        self, store: Store | Path, raw_max_age_s: float, raw_max_rows: int, max_bytes: int | None = None
+        self,
+        store: Store | Path,
+        raw_max_age_s: float,
+        raw_max_rows: int,
+        max_bytes: int | None = None,
+        spool_dir: Path | None = None,
     ) -> None:
-        """store: a Store, or the path of a SQLite file."""
+        """store: a Store, or the path of a SQLite file; spool_dir: where single inputs are
+        spooled until written (None: not spooled)."""
         self.store: Store = MonitoringStore(store) if isinstance(store, Path) else store
+        self._spool: Spool | None = None
+        if spool_dir is not None:
+            try:
+                self._spool = Spool(spool_dir)
+            except OSError as exc:  # predictions go on, only without the crash guarantee
+                logger.warning("the prediction spool cannot be used (%s): a crash may lose queued rows", exc)
+        self._spool_lock = threading.Lock()
+        self._orphans_replayed = False
+        self.replayed_rows = 0
         self.key: tuple[str, str] | None = None  # the settings it was made for (see prediction_log)
         self.raw_max_age_s, self.raw_max_rows = raw_max_age_s, raw_max_rows
         self.max_bytes = max_bytes
@@ -109,8 +129,23 @@ class PredictionLog:
         latency_ms: float,
     ) -> None:
         """Scored records (dicts as submitted); latency_ms is each one's share of the call."""
-        self._queue.append(ScoredRecords(time.time(), source, model, latency_ms, records, predictions))
+        item = ScoredRecords(time.time(), source, model, latency_ms, records, predictions)
+        if self._spool is None:
+            self._queue.append(item)
+        else:
+            lines = record_lines(item.at, source, model.version, latency_ms, records, predictions, model.schema.names)
+            self._append_spooled(self._spool, item, lines)
         self._ensure_thread()
+
+    def _append_spooled(self, spool: Spool, item: QueuedItem, line: bytes) -> None:
+        """Queue and spool together: the writer rotates the spool and drains the queue
+        under the same lock, so a spooled line and its queued item go to the same write."""
+        with self._spool_lock:
+            self._queue.append(item)
+            try:
+                spool.append_line(line, item.rows)
+            except OSError:  # a full disk must not fail a prediction
+                spool.skipped_rows += item.rows
 
     def log_columns(
         self,
@@ -134,7 +169,11 @@ class PredictionLog:
 
     def log_failure(self, source: Source, version: str | None, latency_ms: float, kind: str, rows: int = 1) -> None:
         """A request (or `rows` inputs) that produced no prediction, and why, as a short code."""
-        self._queue.append(Failures(time.time(), source, version or NO_MODEL, latency_ms, kind, rows))
+        item = Failures(time.time(), source, version or NO_MODEL, latency_ms, kind, rows)
+        if self._spool is None:
+            self._queue.append(item)
+        else:
+            self._append_spooled(self._spool, item, failure_line(item.at, source, item.version, latency_ms, kind, rows))
         self._ensure_thread()
 
     # --- the writer -------------------------------------------------------------------
@@ -158,6 +197,8 @@ class PredictionLog:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
         self.flush(force=True)
+        if self._spool is not None:  # what could not be written stays for the next process
+            self._spool.close(keep=bool(self._backlog or self._queue))
         self.store.close()
 
     def _run(self) -> None:
@@ -192,13 +233,12 @@ class PredictionLog:
     def flush(self, force: bool = False) -> None:
         """Write everything queued so far (tests call this to read their own writes)."""
         with self._flush_lock:
-            while self._queue:
-                self._backlog.append(self._queue.popleft())
             if self.state == "degraded" and time.time() < self._retry_at and not force:
-                self._bound_backlog()  # what waits in memory while the store is down is bounded
-                return
+                return  # rows wait in the queue until the next attempt (bounded then)
+            self._drain_queue()
             try:
                 self.store.check_writable()
+                self._replay_orphans()
             except StoreUnavailable as exc:
                 self._degrade(str(exc))
                 self._bound_backlog()
@@ -206,6 +246,8 @@ class PredictionLog:
             if not self._backlog:
                 if self.state == "degraded":
                     self._try_open()
+                if self._spool is not None:
+                    self._spool.written()
                 return
             while self._backlog:  # a transaction per WRITE_MAX_ROWS rows: a big upload never
                 group = self._leading_items()  # becomes a million Python objects at once
@@ -221,11 +263,39 @@ class PredictionLog:
                 self.written_rows += len(rows)
                 self.last_write_at = time.time()
                 self._recover()
+            if self._spool is not None:  # everything drained so far is in the store
+                self._spool.written()
             if self.max_bytes is not None:  # checked at every write: a flood fills a disk in seconds
                 try:
                     self.trimmed_rows += self.store.trim_to_bytes(self.max_bytes)
                 except StoreUnavailable as exc:
                     self._degrade(str(exc))
+
+    def _drain_queue(self) -> None:
+        if self._spool is None:
+            while self._queue:
+                self._backlog.append(self._queue.popleft())
+            return
+        with self._spool_lock:
+            self._spool.rotate()
+            self._backlog.extend(self._queue)
+            self._queue.clear()
+
+    def _replay_orphans(self) -> None:
+        """Once per process: write what dead processes spooled and never wrote, one
+        segment per transaction (raises StoreUnavailable: tried again at the next flush)."""
+        if self._spool is None or self._orphans_replayed:
+            return
+        for token, paths in self._spool.orphans():
+            for path in paths:
+                rows = rows_of(path.read_text(encoding="utf-8", errors="replace"))
+                if rows:
+                    self.store.write(rows, {})
+                    self.counters.add(rows)
+                    self.replayed_rows += len(rows)
+                    logger.info("wrote %d predictions a stopped process had spooled", len(rows))
+                self._spool.forget(token, path)
+        self._orphans_replayed = True
 
     def _leading_items(self) -> list[QueuedItem]:
         """The first backlog items, up to WRITE_MAX_ROWS rows (at least one item)."""
@@ -323,6 +393,8 @@ class PredictionLog:
             "written_rows": self.written_rows,
             "dropped_rows": self.dropped_rows,
             "trimmed_rows": self.trimmed_rows,
+            "replayed_rows": self.replayed_rows,
+            "unspooled_rows": self._spool.skipped_rows if self._spool is not None else None,
             "max_bytes": self.max_bytes,
             "last_write_at": self.last_write_at,
         }
@@ -365,6 +437,7 @@ def prediction_log(settings: Settings | None = None) -> PredictionLog:
             settings.monitoring_raw_max_days * 86_400,
             settings.monitoring_raw_max_rows,
             max_bytes,
+            settings.kpi_dir / "spool",
         )
         _current.key = key
         return _current

@@ -9,9 +9,10 @@ psycopg 3 with a small connection pool: the log's writer takes one connection, d
 readers the others. Each failure (server down, refused, timeout) becomes StoreUnavailable
 with a reason that names no credentials; the log keeps its rows in memory meanwhile.
 
-The schema is created and migrated on open, under a transaction-scoped advisory lock:
-replicas starting at the same moment run the migrations once, the others wait and find
-them done. A database whose schema is newer than this code is refused.
+The schema (lib.storage.postgres) is created and migrated on open, under a
+transaction-scoped advisory lock: replicas starting at the same moment run the
+migrations once, the others wait and find them done. A database whose schema is newer
+than this code is refused.
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ from lib.monitoring.store import (
     TRIM_TO_SHARE,
     StoreUnavailable,
 )
+from lib.storage.postgres import SchemaTooNew, describe, failure_reason, migrate
 
 T = TypeVar("T")
 
 # pg_advisory_xact_lock keys: "pdm" + a number, so they do not meet another application's.
-MIGRATION_LOCK = 0x70646D01
 PRUNE_LOCK = 0x70646D02
 CONNECT_TIMEOUT_S = 3
 WAIT_FOR_CONNECTION_S = 3.0
@@ -58,43 +59,7 @@ PING_EVERY_S = 2.0  # an idle writer still notices the server going away, for /h
 TRIM_EVERY_S = 5.0  # the byte cap is checked this often (a size query, not per flush)
 POOL_MAX = 4
 
-# From version n - 1 to n. Version 1 is the schema of the SQLite store's version 2.
-MIGRATIONS: dict[int, str] = {
-    1: """
-CREATE TABLE predictions (
-    id bigserial PRIMARY KEY, ts double precision NOT NULL, source text NOT NULL, version text NOT NULL,
-    latency_ms double precision NOT NULL, outcome text NOT NULL, error_kind text, probability double precision,
-    label text, features text, replica text NOT NULL);
-CREATE INDEX predictions_ts ON predictions (ts);
-CREATE INDEX predictions_errors ON predictions (ts) WHERE outcome <> 'ok';
-CREATE TABLE stats (
-    resolution integer NOT NULL, start bigint NOT NULL, source text NOT NULL, version text NOT NULL,
-    replica text NOT NULL, count bigint NOT NULL, errors bigint NOT NULL, latency bytea NOT NULL,
-    probability bytea NOT NULL, PRIMARY KEY (resolution, start, source, version, replica));
-CREATE TABLE feature_counts (
-    hour bigint NOT NULL, version text NOT NULL, feature text NOT NULL, bin integer NOT NULL,
-    replica text NOT NULL, count bigint NOT NULL, PRIMARY KEY (hour, version, feature, bin, replica));
-""",
-}
-SCHEMA_VERSION = max(MIGRATIONS)
 COLUMNS = "ts, source, version, latency_ms, outcome, error_kind, probability, label, features, replica"
-
-
-def describe(url: str) -> str:
-    """postgresql://host:port/db, without user or password: what /health may show."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        parts = conninfo_to_dict(url)
-    except Exception:
-        return "postgresql (unreadable URL)"
-    return f"postgresql://{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
-
-
-def _reason(action: str, exc: Exception) -> str:
-    """One line about a failure; psycopg's messages name host and port, never the password."""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    return f"{action} PostgreSQL failed: {first}"
 
 
 class PostgresStore:
@@ -149,12 +114,15 @@ class PostgresStore:
                 f"{action} PostgreSQL failed: no connection to {self.name} within {WAIT_FOR_CONNECTION_S:g} s"
             ) from None
         except psycopg.Error as exc:
-            raise StoreUnavailable(_reason(action, exc)) from None
+            raise StoreUnavailable(failure_reason(action, exc)) from None
 
     def open(self) -> None:
         """Connect, and create or migrate the schema (once per process)."""
         if not self._migrated:
-            self._run("migrating", _migrate)
+            try:
+                self._run("migrating", migrate)
+            except SchemaTooNew as exc:
+                raise StoreUnavailable(str(exc)) from None
             self._migrated = True
 
     def readable(self) -> bool:
@@ -317,22 +285,6 @@ class PostgresStore:
                 "+ pg_total_relation_size('feature_counts')"
             )[0][0]
         )
-
-
-def _migrate(connection: Any) -> None:
-    """Bring the schema to SCHEMA_VERSION under the migration lock (one transaction)."""
-    connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-    connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
-    row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
-    current = row[0] or 0
-    if current > SCHEMA_VERSION:
-        raise StoreUnavailable(
-            f"the PostgreSQL store has schema {current}, newer than this version knows ({SCHEMA_VERSION}): "
-            "upgrade this replica"
-        )
-    for version in range(current + 1, SCHEMA_VERSION + 1):
-        connection.execute(MIGRATIONS[version])
-        connection.execute("INSERT INTO schema_version VALUES (%s)", (version,))
 
 
 def _merge_stats(cursor: Any, key: tuple[Any, ...], delta: Rollup) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lib.registry import RegistryError, open_registry
+from lib.model.bundle import read_pointer
+from lib.registry import RegistryError, S3Registry, open_registry
 from lib.settings import get_settings
 
 
@@ -27,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     promote.add_argument("--reason", default="")
     rollback = commands.add_parser("rollback", help="serve the previously served version again")
     rollback.add_argument("--reason", default="")
+    seed = commands.add_parser(
+        "seed",
+        help="first deployment: create the S3 bucket, publish and serve what a local registry serves, "
+        "unless the S3 registry serves a version already (safe to run at every start)",
+    )
+    seed.add_argument("local_registry", type=Path)
     args = parser.parse_args(argv)
     registry = open_registry(args.registry or get_settings().model_uri)
     actor = "command line"
@@ -44,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.serve:
                 registry.promote(version, actor, "published from the command line")
                 print(f"now serving {version}")
+        elif args.command == "seed":
+            if not isinstance(registry, S3Registry):
+                raise RegistryError("seed fills an S3 registry: pass --registry s3://bucket/prefix")
+            print(seed_registry(registry, args.local_registry))
         else:
             event = (
                 registry.promote(args.version, actor, args.reason)
@@ -55,6 +66,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"registry: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def seed_registry(registry: S3Registry, local: Path) -> str:
+    """Make the bucket if needed; publish and serve the local registry's served version
+    if the S3 registry serves nothing yet. Returns what it did."""
+    registry.ensure_bucket()
+    served = registry.served()
+    if served is not None:
+        return f"{registry.uri} serves {served} already: nothing to do"
+    version = read_pointer(local)
+    if version is None:
+        raise RegistryError(f"{local} serves no version to publish")
+    registry.publish(local / version)
+    registry.promote(version, "command line", "first deployment (seed)")
+    return f"published {version} to {registry.uri} and serving it"
 
 
 if __name__ == "__main__":

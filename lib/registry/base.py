@@ -213,11 +213,16 @@ class Registry:
         """Every complete version, newest first, with its status."""
         return self.overview().versions
 
-    def promote(self, version: str, actor: str, reason: str, action: str = "promote") -> AuditEvent:
+    def promote(
+        self, version: str, actor: str, reason: str, action: str = "promote", expected: str | None = None
+    ) -> AuditEvent:
         """Serve `version` from now on (one atomic compare-and-swap of the pointer), and
         record who and why. RegistryError "conflict" if another promotion switched the
-        pointer since this one read it: nothing changed, promote again to replace it."""
+        pointer since this one read it, or if `expected` is given and is no longer the
+        served version (what a person saw when they asked): nothing changed."""
         check_version_name(version)
+        if expected is not None:
+            check_version_name(expected)
         if version not in self.version_names():
             raise RegistryError(f"no complete version {version!r} in the registry", "unknown")
         self._check_complete(version)
@@ -225,6 +230,12 @@ class Registry:
         self._record_pending(pointer)
         if pointer.version == version:
             raise RegistryError(f"{version} is already the served version", "conflict")
+        if expected is not None and pointer.version != expected:
+            raise RegistryError(
+                f"{expected} is no longer the served version ({pointer.version} is): someone promoted meanwhile; "
+                "nothing was changed",
+                "conflict",
+            )
         event = AuditEvent(
             _now(), actor, action, pointer.version, version, reason.strip() or "(no reason given)", new_event_id()
         )

@@ -62,6 +62,26 @@ class S3Registry(Registry):
         except BotoCoreError as exc:
             raise RegistryUnavailable(f"S3 cannot be reached for {self.uri}: {type(exc).__name__}") from None
 
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist (first deployment)."""
+        from botocore.exceptions import ClientError
+
+        def ensure(client: Any) -> None:
+            try:
+                client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                if not s3.is_missing(exc):
+                    raise
+                region = client.meta.region_name
+                where = (
+                    {}
+                    if region in (None, "us-east-1")
+                    else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+                )
+                client.create_bucket(Bucket=self.bucket, **where)
+
+        self._call(ensure)
+
     def _keys(self, prefix: str) -> list[str]:
         def listing(client: Any) -> list[str]:
             keys = []

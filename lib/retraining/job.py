@@ -5,23 +5,29 @@ request. It reads job.json (who asked, which data), trains a new version without
 it, compares it with the served model on the same held-out rows, publishes it to the
 registry (local or S3), and promotes it only when the gate passes. Its progress and
 log lines go to state.json (replaced atomically) and log.txt in the job folder, where
-the server reads them. Killed at any point, it leaves the served version as it was and
-no half-written version in the registry.
+the server reads them; with a PostgreSQL store, to the shared job board too, with a
+lease it renews every lease / 3 seconds (lib.retraining.shared). Killed at any point,
+it leaves the served version as it was and no half-written version in the registry.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lib.storage.files import write_json
+
+if TYPE_CHECKING:
+    from lib.retraining.shared import SharedJobs
 
 PROGRESS_STEP = re.compile(r"^\[(\d+)/(\d+)\]")
 
@@ -35,20 +41,42 @@ class JobCancelled(Exception):
 
 
 class JobFiles:
-    """state.json and log.txt of one job folder, as the job process writes them."""
+    """state.json and log.txt of one job folder, as the job process writes them (and the
+    shared job board, when there is one)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, shared: SharedJobs | None = None) -> None:
         self.folder = folder
+        self.shared = shared
         self.state: dict[str, Any] = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        self.lines: list[str] = []
 
     def update(self, **changes: Any) -> None:
         self.state.update(changes)
         write_json(self.folder / "state.json", self.state)
+        self._publish()
+
+    def _publish(self) -> None:
+        from lib.retraining.jobs import LOG_TAIL
+        from lib.retraining.shared import SharedJobsUnavailable
+
+        if self.shared is None:
+            return
+        try:
+            self.shared.write(self.state, self.lines[-LOG_TAIL:])
+        except SharedJobsUnavailable as exc:  # the job goes on; its lease says whether it lives
+            logging.getLogger(__name__).warning("%s", exc)
 
     def cancelled_by(self) -> str | None:
         from lib.retraining.jobs import cancel_requested_by
+        from lib.retraining.shared import SharedJobsUnavailable
 
-        return cancel_requested_by(self.folder)
+        who = cancel_requested_by(self.folder)
+        if who is None and self.shared is not None:
+            try:
+                who = self.shared.cancel_requested_by(self.state["id"])
+            except SharedJobsUnavailable:
+                return None
+        return who
 
     def check_not_cancelled(self) -> None:
         if self.cancelled_by() is not None:
@@ -56,12 +84,27 @@ class JobFiles:
 
     def log(self, line: str) -> None:
         self.check_not_cancelled()  # at every step: a cancelled job never goes further
+        stamped = f"{time.strftime('%H:%M:%S')} {line}"
         with open(self.folder / "log.txt", "a", encoding="utf-8") as handle:
-            handle.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+            handle.write(f"{stamped}\n")
+        self.lines.append(stamped)
         step = PROGRESS_STEP.match(line.strip())
         if step:  # training's own steps: 5 % to 85 %
             done, total = int(step.group(1)), int(step.group(2))
             self.update(progress=round(0.05 + 0.8 * (done - 1) / total, 3), step=line.strip())
+        else:
+            self._publish()
+
+
+def _renew_lease(shared: SharedJobs, job_id: str, done: threading.Event) -> None:
+    """Every lease / 3 seconds while the job runs: the job is alive."""
+    from lib.retraining.shared import SharedJobsUnavailable
+
+    while not done.wait(shared.lease_s / 3):
+        try:
+            shared.renew(job_id)
+        except SharedJobsUnavailable as exc:
+            logging.getLogger(__name__).warning("%s", exc)
 
 
 def run(job: JobFiles) -> dict[str, Any]:
@@ -120,7 +163,21 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m lib.retraining.job JOB_DIR", file=sys.stderr)
         return 2
     os.nice(10)  # training yields the CPU to the server answering predictions
-    job = JobFiles(Path(args[0]))
+    from lib.retraining.jobs import shared_jobs
+    from lib.settings import get_settings
+
+    shared = shared_jobs(get_settings())
+    job = JobFiles(Path(args[0]), shared)
+    done = threading.Event()
+    if shared is not None:
+        threading.Thread(target=_renew_lease, args=(shared, job.state["id"], done), daemon=True).start()
+    try:
+        return _work(job)
+    finally:
+        done.set()
+
+
+def _work(job: JobFiles) -> int:
     # The pid first, then the cancel request: a canceller writes them the other way round.
     job.update(status="running", pid=os.getpid(), started_at=now_iso())
     try:

@@ -7,6 +7,10 @@ with O_EXCL, so two starts at once (two sessions, two requests, two processes on
 machine) give one job; the second caller gets the running job back. A job whose process
 died without finishing is reported failed, and no longer blocks the next one.
 
+With a PostgreSQL store (MONITORING_DB=postgresql://...), the slot and every job's state
+live there too (lib.retraining.shared): the slot is one for all replicas, any replica
+reads any job, and the replica that started a job still runs and watches its process.
+
 Cancelling writes a `cancel` file, then stops the job's process group. The job writes
 its pid before it looks for that file, and the canceller writes the file before it looks
 for the pid, so either the job sees the request (and ends without training or promoting)
@@ -33,6 +37,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from lib.retraining.shared import SharedJobs
 from lib.settings import PROJECT_ROOT, Settings, get_settings
 from lib.storage.files import write_json
 from lib.training.threads import ONE_THREAD
@@ -58,6 +63,13 @@ _finish_lock = threading.Lock()
 
 def jobs_dir(settings: Settings) -> Path:
     return settings.kpi_dir / "jobs"
+
+
+def shared_jobs(settings: Settings) -> SharedJobs | None:
+    """The job board shared by replicas, when the store is PostgreSQL."""
+    if not settings.monitoring_postgres:
+        return None
+    return SharedJobs(settings.monitoring_postgres, settings.replica_id, settings.job_lease_s)
 
 
 def _now() -> str:
@@ -145,6 +157,11 @@ def cancel_job(job_id: str, requested_by: str, settings: Settings | None = None)
     if state is None or state["status"] in FINAL:
         return state
     folder = jobs_dir(settings) / job_id
+    shared = shared_jobs(settings)
+    if shared is not None:
+        shared.request_cancel(job_id, requested_by)  # read by the job at its next step, wherever it runs
+        if not folder.is_dir():  # another replica runs it
+            return job_state(job_id, settings)
     (folder / CANCEL_FILE).write_text(requested_by, encoding="utf-8")  # before looking for the pid
     pid = _job_pid(folder, _read_state(folder) or state)
     if pid is not None:
@@ -167,6 +184,18 @@ def job_state(job_id: str, settings: Settings | None = None) -> dict[str, Any] |
     settings = settings or get_settings()
     if not JOB_ID.match(job_id):
         return None
+    shared = shared_jobs(settings)
+    if shared is None:
+        return _local_state(job_id, settings)
+    if (jobs_dir(settings) / job_id).is_dir():  # this replica runs it: its process is checked here
+        local = _local_state(job_id, settings)
+        if local is not None and local["status"] in FINAL:
+            shared.write({k: v for k, v in local.items() if k != "log"}, local["log"])
+    return shared.read(job_id)
+
+
+def _local_state(job_id: str, settings: Settings) -> dict[str, Any] | None:
+    """The job's state from its folder on this machine."""
     folder = jobs_dir(settings) / job_id
     state = _read_state(folder)
     if state is None:
@@ -186,6 +215,10 @@ def job_state(job_id: str, settings: Settings | None = None) -> dict[str, Any] |
 def active_job(settings: Settings | None = None) -> dict[str, Any] | None:
     """The running job, if any (a finished or dead one releases the slot)."""
     settings = settings or get_settings()
+    shared = shared_jobs(settings)
+    if shared is not None:
+        running = shared.active()
+        return job_state(running["id"], settings) if running is not None else None
     marker = jobs_dir(settings) / ACTIVE_FILE
     try:
         job_id = marker.read_text(encoding="utf-8").strip()
@@ -208,6 +241,9 @@ def _release(marker: Path, job_id: str) -> None:
 
 def recent_jobs(limit: int = 10, settings: Settings | None = None) -> list[dict[str, Any]]:
     settings = settings or get_settings()
+    shared = shared_jobs(settings)
+    if shared is not None:
+        return shared.recent(limit)
     folder = jobs_dir(settings)
     if not folder.is_dir():
         return []
@@ -223,13 +259,16 @@ def start_retrain(
     Returns (state, True) for a new job, or (the running job's state, False).
     """
     settings = settings or get_settings()
+    shared = shared_jobs(settings)
     with _start_lock:
+        if shared is not None:
+            return _start_shared(shared, requested_by, data, data_name, settings)
         running = active_job(settings)
         if running is not None:
             return running, False
         folder = jobs_dir(settings)
         folder.mkdir(parents=True, exist_ok=True)
-        job_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+        job_id = _new_job_id()
         try:
             descriptor = os.open(folder / ACTIVE_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:  # another process started one between our check and now
@@ -239,23 +278,55 @@ def start_retrain(
             return start_retrain(requested_by, data, data_name, settings)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(job_id)
-        job_dir = folder / job_id
-        job_dir.mkdir()
-        state = {
-            "id": job_id,
-            "status": "queued",
-            "progress": 0.0,
-            "step": "starting",
-            "requested_by": requested_by,
-            "data": "bundled" if data is None else "upload",
-            "data_name": data_name,
-            "created_at": _now(),
-        }
-        if data is not None:  # written comma-separated, whatever the upload used
-            data.to_csv(job_dir / UPLOAD_FILE, index=False)
-        write_json(job_dir / "state.json", state)
-        _spawn(job_dir, settings)
+        state = _new_state(job_id, requested_by, data, data_name, settings)
+        _launch(state, data, settings)
         return {**state, "log": []}, True
+
+
+def _new_job_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def _new_state(
+    job_id: str, requested_by: str, data: pd.DataFrame | None, data_name: str, settings: Settings
+) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "status": "queued",
+        "progress": 0.0,
+        "step": "starting",
+        "requested_by": requested_by,
+        "data": "bundled" if data is None else "upload",
+        "data_name": data_name,
+        "created_at": _now(),
+        "replica": settings.replica_id,
+    }
+
+
+def _launch(state: dict[str, Any], data: pd.DataFrame | None, settings: Settings) -> None:
+    """The job's folder on this machine, then its process."""
+    job_dir = jobs_dir(settings) / state["id"]
+    job_dir.mkdir(parents=True)
+    if data is not None:  # written comma-separated, whatever the upload used
+        data.to_csv(job_dir / UPLOAD_FILE, index=False)
+    write_json(job_dir / "state.json", state)
+    _spawn(job_dir, settings)
+
+
+def _start_shared(
+    shared: SharedJobs, requested_by: str, data: pd.DataFrame | None, data_name: str, settings: Settings
+) -> tuple[dict[str, Any], bool]:
+    """Take the slot shared by replicas, or get back the job that holds it."""
+    state = _new_state(_new_job_id(), requested_by, data, data_name, settings)
+    running = shared.claim(state)
+    if running is not None:
+        return running, False
+    try:
+        _launch(state, data, settings)
+    except Exception as exc:  # the slot must not stay taken by a job that never started
+        shared.write({**state, "status": "failed", "finished_at": _now(), "error": f"could not start: {exc}"})
+        raise
+    return {**state, "log": []}, True
 
 
 def _spawn(job_dir: Path, settings: Settings) -> None:
@@ -280,6 +351,12 @@ def _watch(process: subprocess.Popen, job_dir: Path, settings: Settings) -> None
     code = process.wait()
     state = _finish_dead(job_dir, f"the training process ended with code {code} before finishing")
     _release(jobs_dir(settings) / ACTIVE_FILE, job_dir.name)
+    shared = shared_jobs(settings)
+    if shared is not None:  # the job wrote its own end there, unless it crashed: then this is it
+        try:
+            job_state(job_dir.name, settings)
+        except Exception as exc:
+            logger.warning("the job's end could not be recorded in the shared store: %s", exc)
     promoted = state.get("status") == "succeeded" and (state.get("result") or {}).get("promoted")
     if promoted and get_settings().model_uri == settings.model_uri:  # still the registry this process serves
         from lib.model_loader import ModelNotAvailable, refresh_model

@@ -152,3 +152,34 @@ def test_a_good_upload_trains_on_that_data(api, registry_copy):
     assert job["data"] == "upload" and job["data_name"] == "march.csv"
     assert any("loading" in line and "(upload march.csv)" in line for line in job["log"])
     assert job["result"]["comparison"]["rows"] == 1409  # the same rows as the bundled data: the same split
+
+
+def test_with_a_shared_store_one_job_runs_across_replicas(api, env, registry_copy, postgres_url, tmp_path):
+    """Two replicas (their own KPI_DIR, one PostgreSQL): B is refused with A's job, reads it,
+    sees it end; then B starts one, and A cancels it from afar."""
+    env.set("MONITORING_DB", postgres_url)
+
+    def replica(name: str):
+        env.set("REPLICA_ID", name)
+        env.set("KPI_DIR", str(tmp_path / name))
+        return api(registry_copy, client="127.0.0.1")
+
+    started = replica("replica-a").post("/train", headers=JSON)
+    assert started.status_code == 202, started.text
+    job_id = body(started)["job"]["id"]
+    b = replica("replica-b")
+    refused = b.post("/train", headers=JSON)
+    assert refused.status_code == 409 and body(refused)["details"][0]["job_id"] == job_id
+    assert body(refused)["details"][0]["replica"] == "replica-a" and "on replica replica-a" in body(refused)["error"]
+    seen = b.get(f"/train/{job_id}")
+    assert seen.status_code == 200 and body(seen)["job"]["replica"] == "replica-a"
+    assert not (tmp_path / "replica-b" / "jobs").exists()  # B only read it
+    assert wait_for_job(b, job_id, {})["status"] == "succeeded"
+    second = b.post("/train", headers=JSON)
+    assert second.status_code == 202
+    second_id = body(second)["job"]["id"]
+    a = replica("replica-a")
+    cancelling = a.delete(f"/train/{second_id}")
+    assert cancelling.status_code in (200, 202) and body(cancelling)["job"]["status"] in ("cancelling", "cancelled")
+    job = wait_for_job(a, second_id, {})  # the job reads the request at its next step
+    assert job["status"] == "cancelled" and "cancelled by api" in job["error"]

@@ -10,6 +10,8 @@ import pytest
 from lib.monitoring.postgres import PostgresStore
 from lib.monitoring.rollups import HOUR, LATENCY_EDGES_MS, MINUTE, LoggedRow
 from lib.monitoring.store import SCHEMA_VERSION, MonitoringStore, StoreUnavailable
+from lib.storage.postgres import MIGRATIONS
+from lib.storage.postgres import SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION
 
 NOW = 1_800_000_000.0  # a minute and hour boundary: 1_800_000_000 % 3600 == 0
 
@@ -206,7 +208,8 @@ def test_replicas_starting_at_once_create_the_postgresql_schema_once(postgres_ur
         assert errors == []
         assert stores[0].raw_count() == 4
         with psycopg.connect(postgres_url) as connection:
-            assert connection.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+            versions = connection.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()
+        assert versions == [(v,) for v in range(1, POSTGRES_SCHEMA_VERSION + 1)]
     finally:
         for store in stores:
             store.close()
@@ -233,3 +236,23 @@ def test_an_unreachable_postgresql_server_is_a_reason_not_a_crash(postgres_serve
     store.close()
     assert "PostgreSQL failed" in str(failure.value) and "s3cret" not in str(failure.value)
     assert store.name.startswith("postgresql://127.0.0.1:") and "someone" not in store.name
+
+
+def test_a_version_1_postgresql_store_is_migrated_and_keeps_its_rows(postgres_url):
+    import psycopg
+
+    with psycopg.connect(postgres_url) as connection:
+        connection.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+        connection.execute(MIGRATIONS[1])
+        connection.execute("INSERT INTO schema_version VALUES (1)")
+    before = PostgresStore(postgres_url, "a")
+    before._migrated = True  # as a replica of version 1 would: it writes without migrating
+    before.write(rows([1.0] * 2), {})
+    before.close()
+    store = PostgresStore(postgres_url, "b")
+    store.write(rows([1.0] * 3), {})
+    assert store.raw_count() == 5
+    with psycopg.connect(postgres_url) as connection:
+        assert connection.execute("SELECT max(version) FROM schema_version").fetchone()[0] == POSTGRES_SCHEMA_VERSION
+        assert connection.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0  # the table version 2 added
+    store.close()

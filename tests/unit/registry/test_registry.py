@@ -2,6 +2,7 @@
 list, promote, roll back, audit, and refusing what cannot be served."""
 
 import json
+import secrets
 from pathlib import Path
 
 import boto3
@@ -196,3 +197,23 @@ def test_the_s3_server_enforces_conditional_writes(s3_env):
         client.put_object(Bucket=bucket, Key="k", Body=b"4", IfNoneMatch="*")
     assert stale.value.response["Error"]["Code"] == exists.value.response["Error"]["Code"] == "PreconditionFailed"
     assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"2"
+
+
+def test_a_promotion_from_a_version_no_longer_served_is_refused(registry):
+    store, versions = registry
+    store.promote(versions[1], "ana", "first", expected=versions[0])
+    with pytest.raises(RegistryError) as stale:
+        store.promote(versions[2], "bob", "from what I saw", expected=versions[0])
+    assert stale.value.kind == "conflict" and f"{versions[1]} is" in str(stale.value)
+    assert store.served() == versions[1] and store.audit()[-1].actor == "ana"
+
+
+def test_seed_makes_the_bucket_and_serves_the_local_model_once(local_versions, s3_env, capsys):
+    from lib.registry.__main__ import main
+
+    root, versions = local_versions
+    uri = f"s3://models-seed-{secrets.token_hex(3)}/telco"
+    assert main(["--registry", uri, "seed", str(root)]) == 0
+    assert S3Registry(uri).served() == versions[0] and "serving it" in capsys.readouterr().out
+    assert main(["--registry", uri, "seed", str(root)]) == 0  # again: nothing changes
+    assert "nothing to do" in capsys.readouterr().out and len(S3Registry(uri).audit()) == 1

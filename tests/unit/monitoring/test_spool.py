@@ -1,0 +1,73 @@
+"""The spool: a process killed between answering and writing loses no logged input; the
+next process on the folder writes them once; written segments go away."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+from lib.model.inference import score_record
+from lib.monitoring.log import PredictionLog
+from lib.monitoring.store import MonitoringStore
+from lib.settings import PROJECT_ROOT
+from tests.helpers import COMMITTED_REGISTRY
+
+KILLED_AFTER_ANSWERING = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from lib.model.inference import score_record
+    from lib.model_loader import load_model
+    from lib.monitoring.log import PredictionLog
+    import lib.monitoring.log
+    lib.monitoring.log.FLUSH_INTERVAL_S = 3600  # the writer never gets to it
+    model = load_model(sys.argv[1])
+    log = PredictionLog(Path(sys.argv[2]), 30 * 86400, 1_000_000, spool_dir=Path(sys.argv[3]))
+    record = {spec.name: spec.default for spec in model.schema.features}
+    for _ in range(50):
+        log.log_records(model, "api", [record], [score_record(record, model)], 0.05)
+    log.log_failure("api", model.version, 0.1, "invalid_input")
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_inputs_answered_by_a_killed_process_are_written_by_the_next_one(tmp_path):
+    store_path, spool = tmp_path / "monitoring.sqlite3", tmp_path / "spool"
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_ANSWERING, str(COMMITTED_REGISTRY), str(store_path), str(spool)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+    assert MonitoringStore(store_path).readable() is False or MonitoringStore(store_path).raw_count() == 0
+    next_process = PredictionLog(store_path, 30 * 86_400, 1_000_000, spool_dir=spool)
+    next_process.flush()
+    assert next_process.totals() == {"api": 50}
+    assert next_process.store.raw_count() == 51 and next_process.replayed_rows == 51
+    assert next_process.system("5m")["errors"] == 1
+    next_process.flush()  # once only
+    assert next_process.store.raw_count() == 51
+    next_process.stop()
+    assert sorted(os.listdir(spool)) == []  # a clean stop leaves nothing
+
+
+def test_written_inputs_leave_no_segment_and_a_stop_with_the_store_down_keeps_them(tmp_path, telco_model):
+    store_path, spool = tmp_path / "monitoring.sqlite3", tmp_path / "spool"
+    log = PredictionLog(store_path, 30 * 86_400, 1_000_000, spool_dir=spool)
+    record = {spec.name: spec.default for spec in telco_model.schema.features}
+    log.log_records(telco_model, "api", [record], [score_record(record, telco_model)], 0.05)
+    log.flush()
+    assert [p.stat().st_size for p in spool.glob("*.spool")] == [0]  # only the empty current segment
+    store_path.unlink()
+    store_path.mkdir()  # the store cannot be opened any more
+    for _ in range(3):
+        log.log_records(telco_model, "api", [record], [score_record(record, telco_model)], 0.05)
+    log.stop()  # cannot write: the rows stay spooled
+    os.rmdir(store_path)
+    later = PredictionLog(store_path, 30 * 86_400, 1_000_000, spool_dir=spool)
+    later.flush()
+    assert later.totals() == {"api": 3}  # the first one was written before; these three now
+    later.stop()
