@@ -9,7 +9,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import batch_memory, dashboard, http, inference, memory, monitoring, retrain, stalls, trees
+from bench import batch_memory, dashboard, http, inference, memory, monitoring, replicas, retrain, stalls, trees
 from bench.timing import Measurement, machine
 from lib.model_loader import load_model
 from lib.monitoring.log import close_prediction_log
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         results = inference.run(model, str(get_settings().data_config), quick=args.quick)
         results += trees.run(model, str(get_settings().data_config), PROJECT_ROOT, Path(workdir), args.quick)
         results += monitoring.run(model, Path(workdir), args.quick)
+        results += replicas.run(model, PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
         results += dashboard.submit_script_time(PROJECT_ROOT, args.model_uri, args.quick)
         results += dashboard.start_to_first_page(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
         results += memory.run(PROJECT_ROOT, args.model_uri, Path(workdir), sessions=3 if args.quick else 20)

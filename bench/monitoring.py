@@ -8,9 +8,12 @@ rows (what a store without rollups would do).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +23,11 @@ from bench.inference import varied
 from bench.timing import Measurement, summary
 from lib.model.inference import score_record
 from lib.model_loader import LoadedModel
-from lib.monitoring.log import PredictionLog, numeric_bins
+from lib.monitoring.log import PredictionLog, close_prediction_log, numeric_bins, prediction_log
 from lib.monitoring.rollups import HOUR, LoggedRow
-from lib.monitoring.store import MonitoringStore
+from lib.monitoring.store import MonitoringStore, Store
 from lib.serving.scoring import score_and_log
+from lib.settings import reload_settings
 
 SIZES = (10_000, 100_000, 1_000_000)
 SEED_CHUNK = 50_000
@@ -35,12 +39,41 @@ def _ms(name: str, seconds: list[float], **extra: Any) -> Measurement:
     return Measurement(name=name, unit="ms", median=median, minimum=low, maximum=high, repeats=len(seconds), **extra)
 
 
-def logging_overhead(model: LoadedModel, workdir: Path, quick: bool) -> list[Measurement]:
-    """Median µs of score_and_log and of score_record, interleaved so noise hits both."""
-    import lib.monitoring.log
+def logging_overhead(
+    model: LoadedModel, workdir: Path, quick: bool, database: str | None = None, label: str = ""
+) -> list[Measurement]:
+    """Median µs of score_and_log and of score_record, interleaved so noise hits both.
 
-    log = PredictionLog(workdir / "overhead.sqlite3", 30 * 86_400, 1_000_000)
-    lib.monitoring.log._current = log  # score_and_log logs here
+    The log is the product's own (prediction_log(), spool included), on MONITORING_DB =
+    `database` (a PostgreSQL URL) or a SQLite file in workdir.
+    """
+    folder = workdir / f"overhead{label.replace(' ', '-').replace(',', '')}"
+    with settings_changed(
+        MONITORING_DB=database or str(folder / "monitoring.sqlite3"), KPI_DIR=str(folder), REPLICA_ID="bench"
+    ):
+        return _logging_overhead(model, quick, label)
+
+
+@contextlib.contextmanager
+def settings_changed(**values: str) -> Iterator[None]:
+    """The process's settings with these environment variables, restored after."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    reload_settings()
+    try:
+        yield
+    finally:
+        close_prediction_log()
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reload_settings()
+
+
+def _logging_overhead(model: LoadedModel, quick: bool, label: str) -> list[Measurement]:
+    log = prediction_log()  # what score_and_log logs to
     log.start()
     record = {spec.name: spec.default for spec in model.schema.features}
     repeats, inner = (5, 200) if quick else (25, 1000)
@@ -64,14 +97,12 @@ def logging_overhead(model: LoadedModel, workdir: Path, quick: bool) -> list[Mea
         started = time.perf_counter()
         log.flush()
         writer.append((time.perf_counter() - started) / inner)
-    log.stop()
-    lib.monitoring.log._current = None
     plain_us, logged_us = statistics.median(plain) * 1e6, statistics.median(logged) * 1e6
     overhead = [(b - a) * 1e6 for a, b in zip(plain, logged, strict=True)]
     return [
-        Measurement("score_record (no logging)", "µs", *summary([s * 1e6 for s in plain]), repeats),
+        Measurement(f"score_record (no logging){label}", "µs", *summary([s * 1e6 for s in plain]), repeats),
         Measurement(
-            "score_and_log (score_record + prediction log)",
+            f"score_and_log (score_record + prediction log){label}",
             "µs",
             *summary([s * 1e6 for s in logged]),
             repeats,
@@ -79,7 +110,7 @@ def logging_overhead(model: LoadedModel, workdir: Path, quick: bool) -> list[Mea
             baseline_median=plain_us,
         ),
         Measurement(
-            "logging overhead per prediction (hot path, writer running)",
+            f"logging overhead per prediction (hot path, writer running){label}",
             "µs",
             logged_us - plain_us,
             min(overhead),
@@ -88,7 +119,7 @@ def logging_overhead(model: LoadedModel, workdir: Path, quick: bool) -> list[Mea
             target="<= 30 µs",
         ),
         Measurement(
-            "writer: rows + rollups + drift counts written, per prediction (background)",
+            f"writer: rows + rollups + drift counts written, per prediction (background){label}",
             "µs",
             *summary([s * 1e6 for s in writer]),
             len(writer),
@@ -96,7 +127,7 @@ def logging_overhead(model: LoadedModel, workdir: Path, quick: bool) -> list[Mea
     ]
 
 
-def seed(store: MonitoringStore, model: LoadedModel, rows: int, now: float) -> None:
+def seed(store: Store, model: LoadedModel, rows: int, now: float) -> None:
     """`rows` logged predictions over the last 7 days: 3 sources, 2% errors, real inputs."""
     rng = np.random.default_rng(rows)
     pool = [(values, score_record(values, model)) for values in varied(model, 72)]
@@ -167,9 +198,12 @@ def _raw_system(store: MonitoringStore, since: float) -> None:
     _ = (len(rows), sum(r[1] != "ok" for r in rows), np.percentile(latency, [50, 95, 99]) if len(rows) else None)
 
 
-def queries_at(model: LoadedModel, workdir: Path, rows: int, repeats: int) -> list[Measurement]:
-    """Every dashboard query on a store seeded with `rows` logged predictions."""
-    log = PredictionLog(workdir / f"seeded-{rows}.sqlite3", 30 * 86_400, 1_000_000)
+def queries_at(
+    model: LoadedModel, workdir: Path, rows: int, repeats: int, store: Store | None = None, label: str = ""
+) -> list[Measurement]:
+    """Every dashboard query on a store seeded with `rows` logged predictions (SQLite in
+    workdir by default, with the no-rollup baseline)."""
+    log = PredictionLog(store or workdir / f"seeded-{rows}.sqlite3", 30 * 86_400, 1_000_000)
     store = log.store
     now = time.time()
     seed(store, model, rows, now)
@@ -184,22 +218,24 @@ def queries_at(model: LoadedModel, workdir: Path, rows: int, repeats: int) -> li
         store.recent_errors()
         store.size_bytes()
 
-    raw_label = f"no rollups: 24 h of raw rows aggregated, {rows:,} logged"
-    raw = _timed(lambda: _raw_system(store, now - 86_400), max(3, repeats // 3))
     size_mb = store.size_bytes() / 1e6
-    results = [
-        Measurement(f"store file size, {rows:,} logged", "MB", size_mb, size_mb, size_mb, 1),
-        _ms(raw_label, raw),
+    results = [Measurement(f"store size, {rows:,} logged{label}", "MB", size_mb, size_mb, size_mb, 1)]
+    baseline: dict[str, Any] = {}
+    if isinstance(store, MonitoringStore):
+        raw_label = f"no rollups: 24 h of raw rows aggregated, {rows:,} logged"
+        raw = _timed(lambda: _raw_system(store, now - 86_400), max(3, repeats // 3))
+        results.append(_ms(raw_label, raw))
+        baseline = {"baseline_name": raw_label, "baseline_median": statistics.median(raw) * 1000}
+    results += [
         _ms(
-            f"/metrics/system, all 4 windows, {rows:,} logged",
+            f"/metrics/system, all 4 windows, {rows:,} logged{label}",
             _timed(every_window, repeats),
-            baseline_name=raw_label,
-            baseline_median=statistics.median(raw) * 1000,
             target="<= 100 ms",
+            **baseline,
         ),
-        _ms(f"Health page queries (1 h), {rows:,} logged", _timed(health_page, repeats), target="<= 100 ms"),
+        _ms(f"Health page queries (1 h), {rows:,} logged{label}", _timed(health_page, repeats), target="<= 100 ms"),
         _ms(
-            f"drift of 19 features + probability (7 d), {rows:,} logged",
+            f"drift of 19 features + probability (7 d), {rows:,} logged{label}",
             _timed(lambda: log.drift(model, "7d"), repeats),
             target="<= 100 ms",
         ),

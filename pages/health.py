@@ -50,12 +50,19 @@ def show_model_and_store(model: LoadedModel | None, problem: str | None, report:
     with right:
         store = report["checks"]["store"]
         st.markdown("**Monitoring store**")
+        try:
+            size = f"{prediction_log().store.size_bytes() / 1e6:.1f} MB"
+        except (StoreUnavailable, OSError):
+            size = "size unknown"
+        where = "file" if store["backend"] == "sqlite" else "PostgreSQL database, shared by replicas:"
         st.markdown(
             f"- state {STATES[store['state']]}"
             + (f": {store['reason']}" if store["reason"] else "")
-            + f"\n- file `{store['path']}`, {prediction_log().store.size_bytes() / 1e6:.1f} MB"
-            f"\n- rows written by this process {store['written_rows']:,}, waiting {store['pending_rows']:,}, "
-            f"dropped {store['dropped_rows']:,}\n- last write {when(store['last_write_at'])}"
+            + f"\n- {where} `{store['path']}`, {size}"
+            f"\n- this replica `{store['replica']}`: rows written {store['written_rows']:,}, waiting "
+            f"{store['pending_rows']:,}, dropped {store['dropped_rows']:,}"
+            + (f", written from a stopped process's spool {store['replayed_rows']:,}" if store["replayed_rows"] else "")
+            + f"\n- last write {when(store['last_write_at'])}"
         )
 
 
@@ -80,6 +87,13 @@ def show_traffic(system: dict[str, Any]) -> None:
             for source, s in system["by_source"].items()
         ]
         st.dataframe(pd.DataFrame(by_source), hide_index=True, key="by_source")
+    if len(system["by_replica"]) > 1:  # a shared store: every replica's traffic
+        by_replica = [
+            {"replica": replica or "(before replicas were recorded)", "requests": r["requests"], "errors": r["errors"]}
+            | {f"{p} ms": r["latency_ms"][p] for p in ("p50", "p99")}
+            for replica, r in system["by_replica"].items()
+        ]
+        st.dataframe(pd.DataFrame(by_replica), hide_index=True, key="by_replica")
     charts_row = st.columns(3)
     series, step = system["series"], system["series_step_seconds"]
     charts_row[0].plotly_chart(charts.throughput_chart(series, step), key="throughput")

@@ -22,11 +22,16 @@ class Server:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it is still there after 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def launch(workdir: Path, port: int | None = None, **env: str) -> Server:
@@ -217,11 +222,7 @@ class NginxServer:
         _wait_for_port(self.port, self.process, folder / "error.log")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
 
 
 class PrometheusServer:
@@ -264,11 +265,7 @@ class PrometheusServer:
         return body["data"]["result"]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:

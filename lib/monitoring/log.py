@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ from lib.monitoring.rows import (
     Source,
     numeric_bins,
 )
-from lib.monitoring.spool import Spool, failure_line, record_lines, rows_of
+from lib.monitoring.spool import Spool, failure_frame, record_frames, rows_of, values_getter
 from lib.monitoring.store import (
     WINDOWS,
     LoggedRow,
@@ -92,6 +92,7 @@ class PredictionLog:
                 logger.warning("the prediction spool cannot be used (%s): a crash may lose queued rows", exc)
         self._spool_lock = threading.Lock()
         self._orphans_replayed = False
+        self._values: dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]] = {}  # per model version
         self.replayed_rows = 0
         self.key: tuple[str, str] | None = None  # the settings it was made for (see prediction_log)
         self.raw_max_age_s, self.raw_max_rows = raw_max_age_s, raw_max_rows
@@ -133,17 +134,22 @@ class PredictionLog:
         if self._spool is None:
             self._queue.append(item)
         else:
-            lines = record_lines(item.at, source, model.version, latency_ms, records, predictions, model.schema.names)
-            self._append_spooled(self._spool, item, lines)
+            getter = self._values.get(model.version)
+            if getter is None:
+                getter = self._values[model.version] = values_getter(model.schema.names)
+            frames = record_frames(item.at, source, model.version, latency_ms, records, predictions, getter)
+            self._append_spooled(self._spool, item, frames, model.version, model.schema.names)
         self._ensure_thread()
 
-    def _append_spooled(self, spool: Spool, item: QueuedItem, line: bytes) -> None:
+    def _append_spooled(
+        self, spool: Spool, item: QueuedItem, frames: bytes, version: str | None = None, names: list[str] | None = None
+    ) -> None:
         """Queue and spool together: the writer rotates the spool and drains the queue
         under the same lock, so a spooled line and its queued item go to the same write."""
         with self._spool_lock:
             self._queue.append(item)
             try:
-                spool.append_line(line, item.rows)
+                spool.append(frames, item.rows, version, names)
             except OSError:  # a full disk must not fail a prediction
                 spool.skipped_rows += item.rows
 
@@ -173,7 +179,9 @@ class PredictionLog:
         if self._spool is None:
             self._queue.append(item)
         else:
-            self._append_spooled(self._spool, item, failure_line(item.at, source, item.version, latency_ms, kind, rows))
+            self._append_spooled(
+                self._spool, item, failure_frame(item.at, source, item.version, latency_ms, kind, rows)
+            )
         self._ensure_thread()
 
     # --- the writer -------------------------------------------------------------------
@@ -199,6 +207,7 @@ class PredictionLog:
         self.flush(force=True)
         if self._spool is not None:  # what could not be written stays for the next process
             self._spool.close(keep=bool(self._backlog or self._queue))
+            self._spool = None
         self.store.close()
 
     def _run(self) -> None:
@@ -288,7 +297,7 @@ class PredictionLog:
             return
         for token, paths in self._spool.orphans():
             for path in paths:
-                rows = rows_of(path.read_text(encoding="utf-8", errors="replace"))
+                rows = rows_of(path.read_bytes())
                 if rows:
                     self.store.write(rows, {})
                     self.counters.add(rows)

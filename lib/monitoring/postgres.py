@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -33,10 +32,7 @@ from lib.monitoring.rollups import (
     PROBABILITY_BUCKETS,
     LoggedRow,
     Rollup,
-    StatsRows,
     rollups,
-    stats_query_range,
-    system_report,
 )
 from lib.monitoring.store import (
     MINUTE_ROLLUP_MAX_AGE_S,
@@ -44,6 +40,7 @@ from lib.monitoring.store import (
     RAW_MAX_ROWS,
     ROLLUP_MAX_AGE_S,
     TRIM_TO_SHARE,
+    RollupReader,
     StoreUnavailable,
 )
 from lib.storage.postgres import SchemaTooNew, describe, failure_reason, migrate
@@ -62,7 +59,7 @@ POOL_MAX = 4
 COLUMNS = "ts, source, version, latency_ms, outcome, error_kind, probability, label, features, replica"
 
 
-class PostgresStore:
+class PostgresStore(RollupReader):
     """The shared store: the same interface as the SQLite MonitoringStore."""
 
     backend = "postgresql"
@@ -222,61 +219,11 @@ class PostgresStore:
     # --- reading ---------------------------------------------------------------------
 
     def _read(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A reader's query (written with SQLite's `?` placeholders, which no query here
+        uses otherwise)."""
         self.open()
-        return self._run("reading", lambda connection: connection.execute(sql, parameters).fetchall())
-
-    def system(self, window: str, now: float | None = None) -> dict[str, Any]:
-        now = time.time() if now is None else now
-        rows = self._read(
-            "SELECT start, source, version, replica, count, errors, latency FROM stats "
-            "WHERE resolution = %s AND start >= %s",
-            stats_query_range(window, now),
-        )
-        return system_report(StatsRows.from_tuples(rows), window, now)
-
-    def totals(self) -> dict[str, int]:
-        rows = self._read(
-            "SELECT source, sum(count) - sum(errors) FROM stats WHERE resolution = %s GROUP BY source", (HOUR,)
-        )
-        return {source: int(count) for source, count in rows if count}
-
-    def feature_counts(self, version: str, since: float) -> dict[str, dict[int, int]]:
-        rows = self._read(
-            "SELECT feature, bin, sum(count) FROM feature_counts WHERE hour >= %s AND version = %s "
-            "GROUP BY feature, bin",
-            (int(since // HOUR * HOUR), version),
-        )
-        result: dict[str, dict[int, int]] = defaultdict(dict)
-        for feature, bin_index, count in rows:
-            result[feature][int(bin_index)] = int(count)
-        return dict(result)
-
-    def probability_counts(self, version: str, since: float) -> np.ndarray:
-        rows = self._read(
-            "SELECT probability FROM stats WHERE resolution = %s AND start >= %s AND version = %s",
-            (HOUR, int(since // HOUR * HOUR), version),
-        )
-        total = np.zeros(PROBABILITY_BUCKETS, np.int64)
-        for (blob,) in rows:
-            total += np.frombuffer(bytes(blob), np.int64)
-        return total
-
-    def recent_errors(self, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self._read(
-            "SELECT ts, source, version, latency_ms, error_kind, replica FROM predictions WHERE outcome <> 'ok' "
-            "ORDER BY ts DESC LIMIT %s",
-            (limit,),
-        )
-        return [
-            {"ts": ts, "source": source, "version": version, "latency_ms": latency, "error_kind": kind, "replica": r}
-            for ts, source, version, latency, kind, r in rows
-        ]
-
-    def raw_count(self) -> int:
-        return int(self._read("SELECT count(*) FROM predictions")[0][0])
-
-    def raw_count_by_replica(self) -> dict[str, int]:
-        return {replica: int(n) for replica, n in self._read("SELECT replica, count(*) FROM predictions GROUP BY 1")}
+        query = sql.replace("?", "%s")
+        return self._run("reading", lambda connection: connection.execute(query, parameters).fetchall())
 
     def size_bytes(self) -> int:
         return int(

@@ -1,9 +1,12 @@
 """A local spool of logged predictions, so a process killed between answering and writing
 loses none of the predictions it answered.
 
-The request path appends one JSON line per logged input to the current segment file
-(one write(2) on an O_APPEND descriptor, no fsync: when the process dies, the kernel
-still has the bytes; a crash of the whole machine can lose the last seconds). The
+The request path copies one frame per logged input into the current segment, a file
+mapped in memory (MAP_SHARED, no fsync): when the process dies, the kernel still has the
+pages and writes them to the file; a crash of the whole machine can lose the last
+seconds. A copy into a mapping is not a system call: it never hands the interpreter lock
+to the writer thread in the middle of a request (a write(2) did, and cost each
+prediction about 25 µs while the writer was busy). The
 writer rotates the segment before it drains the queue, and deletes segments once all
 they hold is in the store. A process holds a lock (flock) on its own token for its whole
 life: a process starting later replays the segments whose owner's lock is free (a dead
@@ -20,8 +23,13 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import marshal
+import mmap
+import operator
 import os
 import secrets
+import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +39,9 @@ logger = logging.getLogger(__name__)
 
 SUFFIX = ".spool"
 MAX_BYTES = 256 * 1024 * 1024  # past this (the store down for long), inputs are no longer spooled
+SEGMENT_BYTES = 4 * 1024 * 1024  # a sparse file: disk is used only by what is written
 _to_json = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=True).encode
+_LENGTH = struct.Struct("<I")
 
 
 class Spool:
@@ -50,32 +60,51 @@ class Spool:
         self._number = 0
         self._sealed: list[Path] = []
         self._sealed_bytes = 0
-        self._path, self._descriptor, self._bytes = self._open_segment()
+        self._open_segment(SEGMENT_BYTES)
         self.skipped_rows = 0  # not spooled: the spool was full
 
-    def _open_segment(self) -> tuple[Path, int, int]:
+    def _open_segment(self, size: int) -> None:
         self._number += 1
-        path = self.folder / f"{self.token}-{self._number:06d}{SUFFIX}"
-        return path, os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_APPEND, 0o600), 0
+        self._versions: set[str | None] = set()  # whose feature names this segment holds
+        self._path = self.folder / f"{self.token}-{self._number:06d}{SUFFIX}"
+        descriptor = os.open(self._path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        try:
+            os.ftruncate(descriptor, size)
+            self._map = mmap.mmap(descriptor, size)  # shared: what is copied in reaches the file
+        finally:
+            os.close(descriptor)  # the mapping stays
+        self._bytes = 0
 
     # --- the request path ------------------------------------------------------------
 
-    def append_line(self, line: bytes, rows: int = 1) -> None:
+    def append(self, frames: bytes, rows: int, version: str | None = None, names: list[str] | None = None) -> None:
+        """Frames of `rows` inputs; the first frames of a model version in a segment are
+        preceded by its feature names (a replay needs them, and may not have the model)."""
         if self._bytes + self._sealed_bytes > MAX_BYTES:
             self.skipped_rows += rows
             return
-        os.write(self._descriptor, line)
-        self._bytes += len(line)
+        header = names_frame(version or "", names) if names is not None and version not in self._versions else b""
+        if self._bytes + len(header) + len(frames) > len(self._map):  # full: a new segment that holds them
+            header = names_frame(version or "", names) if names is not None else b""
+            self._seal()
+            self._open_segment(max(SEGMENT_BYTES, len(header) + len(frames)))
+        data = header + frames
+        self._map[self._bytes : self._bytes + len(data)] = data
+        self._bytes += len(data)
+        self._versions.add(version)
 
     # --- the writer --------------------------------------------------------------------
 
     def rotate(self) -> None:
         """Seal the current segment (what is queued now is in it) and start a new one."""
         if self._bytes:
-            os.close(self._descriptor)
-            self._sealed.append(self._path)
-            self._sealed_bytes += self._bytes
-            self._path, self._descriptor, self._bytes = self._open_segment()
+            self._seal()
+            self._open_segment(SEGMENT_BYTES)
+
+    def _seal(self) -> None:
+        self._map.close()
+        self._sealed.append(self._path)
+        self._sealed_bytes += self._bytes
 
     def written(self) -> None:
         """Everything sealed so far is in the store: delete it."""
@@ -86,7 +115,7 @@ class Spool:
     def close(self, keep: bool) -> None:
         """At a stop: keep=False once everything is in the store; keep=True leaves the
         segments for the next process to replay (the store could not be written)."""
-        os.close(self._descriptor)
+        self._map.close()
         if not keep:
             self.written()
             self._path.unlink(missing_ok=True)
@@ -121,34 +150,84 @@ class Spool:
             (self.folder / f"{token}.lock").unlink(missing_ok=True)
 
 
-def record_lines(
-    at: float, source: str, version: str, latency_ms: float, records: Any, predictions: Any, names: list[str]
+def _frame(item: tuple[Any, ...]) -> bytes:
+    """A length-prefixed marshal frame: a few times cheaper than JSON on the request path
+    (about 1.5 µs for a record of 19 features against 8). A value marshal cannot write
+    (a numpy scalar, say) goes through JSON first."""
+    try:
+        payload = marshal.dumps(item)
+    except ValueError:
+        payload = marshal.dumps(json.loads(_to_json(item)))
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def values_getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A record's values in the model's order, read in C (a scored record holds every
+    feature: validation requires them); a record missing one falls back to None."""
+    pick = operator.itemgetter(*names, names[0])  # two names at least: always a tuple
+
+    def values(record: dict[str, Any]) -> tuple[Any, ...]:
+        try:
+            return pick(record)[:-1]
+        except KeyError:
+            return tuple(record.get(name) for name in names)
+
+    return values
+
+
+def record_frames(
+    at: float,
+    source: str,
+    version: str,
+    latency_ms: float,
+    records: Any,
+    predictions: Any,
+    values: Callable[[dict[str, Any]], tuple[Any, ...]],
 ) -> bytes:
-    """One line per scored record, holding the model's features only (as the log keeps them)."""
+    """One frame per scored record, its feature values in the model's order."""
+    if len(records) == 1:  # the usual request: no generator
+        p = predictions[0]
+        return _frame(("ok", at, source, version, latency_ms, p.probability, p.label, values(records[0])))
     return b"".join(
-        _to_json(["ok", at, source, version, latency_ms, p.probability, p.label, {n: r.get(n) for n in names}]).encode()
-        + b"\n"
+        _frame(("ok", at, source, version, latency_ms, p.probability, p.label, values(r)))
         for r, p in zip(records, predictions, strict=True)
     )
 
 
-def failure_line(at: float, source: str, version: str, latency_ms: float, kind: str, inputs: int) -> bytes:
-    return _to_json(["error", at, source, version, latency_ms, kind, inputs]).encode() + b"\n"
+def names_frame(version: str, names: list[str]) -> bytes:
+    return _frame(("names", version, list(names)))
 
 
-def rows_of(text: str) -> list[LoggedRow]:
-    """The rows a segment holds; a line cut short by the crash is skipped."""
+def failure_frame(at: float, source: str, version: str, latency_ms: float, kind: str, inputs: int) -> bytes:
+    return _frame(("error", at, source, version, latency_ms, kind, inputs))
+
+
+def rows_of(data: bytes) -> list[LoggedRow]:
+    """The rows a segment holds; a frame cut short by a crash ends the reading."""
     rows: list[LoggedRow] = []
-    for line in text.splitlines():
+    names: dict[str, list[str]] = {}
+    offset = 0
+    while offset + _LENGTH.size <= len(data):
+        (length,) = _LENGTH.unpack_from(data, offset)
+        if length == 0:  # the unwritten rest of a mapped segment
+            break
+        payload = data[offset + _LENGTH.size : offset + _LENGTH.size + length]
+        offset += _LENGTH.size + length
+        if len(payload) < length:
+            logger.warning("a spooled frame was cut short (the process died while writing it)")
+            break
         try:
-            item = json.loads(line)
-            if item[0] == "ok":
-                _, at, source, version, latency, probability, label, record = item
-                features = _to_json(record) if isinstance(record, dict) else None
+            item = marshal.loads(payload)
+            if item[0] == "names":
+                names[item[1]] = item[2]
+            elif item[0] == "ok":
+                _, at, source, version, latency, probability, label, values = item
+                known = names.get(version)
+                features = _to_json(dict(zip(known, values, strict=True))) if known else None
                 rows.append(LoggedRow(at, source, version, latency, "ok", None, probability, label, features))
             else:
                 _, at, source, version, latency, kind, inputs = item
                 rows.extend([LoggedRow(at, source, version, latency, "error", kind, None, None, None)] * int(inputs))
-        except (ValueError, TypeError):
-            logger.warning("skipping a spooled line that cannot be read (cut short by a crash?)")
+        except (EOFError, ValueError, TypeError, IndexError):
+            logger.warning("skipping a spooled frame that cannot be read")
     return rows

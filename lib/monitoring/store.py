@@ -128,7 +128,69 @@ class Store(Protocol):
     def size_bytes(self) -> int: ...
 
 
-class MonitoringStore:
+class RollupReader:
+    """The dashboards' queries, the same SQL on either store; a subclass runs it (`_read`,
+    with `?` placeholders)."""
+
+    def _read(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def system(self, window: str, now: float | None = None) -> dict[str, Any]:
+        """Throughput, error rate and latency percentiles over a window, overall, by source,
+        model version and replica, with a chart series; from rollups only."""
+        now = time.time() if now is None else now
+        rows = self._read(
+            "SELECT start, source, version, replica, count, errors, latency FROM stats "
+            "WHERE resolution = ? AND start >= ?",
+            stats_query_range(window, now),
+        )
+        return system_report(StatsRows.from_tuples(rows), window, now)
+
+    def totals(self) -> dict[str, int]:
+        """Predictions made (failures excluded) per source over the rollups' retention (90 days)."""
+        rows = self._read(
+            "SELECT source, sum(count) - sum(errors) FROM stats WHERE resolution = ? GROUP BY source", (HOUR,)
+        )
+        return {source: int(count) for source, count in rows if count}
+
+    def feature_counts(self, version: str, since: float) -> dict[str, dict[int, int]]:
+        """Per feature, counts per training bin for one model version, since an hour start."""
+        rows = self._read(
+            "SELECT feature, bin, sum(count) FROM feature_counts WHERE hour >= ? AND version = ? GROUP BY feature, bin",
+            (int(since // HOUR * HOUR), version),
+        )
+        result: dict[str, dict[int, int]] = defaultdict(dict)
+        for feature, bin_index, count in rows:
+            result[feature][int(bin_index)] = int(count)
+        return dict(result)
+
+    def probability_counts(self, version: str, since: float) -> np.ndarray:
+        """The predicted probabilities' histogram (20 buckets of 0.05) for one version."""
+        rows = self._read(
+            "SELECT probability FROM stats WHERE resolution = ? AND start >= ? AND version = ?",
+            (HOUR, int(since // HOUR * HOUR), version),
+        )
+        total = np.zeros(PROBABILITY_BUCKETS, np.int64)
+        for (blob,) in rows:
+            total += np.frombuffer(bytes(blob), np.int64)
+        return total
+
+    def recent_errors(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._read(
+            "SELECT ts, source, version, latency_ms, error_kind, replica FROM predictions WHERE outcome != 'ok' "
+            "ORDER BY ts DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            {"ts": ts, "source": source, "version": version, "latency_ms": latency, "error_kind": kind, "replica": r}
+            for ts, source, version, latency, kind, r in rows
+        ]
+
+    def raw_count(self) -> int:
+        return int(self._read("SELECT count(*) FROM predictions")[0][0])
+
+
+class MonitoringStore(RollupReader):
     """The SQLite file: one writing connection, and a fresh read-only one per query."""
 
     backend = "sqlite"
@@ -344,60 +406,6 @@ class MonitoringStore:
     def readable(self) -> bool:
         """Whether the file exists (nothing logged yet reads as an empty store once opened)."""
         return self.path.exists()
-
-    def system(self, window: str, now: float | None = None) -> dict[str, Any]:
-        """Throughput, error rate and latency percentiles over a window, overall, by source,
-        model version and replica, with a chart series; from rollups only."""
-        now = time.time() if now is None else now
-        rows = self._read(
-            "SELECT start, source, version, replica, count, errors, latency FROM stats "
-            "WHERE resolution = ? AND start >= ?",
-            stats_query_range(window, now),
-        )
-        return system_report(StatsRows.from_tuples(rows), window, now)
-
-    def totals(self) -> dict[str, int]:
-        """Predictions made (failures excluded) per source over the rollups' retention (90 days)."""
-        rows = self._read(
-            "SELECT source, sum(count) - sum(errors) FROM stats WHERE resolution = ? GROUP BY source", (HOUR,)
-        )
-        return {source: int(count) for source, count in rows if count}
-
-    def feature_counts(self, version: str, since: float) -> dict[str, dict[int, int]]:
-        """Per feature, counts per training bin for one model version, since an hour start."""
-        rows = self._read(
-            "SELECT feature, bin, sum(count) FROM feature_counts WHERE hour >= ? AND version = ? GROUP BY feature, bin",
-            (int(since // HOUR * HOUR), version),
-        )
-        result: dict[str, dict[int, int]] = defaultdict(dict)
-        for feature, bin_index, count in rows:
-            result[feature][int(bin_index)] = int(count)
-        return dict(result)
-
-    def probability_counts(self, version: str, since: float) -> np.ndarray:
-        """The predicted probabilities' histogram (20 buckets of 0.05) for one version."""
-        rows = self._read(
-            "SELECT probability FROM stats WHERE resolution = ? AND start >= ? AND version = ?",
-            (HOUR, int(since // HOUR * HOUR), version),
-        )
-        total = np.zeros(PROBABILITY_BUCKETS, np.int64)
-        for (blob,) in rows:
-            total += np.frombuffer(blob, np.int64)
-        return total
-
-    def recent_errors(self, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self._read(
-            "SELECT ts, source, version, latency_ms, error_kind FROM predictions WHERE outcome != 'ok' "
-            "ORDER BY ts DESC LIMIT ?",
-            (limit,),
-        )
-        return [
-            {"ts": ts, "source": source, "version": version, "latency_ms": latency, "error_kind": kind}
-            for ts, source, version, latency, kind in rows
-        ]
-
-    def raw_count(self) -> int:
-        return int(self._read("SELECT count(*) FROM predictions")[0][0])
 
     def size_bytes(self) -> int:
         return sum(

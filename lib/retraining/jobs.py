@@ -187,11 +187,13 @@ def job_state(job_id: str, settings: Settings | None = None) -> dict[str, Any] |
     shared = shared_jobs(settings)
     if shared is None:
         return _local_state(job_id, settings)
-    if (jobs_dir(settings) / job_id).is_dir():  # this replica runs it: its process is checked here
-        local = _local_state(job_id, settings)
+    state = shared.read(job_id)
+    if state is not None and state["status"] not in FINAL and (jobs_dir(settings) / job_id).is_dir():
+        local = _local_state(job_id, settings)  # this replica runs it: a dead process is seen here first
         if local is not None and local["status"] in FINAL:
             shared.write({k: v for k, v in local.items() if k != "log"}, local["log"])
-    return shared.read(job_id)
+            state = shared.read(job_id)
+    return state
 
 
 def _local_state(job_id: str, settings: Settings) -> dict[str, Any] | None:

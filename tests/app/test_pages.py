@@ -2,6 +2,7 @@
 or with a model from another dataset."""
 
 import json
+import time
 
 import pytest
 
@@ -403,3 +404,26 @@ def test_a_configured_number_format_shapes_the_form(open_page):
     assert at.number_input(key="field_balance").proto.format == "%d"
     assert at.number_input(key="field_age").proto.format == "%d"  # none configured: the default for a whole number
     assert at.number_input(key="field_campaign").proto.format == "%d"
+
+
+def test_health_page_on_a_shared_store_shows_every_replica(open_page, env, registry_copy, telco_model, postgres_url):
+    """Rows another replica wrote to the shared PostgreSQL store count here too."""
+    from lib.monitoring.postgres import PostgresStore
+    from lib.monitoring.rollups import LoggedRow
+
+    env.set("MONITORING_DB", postgres_url)
+    env.set("REPLICA_ID", "replica-a")
+    other = PostgresStore(postgres_url, "replica-b")
+    now = time.time()
+    other.write([LoggedRow(now, "api", telco_model.version, 1.0, "ok", None, 0.4, "No", None)] * 5, {})
+    other.close()
+    at = open_page(registry_copy, "health")
+    log_predictions(get_model(), 3)
+    prediction_log().flush()
+    at.run()
+    assert not at.exception and not at.error
+    assert metrics(at)["Requests (1h)"] == "8"
+    replicas = table_with(at, "replica")
+    assert dict(zip(replicas["replica"], replicas["requests"], strict=True)) == {"replica-a": 3, "replica-b": 5}
+    text = " ".join(m.value for m in at.markdown)
+    assert "PostgreSQL database, shared by replicas" in text and "replica-a" in text
