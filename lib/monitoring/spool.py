@@ -91,7 +91,8 @@ class Spool:
         data = header + frames
         self._map[self._bytes : self._bytes + len(data)] = data
         self._bytes += len(data)
-        self._versions.add(version)
+        if names is not None:
+            self._versions.add(version)
 
     # --- the writer --------------------------------------------------------------------
 

@@ -26,6 +26,9 @@ T = TypeVar("T")
 
 JOB_SLOT_LOCK = 0x70646D03
 FINAL = ("succeeded", "failed", "cancelled")
+# A new job's first lease: its process writes (and so renews) within a second or two of
+# starting, but a busy machine may take longer to start it than one lease.
+FIRST_LEASE_S = 60.0
 CONNECT_TIMEOUT_S = 3
 
 
@@ -70,7 +73,7 @@ class SharedJobs:
                 connection.execute("DELETE FROM job_slot")
             connection.execute(
                 "INSERT INTO jobs (id, replica, state, lease_until) VALUES (%s, %s, %s, %s)",
-                (state["id"], self.replica, json.dumps(state), time.time() + self.lease_s),
+                (state["id"], self.replica, json.dumps(state), time.time() + max(self.lease_s, FIRST_LEASE_S)),
             )
             connection.execute("INSERT INTO job_slot VALUES (1, %s)", (state["id"],))
             return None

@@ -137,6 +137,7 @@ def test_one_retraining_job_across_replicas_and_a_frozen_one_fails_after_its_lea
         assert status == 200 and seen["job"]["id"] == job_id
     pid_file = stack.folder / "replica-a" / "kpis" / "jobs" / job_id / "pid.json"
     pid = wait_for(lambda: pid_file.exists() and json.loads(pid_file.read_text()), timeout=30)
+    wait_for(lambda: call(f"{b.url}/train/{job_id}", token=True)[1]["job"]["status"] == "running", timeout=60)
     os.killpg(pid, signal.SIGSTOP)  # frozen: no heartbeat, as if its machine were gone
     try:
         failed = wait_for(

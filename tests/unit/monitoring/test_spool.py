@@ -1,6 +1,7 @@
 """The spool: a process killed between answering and writing loses no logged input; the
 next process on the folder writes them once; written segments go away."""
 
+import json
 import os
 import signal
 import subprocess
@@ -73,3 +74,21 @@ def test_written_inputs_leave_no_segment_and_a_stop_with_the_store_down_keeps_th
     later.flush()
     assert later.totals() == {"api": 3}  # the first one was written before; these three now
     later.stop()
+
+
+def test_a_replayed_record_keeps_its_features_whatever_was_spooled_before_it(tmp_path, telco_model):
+    from lib.monitoring.spool import Spool, failure_frame, record_frames, values_getter
+
+    spool = Spool(tmp_path)
+    names = telco_model.schema.names
+    record = {spec.name: spec.default for spec in telco_model.schema.features}
+    spool.append(failure_frame(1.0, "api", telco_model.version, 0.1, "invalid_input", 2), 2)  # no names yet
+    frames = record_frames(
+        2.0, "api", telco_model.version, 0.2, [record], [score_record(record, telco_model)], values_getter(names)
+    )
+    spool.append(frames, 1, telco_model.version, names)
+    (segment,) = tmp_path.glob("*.spool")
+    rows = rows_of(segment.read_bytes())
+    assert [r.outcome for r in rows] == ["error", "error", "ok"]
+    assert json.loads(rows[2].features) == record
+    spool.close(keep=False)

@@ -38,7 +38,9 @@ def test_a_job_whose_lease_lapses_is_reported_failed_and_frees_the_slot(postgres
     dying = SharedJobs(postgres_url, "replica-a", lease_s=1)
     other = SharedJobs(postgres_url, "replica-b", lease_s=30)
     assert dying.claim(state("20261130T000000Z-aaaaaa")) is None
-    dying.write(state("20261130T000000Z-aaaaaa", "running"))
+    time.sleep(1.5)
+    assert other.read("20261130T000000Z-aaaaaa")["status"] == "queued"  # a first lease: time to start
+    dying.write(state("20261130T000000Z-aaaaaa", "running"))  # its process writes: one lease from now
     assert other.read("20261130T000000Z-aaaaaa")["status"] == "running"
     failed = wait_for(lambda: (s := other.read("20261130T000000Z-aaaaaa"))["status"] == "failed" and s, timeout=20)
     assert "lease ran out" in failed["error"] and "replica-a" in failed["error"]
