@@ -146,8 +146,7 @@ def test_one_retraining_job_across_replicas_and_a_frozen_one_fails_after_its_lea
         )
         assert "lease ran out" in failed["error"]
     finally:
-        os.killpg(pid, signal.SIGKILL)
-        os.killpg(pid, signal.SIGCONT)
+        os.killpg(pid, signal.SIGKILL)  # a stopped process dies of SIGKILL too
     assert call(f"{a.url}/train/{job_id}", token=True)[1]["job"]["status"] == "failed"
     # Killed outright: its replica sees the process end and says so at once, everywhere.
     status, body = call(f"{a.url}/train", "POST", token=True)  # the slot is free again
@@ -212,9 +211,18 @@ def test_a_replica_killed_under_load_loses_no_answered_prediction(stack, record)
     assert sum(statuses.values()) == 1200
     assert statuses[200] >= 1200 - 20, statuses  # the few in flight on the killed replica may fail
     # The killed replica comes back (as its orchestrator would restart it) and writes
-    # what it had answered but not yet stored.
+    # what it had answered but not yet stored. A request it scored and logged but could
+    # not answer before it died is stored too: it was predicted, only its answer was lost.
     stack.start_replica("replica-a")
-    wait_for(lambda: stored(stack) == before + statuses[200], timeout=60)
+    answered = statuses[200]
+    try:
+        wait_for(lambda: stored(stack) >= before + answered, timeout=60)
+    except AssertionError:
+        health = call(f"{stack.replicas['replica-a'].url}/health")[1]["checks"]["store"]
+        raise AssertionError(
+            f"{stored(stack) - before} stored for {answered} answered 200; A's store: {health}"
+        ) from None
+    assert stored(stack) - before <= sum(statuses.values())
 
 
 def test_postgresql_stopped_under_load_loses_nothing(stack, record, postgres_server):
