@@ -28,8 +28,9 @@ from lib.registry.base import (
 )
 from lib.storage import s3
 
-# What S3 answers when a conditional write finds the object changed (or created) meanwhile.
-SWAP_LOST_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+# What S3 answers when a conditional write finds the object changed (or created) meanwhile,
+# or, for If-Match, deleted meanwhile (AWS: 404 NoSuchKey).
+SWAP_LOST_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey", "404"})
 
 
 class S3Registry(Registry):

@@ -217,3 +217,23 @@ def test_seed_makes_the_bucket_and_serves_the_local_model_once(local_versions, s
     assert S3Registry(uri).served() == versions[0] and "serving it" in capsys.readouterr().out
     assert main(["--registry", uri, "seed", str(root)]) == 0  # again: nothing changes
     assert "nothing to do" in capsys.readouterr().out and len(S3Registry(uri).audit()) == 1
+
+
+def test_a_pointer_deleted_during_a_promotion_is_a_conflict_not_an_outage(local_versions, s3_env):
+    root, versions = local_versions
+    uri = f"s3://{new_bucket()}/churn"
+    store = S3Registry(uri)
+    for version in versions[:2]:
+        store.publish(root / version)
+    store.promote(versions[0], "setup", "first")
+    read = store._read_pointer
+
+    def read_then_delete():
+        state = read()
+        boto3.client("s3").delete_object(Bucket=store.bucket, Key=f"churn/{POINTER_FILE}")
+        return state
+
+    store._read_pointer = read_then_delete
+    with pytest.raises(RegistryError) as lost:
+        store.promote(versions[1], "ana", "")
+    assert lost.value.kind == "conflict"
