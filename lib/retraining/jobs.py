@@ -220,7 +220,9 @@ def active_job(settings: Settings | None = None) -> dict[str, Any] | None:
     shared = shared_jobs(settings)
     if shared is not None:
         running = shared.active()
-        return job_state(running["id"], settings) if running is not None else None
+        if running is not None and (jobs_dir(settings) / running["id"]).is_dir():
+            return job_state(running["id"], settings)  # this replica runs it: its process is checked here
+        return running
     marker = jobs_dir(settings) / ACTIVE_FILE
     try:
         job_id = marker.read_text(encoding="utf-8").strip()

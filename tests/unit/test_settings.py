@@ -48,3 +48,18 @@ def test_the_process_environment_is_read_once_and_again_only_on_reload(monkeypat
 def test_the_environment_is_read_through_the_public_mapping_only():
     source = (PROJECT_ROOT / "lib" / "settings.py").read_text(encoding="utf-8")
     assert "_data" not in source and "getattr(os.environ" not in source
+
+
+def test_replica_id_and_a_postgresql_url_are_checked():
+    from lib.settings import SettingsError
+
+    assert get_settings({"REPLICA_ID": "app-a"}).replica_id == "app-a"
+    assert ":" in get_settings({}).replica_id  # hostname:pid by default
+    for hostile in ("a b", "../etc", "x" * 65, "-leading", "name\nnewline"):
+        with pytest.raises(SettingsError, match="REPLICA_ID"):
+            get_settings({"REPLICA_ID": hostile})
+    shared = get_settings({"MONITORING_DB": "postgresql://u:p@db:5432/log"})
+    assert shared.monitoring_postgres == "postgresql://u:p@db:5432/log"
+    for hostile in ("postgresql://u:p@db/log extra", "postgresql://" + "x" * 1000):
+        with pytest.raises(SettingsError, match="MONITORING_DB"):
+            get_settings({"MONITORING_DB": hostile})
