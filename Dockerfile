@@ -31,4 +31,4 @@ USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=4)"]
-CMD ["uvicorn", "app:app", "--http", "lib.server.http_server:GuardedH11Protocol", "--no-proxy-headers", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "app:app", "--http", "lib.server.http_server:GuardedHttpToolsProtocol", "--no-proxy-headers", "--host", "0.0.0.0", "--port", "8000"]

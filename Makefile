@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # How the product is always served (lib/server/http_server.py's SERVE_OPTIONS; a test checks they agree):
 # a deadline for request heads and JSON parser errors; forwarding headers left to TRUSTED_PROXIES.
-SERVE_OPTIONS := --http lib.server.http_server:GuardedH11Protocol --no-proxy-headers
+SERVE_OPTIONS := --http lib.server.http_server:GuardedHttpToolsProtocol --no-proxy-headers
 
 .PHONY: run test lint format train bench install install-dev system-deps clean
 

@@ -24,9 +24,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
-from starlette.middleware import Middleware
 
 from lib.api.routes import routes as api_routes
+from lib.server.dispatch import ApiFirst
 from lib.server.runtime_guard import RequestGuard, limit_malloc_arenas, run_janitor
 from lib.settings import get_settings
 
@@ -63,4 +63,6 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     close_prediction_log()  # what is still queued reaches the store
 
 
-app = st.App(NAVIGATION_SCRIPT, routes=api_routes(), lifespan=lifespan, middleware=[Middleware(RequestGuard)])
+# RequestGuard first (websocket origin, upload bounds, malformed API paths), then the API's
+# own routes, then the Streamlit UI for every other path (lib.server.dispatch says why).
+app = RequestGuard(ApiFirst(api_routes(), st.App(NAVIGATION_SCRIPT, lifespan=lifespan)))

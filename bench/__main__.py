@@ -9,7 +9,20 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import batch_memory, dashboard, http, inference, memory, monitoring, replicas, retrain, stalls, trees
+from bench import (
+    batch_cli,
+    batch_memory,
+    dashboard,
+    http,
+    inference,
+    memory,
+    monitoring,
+    replicas,
+    retrain,
+    stalls,
+    throughput,
+    trees,
+)
 from bench.timing import Measurement, machine
 from lib.model_loader import load_model
 from lib.monitoring.log import close_prediction_log
@@ -38,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke run)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--model-uri", default=str(PROJECT_ROOT / "models"))
+    parser.add_argument("--only", help="comma-separated benchmarks to run (default: all)")
     args = parser.parse_args(argv)
 
     model = load_model(args.model_uri)
@@ -47,17 +61,29 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MONITORING_DB"] = str(Path(workdir) / "kpis" / "monitoring.sqlite3")
         os.environ.pop("ADMIN_TOKEN", None)  # the retraining benchmark starts jobs from this machine
         reload_settings()  # read once per process: this process's own pages and log see the change
-        results = inference.run(model, str(get_settings().data_config), quick=args.quick)
-        results += trees.run(model, str(get_settings().data_config), PROJECT_ROOT, Path(workdir), args.quick)
-        results += monitoring.run(model, Path(workdir), args.quick)
-        results += replicas.run(model, PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
-        results += dashboard.submit_script_time(PROJECT_ROOT, args.model_uri, args.quick)
-        results += dashboard.start_to_first_page(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
-        results += memory.run(PROJECT_ROOT, args.model_uri, Path(workdir), sessions=3 if args.quick else 20)
-        results += http.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
-        results += retrain.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
-        results += stalls.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
-        results += batch_memory.run(PROJECT_ROOT, args.model_uri, Path(workdir), args.quick)
+        model_uri, workspace, quick, config = args.model_uri, Path(workdir), args.quick, str(get_settings().data_config)
+        suites = {
+            "inference": lambda: inference.run(model, config, quick=quick),
+            "trees": lambda: trees.run(model, config, PROJECT_ROOT, workspace, quick),
+            "monitoring": lambda: monitoring.run(model, workspace, quick),
+            "replicas": lambda: replicas.run(model, PROJECT_ROOT, model_uri, workspace, quick),
+            "dashboard": lambda: (
+                dashboard.submit_script_time(PROJECT_ROOT, model_uri, quick)
+                + dashboard.start_to_first_page(PROJECT_ROOT, model_uri, workspace, quick)
+            ),
+            "memory": lambda: memory.run(PROJECT_ROOT, model_uri, workspace, sessions=3 if quick else 20),
+            "http": lambda: http.run(PROJECT_ROOT, model_uri, workspace, quick),
+            "throughput": lambda: throughput.run(PROJECT_ROOT, model_uri, workspace, quick),
+            "retrain": lambda: retrain.run(PROJECT_ROOT, model_uri, workspace, quick),
+            "stalls": lambda: stalls.run(PROJECT_ROOT, model_uri, workspace, quick),
+            "batch_memory": lambda: batch_memory.run(PROJECT_ROOT, model_uri, workspace, quick),
+            "batch_cli": lambda: batch_cli.run_bench(model, workspace, quick),
+        }
+        chosen = args.only.split(",") if args.only else list(suites)
+        unknown = sorted(set(chosen) - set(suites))
+        if unknown:
+            parser.error(f"unknown benchmark {', '.join(unknown)} (known: {', '.join(suites)})")
+        results = [m for name in chosen for m in suites[name]()]
         close_prediction_log()  # the pages run here logged into workdir, which goes now
 
     print(table(results))

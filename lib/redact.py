@@ -12,23 +12,33 @@ HTTP protocol, is the same JSON: {"error": sentence, "details": [...]}.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+
+import msgspec
 
 from lib.settings import PROJECT_ROOT, Settings, get_settings
 
 ECHO_CHARS = 40  # characters of a sent value or name quoted back
 LISTED = 20  # names listed in one message or details list
 
-_encode = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=str).encode
+
+def _fallback(value: object) -> object:
+    """What the encoder does not know: a float subclass (numpy's float64) is a number,
+    anything else (a path, a date) its text."""
+    return float(value) if isinstance(value, float) else str(value)
+
+
+_encode = msgspec.json.Encoder(enc_hook=_fallback).encode
 
 
 def to_json_bytes(payload: object) -> bytes:
-    """Compact JSON; allow_nan=False: a NaN or an infinity is a bug, never something to send."""
-    return _encode(payload).encode()
+    """Compact JSON, written by msgspec (a fifth of the standard encoder's time). A NaN
+    or an infinity becomes null, as JavaScript's JSON.stringify writes it: never a token
+    a strict JSON parser refuses."""
+    return _encode(payload)
 
 
 def error_body(message: str, details: list[object] | None = None) -> bytes:

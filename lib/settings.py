@@ -37,6 +37,7 @@ class Settings:
     replica_id: str
     monitoring_raw_max_days: int
     monitoring_raw_max_rows: int
+    log_batch_raw_rows: int  # raw rows kept per batch; every row counts in the rollups
     promotion_metric: str
     promotion_tolerance: float
     trusted_proxies: tuple[str, ...]
@@ -81,6 +82,7 @@ ENV_KEYS = (
     "MONITORING_DB",
     "MONITORING_RAW_MAX_DAYS",
     "MONITORING_RAW_MAX_ROWS",
+    "LOG_BATCH_RAW_ROWS",
     "PROMOTION_METRIC",
     "PROMOTION_TOLERANCE",
     "TRUSTED_PROXIES",
@@ -199,6 +201,7 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
         replica_id=_replica_id(env.get("REPLICA_ID")),
         monitoring_raw_max_days=_bounded(env, "MONITORING_RAW_MAX_DAYS", 30, 1, 3650),
         monitoring_raw_max_rows=_bounded(env, "MONITORING_RAW_MAX_ROWS", 1_000_000, 1_000, 100_000_000),
+        log_batch_raw_rows=_bounded(env, "LOG_BATCH_RAW_ROWS", 1_000, 0, 100_000_000),
         promotion_metric=promotion_metric,
         promotion_tolerance=_bounded(env, "PROMOTION_TOLERANCE", 0.005, 0.0, 1.0, float),
         trusted_proxies=_trusted_proxies(env.get("TRUSTED_PROXIES", "")),

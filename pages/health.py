@@ -63,7 +63,20 @@ def show_model_and_store(model: LoadedModel | None, problem: str | None, report:
             f"{store['pending_rows']:,}, dropped {store['dropped_rows']:,}"
             + (f", written from a stopped process's spool {store['replayed_rows']:,}" if store["replayed_rows"] else "")
             + f"\n- last write {when(store['last_write_at'])}"
+            + f"\n- {batch_rule(store['batch_raw_rows'], store['counted_rows'])}"
         )
+
+
+def batch_rule(cap: int | None, counted: int) -> str:
+    """What the raw table keeps of a batch (LOG_BATCH_RAW_ROWS), in words."""
+    if cap is None:
+        return "raw rows: every prediction"
+    kept = "no raw row" if cap == 0 else f"at most {cap:,} raw rows, evenly spaced"
+    return (
+        f"raw rows: every single prediction; of a bigger batch than {cap:,} rows, {kept} "
+        f"(`LOG_BATCH_RAW_ROWS`); every row counts in the metrics and drift. "
+        f"Counted without a raw row here: {counted:,}"
+    )
 
 
 def show_traffic(system: dict[str, Any]) -> None:

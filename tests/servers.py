@@ -34,9 +34,11 @@ def stop_process(process: subprocess.Popen) -> None:
         process.kill()
 
 
-def launch(workdir: Path, port: int | None = None, **env: str) -> Server:
+def launch(
+    workdir: Path, port: int | None = None, serve_options: tuple[str, ...] = SERVE_OPTIONS, **env: str
+) -> Server:
     """Start `uvicorn app:app` on a loopback port (a free one by default) and wait until
-    Streamlit answers."""
+    Streamlit answers; serve_options: how the product is served, unless a test says otherwise."""
     port = port or free_port()
     log = workdir / f"server-{port}.log"
     environment = {
@@ -48,7 +50,7 @@ def launch(workdir: Path, port: int | None = None, **env: str) -> Server:
     }
     with open(log, "wb") as output:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app:app", *SERVE_OPTIONS, "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "uvicorn", "app:app", *serve_options, "--host", "127.0.0.1", "--port", str(port)],
             cwd=PROJECT_ROOT,
             env=environment,
             stdout=output,

@@ -49,6 +49,22 @@ class LoadedModel:
         # Compiled once per load: every request and rerun shares it.
         self.scorer: Scorer = scorer if scorer is not None else compile_scorer(self.pipeline, schema)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the fitted pipeline, its loader or its lock: what a worker of a
+        distributed batch gets (lib.batch.cluster) scores with the compiled scorer and
+        needs no scikit-learn. A pipeline scorer holds the pipeline itself: refused."""
+        if getattr(self.scorer, "kind", None) == "sklearn_pipeline":
+            raise TypeError("a model without a compiled scorer is not sent to other processes")
+        state = dict(self.__dict__)
+        for name in ("_pipeline", "_load_pipeline", "_pipeline_lock"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pipeline, self._load_pipeline = None, None
+        self._pipeline_lock = threading.Lock()
+
     @property
     def pipeline(self) -> Any:
         if self._pipeline is None:

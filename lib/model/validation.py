@@ -10,7 +10,9 @@ and works column by column, looping only over the cells it flags.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -207,6 +209,72 @@ def validate_record(record: Any, schema: FeatureSchema) -> tuple[dict[str, Any],
         if ignored:
             warnings.append(Problem(listed(ignored), "ignored_fields", "not a model feature: ignored"))
     return values, errors, warnings
+
+
+@dataclass(frozen=True)
+class JsonColumns:
+    """JSON records as columns: one list per feature (every feature present; numbers,
+    texts or null only, as lib.api.batch_body decodes a plain batch), and a way back to
+    record `position` as it was sent, for the rows a column check flags."""
+
+    columns: dict[str, list[Any]]
+    rows: int
+    record_at: Callable[[int], dict[str, Any]]
+
+
+def validate_json_columns(
+    batch: JsonColumns, schema: FeatureSchema
+) -> tuple[EncodedColumns, dict[int, list[Problem]], dict[int, list[Problem]]]:
+    """Check JSON records column by column.
+
+    A record any column flags (a null, a category training never saw, a number outside
+    the training range or not whole) is checked again by validate_record on
+    `batch.record_at(position)`: its errors and warnings are exactly that function's, and
+    the records nothing flags have none. Returns every row encoded, errors and warnings.
+    """
+    columns, rows, record_at = batch.columns, batch.rows, batch.record_at
+    flagged = np.zeros(rows, dtype=bool)
+    numbers: dict[str, np.ndarray] = {}
+    codes: dict[str, np.ndarray] = {}
+    for spec in schema.features:
+        column = columns[spec.name]
+        if spec.is_numeric:
+            values = np.array(column, dtype=float)  # None becomes NaN, which no check passes
+            numbers[spec.name] = values
+            flagged |= ~_plain_numbers(spec, values)
+        else:
+            unseen = len(spec.categories)
+            found = np.fromiter(map(_category_codes(spec).get, column, repeat(unseen)), dtype=np.int32, count=rows)
+            codes[spec.name] = found
+            flagged |= found >= unseen
+    errors: dict[int, list[Problem]] = {}
+    warnings: dict[int, list[Problem]] = {}
+    for position in np.flatnonzero(flagged).tolist():
+        _, problems, notes = validate_record(record_at(position), schema)
+        if problems:
+            errors[position] = problems
+        if notes:
+            warnings[position] = notes
+    return EncodedColumns(numbers=numbers, codes=codes, rows=rows), errors, warnings
+
+
+def _plain_numbers(spec: FeatureSpec, values: np.ndarray) -> np.ndarray:
+    """Which values _check_number passes without a word: accepted, and a special value or
+    inside the training range (and whole, for a whole-number feature)."""
+    low, high = spec.hard_range
+    seen_min, seen_max = spec.training_range
+    with np.errstate(invalid="ignore"):
+        usual = (values >= seen_min) & (values <= seen_max)
+        if spec.dtype == "int64":
+            usual &= values == np.floor(values)
+        if spec.special:
+            usual |= np.isin(values, list(spec.special_values))
+        return usual & (values >= low) & (values <= high)
+
+
+def _category_codes(spec: FeatureSpec) -> dict[str | None, int]:
+    """Category -> its code, null -> the missing code (anything else: the unseen code)."""
+    return {**{category: code for code, category in enumerate(spec.categories)}, None: len(spec.categories) + 1}
 
 
 def validate_frame(

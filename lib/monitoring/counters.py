@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lib.monitoring.rollups import LATENCY_BUCKETS, LoggedRow, latency_histogram
+from lib.monitoring.rollups import LATENCY_BUCKETS, LATENCY_EDGES_MS, CountedRows, LoggedRow, latency_histogram
 
 
 @dataclass
@@ -28,7 +28,8 @@ class WrittenCounters:
     latency_sum_ms: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, rows: list[LoggedRow]) -> None:
+    def add(self, rows: list[LoggedRow], counted: list[CountedRows] | None = None) -> None:
+        """Rows written raw, and rows written only into the rollups (a batch's unkept rows)."""
         predictions: Counter[tuple[str, str, str]] = Counter()
         refusals: Counter[tuple[str, str]] = Counter()
         latencies: dict[str, list[float]] = {}
@@ -38,15 +39,23 @@ class WrittenCounters:
             else:
                 refusals[(row.source, row.error_kind or "unknown")] += 1
             latencies.setdefault(row.source, []).append(row.latency_ms)
+        histograms = {source: latency_histogram(values) for source, values in latencies.items()}
+        sums = {source: float(np.sum(values)) for source, values in latencies.items()}
+        for part in counted or ():
+            rows_in = len(part.probabilities)
+            labels, counts = np.unique(part.labels.astype(str), return_counts=True)
+            for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+                predictions[(part.source, part.version, label)] += count
+            histogram = histograms.setdefault(part.source, np.zeros(LATENCY_BUCKETS, np.int64))
+            histogram[np.searchsorted(LATENCY_EDGES_MS, part.latency_ms, side="right")] += rows_in
+            sums[part.source] = sums.get(part.source, 0.0) + part.latency_ms * rows_in
         with self._lock:
             self.predictions.update(predictions)
             self.refusals.update(refusals)
-            for source, values in latencies.items():
-                counts = self.latency.get(source)
-                self.latency[source] = latency_histogram(values) + (
-                    counts if counts is not None else np.zeros(LATENCY_BUCKETS, np.int64)
-                )
-                self.latency_sum_ms[source] = self.latency_sum_ms.get(source, 0.0) + float(np.sum(values))
+            for source, histogram in histograms.items():
+                before = self.latency.get(source)
+                self.latency[source] = histogram if before is None else histogram + before
+                self.latency_sum_ms[source] = self.latency_sum_ms.get(source, 0.0) + sums[source]
 
     def snapshot(self) -> WrittenCounters:
         """A copy to read while the writer goes on."""

@@ -29,7 +29,7 @@ from lib.monitoring.counters import WrittenCounters
 from lib.monitoring.drift import feature_report, probability_report
 from lib.monitoring.rows import (
     SOURCES,
-    BinCounts,
+    BuiltRows,
     Failures,
     QueuedItem,
     RowBuilder,
@@ -38,10 +38,9 @@ from lib.monitoring.rows import (
     Source,
     numeric_bins,
 )
-from lib.monitoring.spool import Spool, failure_frame, record_frames, rows_of, values_getter
+from lib.monitoring.spool import Spool, failure_frame, record_frames, rows_of, table_frame, values_getter
 from lib.monitoring.store import (
     WINDOWS,
-    LoggedRow,
     MonitoringStore,
     Store,
     StoreUnavailable,
@@ -80,9 +79,12 @@ class PredictionLog:
         raw_max_rows: int,
         max_bytes: int | None = None,
         spool_dir: Path | None = None,
+        batch_raw_rows: int | None = None,
     ) -> None:
         """store: a Store, or the path of a SQLite file; spool_dir: where single inputs are
-        spooled until written (None: not spooled)."""
+        spooled until written (None: not spooled); batch_raw_rows: raw rows kept of each
+        batch (LOG_BATCH_RAW_ROWS; None: every row)."""
+        self.batch_raw_rows = batch_raw_rows
         self.store: Store = MonitoringStore(store) if isinstance(store, Path) else store
         self._spool: Spool | None = None
         if spool_dir is not None:
@@ -111,6 +113,7 @@ class PredictionLog:
         self.reason: str | None = None
         self.since = time.time()
         self.written_rows = self.dropped_rows = 0
+        self.counted_rows = 0  # batch rows in the rollups only (LOG_BATCH_RAW_ROWS)
         self.counters = WrittenCounters()  # what landed in the store, for Prometheus
         self.last_write_at: float | None = None
 
@@ -161,17 +164,54 @@ class PredictionLog:
         probabilities: np.ndarray,
         labels: Sequence[str] | np.ndarray,
         latency_ms: float,
+        texts: dict[str, list[Any]] | None = None,
     ) -> None:
         """A scored table (validated columns), one logged row per scored row; queued in
-        slices of WRITE_MAX_ROWS, so the writer turns a big upload into rows a slice at a time."""
+        slices of WRITE_MAX_ROWS, so the writer turns a big upload into rows a slice at a time.
+
+        texts: the categories as sent, per feature (an API batch): logged as they are, and
+        the batch spooled (one frame) like single API records. Without them (an upload) a
+        category training never saw is logged as "(unseen)" and nothing is spooled.
+        """
         now = time.time()
-        for start in range(0, columns.rows, WRITE_MAX_ROWS):
-            stop = min(start + WRITE_MAX_ROWS, columns.rows)
+        spool = self._spool if texts is not None else None
+        keep_every = self.keep_every(columns.rows)
+        step = WRITE_MAX_ROWS * max(keep_every, 1)  # a slice keeps WRITE_MAX_ROWS raw rows at most
+        for start in range(0, columns.rows, step):
+            stop = min(start + step, columns.rows)
             part = columns.slice(start, stop) if (start, stop) != (0, columns.rows) else columns
-            self._queue.append(
-                ScoredTable(now, source, model, latency_ms, part, probabilities[start:stop], labels[start:stop])
+            part_texts = None if texts is None else {name: values[start:stop] for name, values in texts.items()}
+            first_kept = -start % keep_every if keep_every else 0
+            item = ScoredTable(
+                now, source, model, latency_ms, part, probabilities[start:stop], labels[start:stop], part_texts,
+                keep_every, first_kept,
+            )  # fmt: skip
+            if spool is None or part_texts is None:
+                self._queue.append(item)
+                continue
+            values = [part.numbers[s.name] if s.is_numeric else part_texts[s.name] for s in model.schema.features]
+            frame = table_frame(
+                now,
+                source,
+                model.version,
+                latency_ms,
+                item.probabilities,
+                list(item.labels),
+                model.schema.names,
+                values,
             )
+            self._append_spooled(spool, item, frame)
         self._ensure_thread()
+
+    def keep_every(self, rows: int) -> int:
+        """The batch rule: a batch of up to LOG_BATCH_RAW_ROWS rows is kept whole as raw
+        rows; a bigger one keeps every k-th row (k = rows / LOG_BATCH_RAW_ROWS, rounded up),
+        at most LOG_BATCH_RAW_ROWS of them (0: none). Every row, kept or not, counts in the
+        rollups, the drift counts and the Prometheus counters."""
+        cap = self.batch_raw_rows
+        if cap is None or rows <= cap:
+            return 1
+        return -(-rows // cap) if cap else 0
 
     def log_failure(self, source: Source, version: str | None, latency_ms: float, kind: str, rows: int = 1) -> None:
         """A request (or `rows` inputs) that produced no prediction, and why, as a short code."""
@@ -260,16 +300,17 @@ class PredictionLog:
                 return
             while self._backlog:  # a transaction per WRITE_MAX_ROWS rows: a big upload never
                 group = self._leading_items()  # becomes a million Python objects at once
-                rows, feature_counts = self._rows_or_drop_bad_items(group)
+                rows, feature_counts, counted = self._rows_or_drop_bad_items(group)
                 try:
-                    self.store.write(rows, feature_counts)
+                    self.store.write(rows, feature_counts, counted)
                 except StoreUnavailable as exc:
                     self._degrade(str(exc))
                     self._bound_backlog()
                     return
                 del self._backlog[: len(group)]
-                self.counters.add(rows)
+                self.counters.add(rows, counted)
                 self.written_rows += len(rows)
+                self.counted_rows += sum(len(part.probabilities) for part in counted)
                 self.last_write_at = time.time()
                 self._recover()
             if self._spool is not None:  # everything drained so far is in the store
@@ -307,7 +348,8 @@ class PredictionLog:
         self._orphans_replayed = True
 
     def _leading_items(self) -> list[QueuedItem]:
-        """The first backlog items, up to WRITE_MAX_ROWS rows (at least one item)."""
+        """The first backlog items, up to WRITE_MAX_ROWS rows (at least one item; a batch
+        slice holds at most WRITE_MAX_ROWS raw rows, and more counted only)."""
         group: list[QueuedItem] = []
         rows = 0
         for item in self._backlog:
@@ -317,7 +359,7 @@ class PredictionLog:
             rows += item.rows
         return group
 
-    def _rows_or_drop_bad_items(self, items: list[QueuedItem]) -> tuple[list[LoggedRow], BinCounts]:
+    def _rows_or_drop_bad_items(self, items: list[QueuedItem]) -> BuiltRows:
         """Rows of the items; an item that cannot become rows (a bug) is dropped and
         counted, so one bad item never blocks the log."""
         try:
@@ -400,6 +442,8 @@ class PredictionLog:
             "replica": self.store.replica,
             "pending_rows": self.pending_rows(),
             "written_rows": self.written_rows,
+            "counted_rows": self.counted_rows,
+            "batch_raw_rows": self.batch_raw_rows,
             "dropped_rows": self.dropped_rows,
             "trimmed_rows": self.trimmed_rows,
             "replayed_rows": self.replayed_rows,
@@ -434,11 +478,13 @@ def prediction_log(settings: Settings | None = None) -> PredictionLog:
     log = _current
     key = store_key(settings)
     max_bytes = settings.monitoring_max_mb * 1_000_000
-    if log is not None and log.key == key and log.max_bytes == max_bytes:
+    batch_raw_rows = settings.log_batch_raw_rows
+    if log is not None and log.key == key and log.max_bytes == max_bytes and log.batch_raw_rows == batch_raw_rows:
         return log
     with _current_lock:
-        if _current is not None and _current.key == key and _current.max_bytes == max_bytes:
-            return _current
+        log = _current
+        if log is not None and log.key == key and log.max_bytes == max_bytes and log.batch_raw_rows == batch_raw_rows:
+            return log
         if _current is not None:
             _current.stop()
         _current = PredictionLog(
@@ -447,6 +493,7 @@ def prediction_log(settings: Settings | None = None) -> PredictionLog:
             settings.monitoring_raw_max_rows,
             max_bytes,
             settings.kpi_dir / "spool",
+            batch_raw_rows,
         )
         _current.key = key
         return _current

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -30,6 +30,7 @@ from lib.monitoring.rollups import (
     LATENCY_BUCKETS,
     MINUTE,
     PROBABILITY_BUCKETS,
+    CountedRows,
     LoggedRow,
     Rollup,
     rollups,
@@ -142,12 +143,17 @@ class PostgresStore(RollupReader):
 
     # --- writing ---------------------------------------------------------------------
 
-    def write(self, rows: list[LoggedRow], feature_counts: Mapping[tuple[int, str, str, int], int]) -> None:
+    def write(
+        self,
+        rows: list[LoggedRow],
+        feature_counts: Mapping[tuple[int, str, str, int], int],
+        counted: Sequence[CountedRows] = (),
+    ) -> None:
         """Raw rows (COPY) and this replica's rollups, in one transaction."""
-        if not rows:
+        if not rows and not counted:
             return
         self.open()
-        merged = rollups(rows)
+        merged = rollups(rows, counted)
         replica = self.replica
 
         def work(connection: Any) -> None:

@@ -40,6 +40,18 @@ class LoggedRow(NamedTuple):
     features: str | None  # JSON object of the scored inputs
 
 
+class CountedRows(NamedTuple):
+    """Predictions of one batch that count in every rollup and counter but are not kept
+    as raw rows (LOG_BATCH_RAW_ROWS): one time, source, version and latency each."""
+
+    ts: float
+    source: str
+    version: str
+    latency_ms: float
+    probabilities: np.ndarray
+    labels: np.ndarray  # object array of the predicted labels
+
+
 def latency_histogram(latencies_ms: Iterable[float]) -> np.ndarray:
     values = np.fromiter(latencies_ms, dtype=float)
     return np.bincount(np.searchsorted(LATENCY_EDGES_MS, values, side="right"), minlength=LATENCY_BUCKETS)
@@ -76,8 +88,24 @@ class Rollup:
         )
 
 
-def rollups(rows: Iterable[LoggedRow]) -> dict[tuple[int, int, str, str], Rollup]:
-    """Minute and hour rollups of the rows, keyed by (resolution, start, source, version)."""
+def rollups(rows: Iterable[LoggedRow], counted: Iterable[CountedRows] = ()) -> dict[tuple[int, int, str, str], Rollup]:
+    """Minute and hour rollups of the rows and of the counted-only rows, keyed by
+    (resolution, start, source, version)."""
+    result = _row_rollups(rows)
+    for part in counted:
+        latency = np.zeros(LATENCY_BUCKETS, np.int64)
+        latency[np.searchsorted(LATENCY_EDGES_MS, part.latency_ms, side="right")] = len(part.probabilities)
+        minute = Rollup(len(part.probabilities), 0, latency, probability_histogram(part.probabilities))
+        start = int(part.ts // MINUTE) * MINUTE
+        for key in (
+            (MINUTE, start, part.source, part.version),
+            (HOUR, start // HOUR * HOUR, part.source, part.version),
+        ):
+            result[key] = result[key] + minute if key in result else minute
+    return result
+
+
+def _row_rollups(rows: Iterable[LoggedRow]) -> dict[tuple[int, int, str, str], Rollup]:
     groups: dict[tuple[int, str, str], tuple[list[float], list[float], list[int]]] = {}
     for row in rows:
         key = (int(row.ts // MINUTE) * MINUTE, row.source, row.version)

@@ -33,6 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lib.monitoring.rollups import LoggedRow
 
 logger = logging.getLogger(__name__)
@@ -195,6 +197,31 @@ def record_frames(
     )
 
 
+def table_frame(
+    at: float,
+    source: str,
+    version: str,
+    latency_ms: float,
+    probabilities: np.ndarray,
+    labels: list[str],
+    names: list[str],
+    columns: list[np.ndarray | list[Any]],
+) -> bytes:
+    """One frame for a whole scored batch: its scores and its values per feature, numbers
+    as their float64 bytes (NaN: missing), texts as a list (about 0.2 µs a row, against
+    2 µs for a frame per record)."""
+    packed = [column.astype(np.float64).tobytes() if isinstance(column, np.ndarray) else column for column in columns]
+    return _frame(
+        ("table", at, source, version, latency_ms, probabilities.astype(np.float64).tobytes(), labels, names, packed)
+    )
+
+
+def _unpacked(column: bytes | list[Any]) -> list[Any]:
+    if not isinstance(column, bytes):
+        return column
+    return [None if v != v else v for v in np.frombuffer(column, np.float64).tolist()]
+
+
 def names_frame(version: str, names: list[str]) -> bytes:
     return _frame(("names", version, list(names)))
 
@@ -221,6 +248,24 @@ def rows_of(data: bytes) -> list[LoggedRow]:
             item = marshal.loads(payload)
             if item[0] == "names":
                 names[item[1]] = item[2]
+            elif item[0] == "table":
+                _, at, source, version, latency, probabilities, labels, table_names, packed = item
+                probabilities = np.frombuffer(probabilities, np.float64).tolist()
+                columns = [_unpacked(column) for column in packed]
+                rows.extend(
+                    LoggedRow(
+                        at,
+                        source,
+                        version,
+                        latency,
+                        "ok",
+                        None,
+                        probability,
+                        label,
+                        _to_json(dict(zip(table_names, values, strict=True))),
+                    )
+                    for probability, label, *values in zip(probabilities, labels, *columns, strict=True)
+                )
             elif item[0] == "ok":
                 _, at, source, version, latency, probability, label, values = item
                 known = names.get(version)

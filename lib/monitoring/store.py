@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,6 +39,7 @@ from lib.monitoring.rollups import (
     MINUTE,
     PROBABILITY_BUCKETS,
     WINDOWS,
+    CountedRows,
     LoggedRow,
     Rollup,
     StatsRows,
@@ -47,7 +48,7 @@ from lib.monitoring.rollups import (
     system_report,
 )
 
-__all__ = ["HOUR", "WINDOWS", "LoggedRow", "MonitoringStore", "Store", "StoreUnavailable"]
+__all__ = ["HOUR", "WINDOWS", "CountedRows", "LoggedRow", "MonitoringStore", "Store", "StoreUnavailable"]
 
 RAW_MAX_AGE_S = 30 * 86_400
 RAW_MAX_ROWS = 1_000_000
@@ -114,7 +115,12 @@ class Store(Protocol):
     def check_writable(self) -> None: ...
     def close(self) -> None: ...
     def readable(self) -> bool: ...
-    def write(self, rows: list[LoggedRow], feature_counts: Mapping[tuple[int, str, str, int], int]) -> None: ...
+    def write(
+        self,
+        rows: list[LoggedRow],
+        feature_counts: Mapping[tuple[int, str, str, int], int],
+        counted: Sequence[CountedRows] = (),
+    ) -> None: ...
     def prune(
         self, now: float | None = None, raw_max_age_s: float = ..., raw_max_rows: int = ...
     ) -> dict[str, int]: ...
@@ -270,15 +276,20 @@ class MonitoringStore(RollupReader):
         with self._lock:
             self._close()
 
-    def write(self, rows: list[LoggedRow], feature_counts: Mapping[tuple[int, str, str, int], int]) -> None:
+    def write(
+        self,
+        rows: list[LoggedRow],
+        feature_counts: Mapping[tuple[int, str, str, int], int],
+        counted: Sequence[CountedRows] = (),
+    ) -> None:
         """Raw rows and every rollup in one transaction: all of it lands, or none.
 
         feature_counts: (hour start, version, feature, bin) -> count, computed by the caller
         who knows each model's bins.
         """
-        if not rows:
+        if not rows and not counted:
             return
-        merged = rollups(rows)
+        merged = rollups(rows, counted)
         with self._lock:
             connection = self._connect()
             try:

@@ -18,13 +18,29 @@ import logging
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from lib.redact import error_body
 from lib.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-SERVE_OPTIONS = ("--http", "lib.server.http_server:GuardedH11Protocol", "--no-proxy-headers")
+SERVE_OPTIONS = ("--http", "lib.server.http_server:GuardedHttpToolsProtocol", "--no-proxy-headers")
+MAX_HEAD_BYTES = 16 * 1024  # request line and headers; h11's own limit is the same
+
+
+def _error_response(status: int, message: str) -> bytes:
+    body = error_body(message)
+    reason = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+    head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % (
+        status,
+        reason,
+        len(body),
+    )
+    return head + body
+
+
+HEAD_TIMEOUT_MESSAGE = "the request head did not arrive in time: the connection is closed"
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -38,6 +54,9 @@ class GuardedH11Protocol(H11Protocol):
         self._arm_head_timer()
 
     def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE and self._head_too_large(data):
+            self._send_error(431, f"the request head is larger than {MAX_HEAD_BYTES // 1024} KB")
+            return
         super().data_received(data)
         if self.conn.their_state is h11.IDLE:  # a request head has started, or not even that
             self._arm_head_timer()
@@ -47,6 +66,13 @@ class GuardedH11Protocol(H11Protocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._disarm_head_timer()  # an idle kept-alive connection: uvicorn's keep-alive timeout
+
+    def _head_too_large(self, data: bytes) -> bool:
+        """h11 bounds only a head still incomplete; one that arrives whole in a read may be
+        as big as the read (64 KB)."""
+        pending = bytes(self.conn.trailing_data[0]) + data
+        end = pending.find(b"\r\n\r\n")
+        return (end if end >= 0 else len(pending)) > MAX_HEAD_BYTES
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
@@ -75,7 +101,7 @@ class GuardedH11Protocol(H11Protocol):
             return  # a response is on its way
         has_bytes = bool(self.conn.trailing_data[0])
         if has_bytes:
-            self._send_error(408, "the request head did not arrive in time: the connection is closed")
+            self._send_error(408, HEAD_TIMEOUT_MESSAGE)
         else:
             self.transport.close()
 
@@ -83,13 +109,105 @@ class GuardedH11Protocol(H11Protocol):
         self._send_error(400, f"malformed HTTP request: {msg.rstrip('.').lower()}")
 
     def _send_error(self, status: int, message: str) -> None:
-        body = error_body(message)
-        reason = {400: b"Bad Request", 408: b"Request Timeout"}[status]
-        head = (
-            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-            % (status, reason, len(body))
-        )
         try:
-            self.transport.write(head + body)
+            self.transport.write(_error_response(status, message))
+        finally:
+            self.transport.close()
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol with a deadline for the request head, a bound on its size, and
+    JSON parser errors (llhttp itself bounds neither the time nor the size of a head)."""
+
+    _head_timer: asyncio.TimerHandle | None = None
+    _upgraded = False
+    _awaiting_head = True  # no complete request head since the last response (or ever)
+    _head_started = False  # bytes of the awaited head have arrived
+    _head_bytes = 0  # size of the head being parsed (request line and headers)
+    _refusal: tuple[int, str] | None = None  # why the parser was stopped, when it was us
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self._awaiting_head and data:
+            self._head_started = True
+        super().data_received(data)
+        if self._upgraded or self.parser is None:
+            return
+        if self._awaiting_head:
+            self._arm_head_timer()
+        else:
+            self._disarm_head_timer()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._awaiting_head, self._head_bytes = True, 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_head = False
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._awaiting_head, self._head_started = True, False  # the next head: a deadline from its first byte
+        self._disarm_head_timer()  # an idle kept-alive connection: uvicorn's keep-alive timeout
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def handle_websocket_upgrade(self) -> None:
+        self._upgraded = True
+        self._disarm_head_timer()
+        super().handle_websocket_upgrade()
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._refusal = (431, f"the request head is larger than {MAX_HEAD_BYTES // 1024} KB")
+            raise _HeadTooLarge  # stops the parser: data_received answers with send_400_response
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None and not self._upgraded:
+            self._head_timer = self.loop.call_later(get_settings().header_timeout_s, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._upgraded or self.transport.is_closing() or not self._awaiting_head:
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a response is on its way
+        if self._head_started:
+            self._send_error(408, HEAD_TIMEOUT_MESSAGE)
+        else:
+            self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        status, message = self._refusal or (400, f"malformed HTTP request: {msg.rstrip('.').lower()}")
+        self._send_error(status, message)
+
+    def _send_error(self, status: int, message: str) -> None:
+        try:
+            self.transport.write(_error_response(status, message))
         finally:
             self.transport.close()

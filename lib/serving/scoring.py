@@ -10,8 +10,18 @@ from typing import Any
 
 import numpy as np
 
-from lib.model.inference import BatchScore, InvalidInput, Prediction, score_batch, score_record
+from lib.model.inference import (
+    BatchScore,
+    InvalidInput,
+    Prediction,
+    ReasonMaker,
+    reason_dict,
+    score_batch,
+    score_json_columns,
+    score_record,
+)
 from lib.model.loaded import LoadedModel
+from lib.model.validation import JsonColumns
 from lib.monitoring.log import Source, prediction_log
 from lib.serving.batch import ScoredUpload, score_upload
 from lib.serving.csv_io import CsvError
@@ -56,6 +66,37 @@ def score_and_log_records(
     predictions = batch.predictions()
     prediction_log().log_records(model, source, records, predictions, _elapsed_ms(started) / len(records))
     return predictions
+
+
+def score_and_log_columns(
+    batch: JsonColumns,
+    model: LoadedModel,
+    source: Source,
+    *,
+    explain: bool = True,
+    started: float | None = None,
+    make_reason: ReasonMaker = reason_dict,
+) -> BatchScore:
+    """score_and_log_records for a batch decoded as columns: all or nothing, the same
+    errors and warnings, the scored rows logged (and spooled) as one table."""
+    started = time.perf_counter() if started is None else started
+    scored = score_json_columns(batch, model, explain=explain, make_reason=make_reason)
+    if scored.errors:
+        log_refusal(source, model.version, started, "invalid_input")
+        raise InvalidInput(scored.errors)
+    assert scored.inputs is not None
+    labels = scored.table["label"].to_numpy(dtype=object)
+    texts = {spec.name: batch.columns[spec.name] for spec in model.schema.features if not spec.is_numeric}
+    prediction_log().log_columns(
+        model,
+        source,
+        scored.inputs,
+        scored.table["probability"].to_numpy(),
+        labels,
+        _elapsed_ms(started) / batch.rows,
+        texts=texts,
+    )
+    return scored
 
 
 def score_and_log_upload(

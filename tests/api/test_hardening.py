@@ -309,24 +309,27 @@ def test_a_job_that_succeeds_as_it_exits_is_not_marked_failed(tmp_path, monkeypa
 # --- 9. a big batch does not stall the other requests -------------------------------------
 
 
-def test_a_batch_is_parsed_scored_and_written_off_the_event_loop(api, registry_copy, customer, monkeypatch):
+@pytest.mark.parametrize("plain", [True, False], ids=["plain-batch-as-columns", "general-path"])
+def test_a_batch_is_parsed_scored_and_written_off_the_event_loop(api, registry_copy, customer, monkeypatch, plain):
+    import lib.api.batch_body
     import lib.api.predict
 
     client = api(registry_copy)
     assert client.get("/health/live").status_code == 200  # the runtime is up before the threads
-    parse, inside, release = lib.api.predict.parse_json, threading.Event(), threading.Event()
+    inside, release = threading.Event(), threading.Event()
+    module, name = (lib.api.batch_body, "decode_batch") if plain else (lib.api.predict, "parse_json")
+    parse = getattr(module, name)
 
-    def slow_parse(raw: bytes):  # a batch that takes as long as the test wants
+    def slow_parse(raw: bytes, *args):  # a batch that takes as long as the test wants
         if len(raw) > lib.api.predict.INLINE_BODY_BYTES:
             inside.set()
             assert release.wait(60)
-        return parse(raw)
+        return parse(raw, *args)
 
-    monkeypatch.setattr(lib.api.predict, "parse_json", slow_parse)
+    monkeypatch.setattr(module, name, slow_parse)
+    record = customer if plain else {**customer, "not a feature": 1}  # an extra field: the general path
     answers = []
-    batch = threading.Thread(
-        target=lambda: answers.append(client.post("/predict", json={"records": [customer] * 2000}))
-    )
+    batch = threading.Thread(target=lambda: answers.append(client.post("/predict", json={"records": [record] * 2000})))
     batch.start()
     try:
         assert inside.wait(30)

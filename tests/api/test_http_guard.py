@@ -1,5 +1,6 @@
 """The connection level of a real server (issue 12): half-sent requests are closed, and
-what the HTTP parser refuses is answered in JSON like every other refusal."""
+what the HTTP parser refuses is answered in JSON like every other refusal; under both
+protocols (httptools, which the product is served with, and h11, the documented other)."""
 
 import json
 import socket
@@ -8,17 +9,29 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from lib.server.http_server import SERVE_OPTIONS
 from tests.helpers import COMMITTED_REGISTRY
 from tests.servers import launch
 
 pytestmark = pytest.mark.slow
 
+H11_OPTIONS = ("--http", "lib.server.http_server:GuardedH11Protocol", "--no-proxy-headers")
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    started = launch(tmp_path_factory.mktemp("guard"), MODEL_URI=str(COMMITTED_REGISTRY), HEADER_TIMEOUT_S="1")
+
+@pytest.fixture(scope="module", params=[SERVE_OPTIONS, H11_OPTIONS], ids=["httptools", "h11"])
+def server(request, tmp_path_factory):
+    started = launch(
+        tmp_path_factory.mktemp("guard"),
+        serve_options=request.param,
+        MODEL_URI=str(COMMITTED_REGISTRY),
+        HEADER_TIMEOUT_S="1",
+    )
     yield started
     started.stop()
+
+
+def test_the_product_is_served_with_httptools():
+    assert "lib.server.http_server:GuardedHttpToolsProtocol" in SERVE_OPTIONS
 
 
 def connect(server) -> socket.socket:
@@ -103,3 +116,25 @@ def test_what_the_parser_refuses_is_answered_in_json(server, request_bytes):
     status, body = json_error(read_response(connection))
     connection.close()
     assert status == 400 and body["error"].startswith("malformed")
+
+
+def test_a_head_larger_than_16_kb_is_refused_in_json(server):
+    connection = connect(server)
+    connection.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 20_000 + b"\r\n\r\n")
+    status, body = json_error(read_response(connection))
+    connection.close()
+    assert status in (400, 431) and ("16 KB" in body["error"] or "malformed" in body["error"])
+
+
+def test_a_head_just_under_the_bound_and_a_big_body_are_served(server):
+    connection = connect(server)
+    body = json.dumps({"records": [{"tenure": 1}] * 9_000}).encode()  # ~130 KB: refused by validation, read whole
+    connection.sendall(
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Padding: "
+        + b"a" * 15_000
+        + b"\r\nContent-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
+    status, answer = json_error(read_response(connection))
+    connection.close()
+    assert status == 422 and "cannot be scored" in answer["error"]

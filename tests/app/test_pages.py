@@ -218,6 +218,7 @@ def test_health_page_shows_the_model_the_store_and_the_traffic(open_page, regist
     assert "ok" in at.subheader[0].value
     text = " ".join(m.value for m in at.markdown)
     assert telco_model.version in text and telco_model.metadata.dataset.sha256[:16] in text
+    assert "of a bigger batch than 1,000 rows, at most 1,000 raw rows" in text  # LOG_BATCH_RAW_ROWS's rule
     cards = metrics(at)
     assert cards["Requests (1h)"] == "8" and cards["Error rate"] == "12.50%"
     assert len(charts(at)) == 3

@@ -50,6 +50,9 @@ def test_quick_bench_writes_medians_spreads_and_ratios(tmp_path):
         "logging overhead per prediction (hot path, writer running), PostgreSQL store",
         "/metrics/system, all 4 windows, 10,000 logged, PostgreSQL store",
         "POST /predict through nginx, two replicas",
+        "POST /predict one record, 8 conn., against the bare Starlette",
+        "POST /predict 10,000 records with reasons, against the naive app",
+        "python -m lib.batch, 100,000 rows in 8 Parquet parts, Dask LocalCluster",
     ):
         assert any(name.startswith(expected) for name in names), expected
     for result in report["results"]:

@@ -22,6 +22,7 @@ ALLOWED = {
     "model_loader": FOUNDATION | {"model", "serving"},
     "retraining": FOUNDATION | {"model", "registry", "training", "model_loader"},
     "business": FOUNDATION | {"model", "serving", "training"},
+    "batch": FOUNDATION | {"model", "serving", "model_loader"},
     "server": FOUNDATION | {"model", "monitoring", "model_loader", "registry", "retraining"},
     "api": FOUNDATION
     | {"model", "registry", "training", "monitoring", "serving", "model_loader", "retraining", "business", "server"},

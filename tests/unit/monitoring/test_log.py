@@ -55,7 +55,9 @@ def test_a_big_upload_is_logged_in_small_transactions_with_shared_label_strings(
     labels, writes = [], []
     log_columns, write = log.log_columns, log.store.write
     monkeypatch.setattr(log, "log_columns", lambda *args: (labels.extend(args[4]), log_columns(*args)))
-    monkeypatch.setattr(log.store, "write", lambda rows, counts: (writes.append(len(rows)), write(rows, counts)))
+    monkeypatch.setattr(
+        log.store, "write", lambda rows, counts, counted=(): (writes.append(len(rows)), write(rows, counts, counted))
+    )
     raw = (PROJECT_ROOT / "data" / "telco-customer-churn.csv").read_bytes()
     upload = score_and_log_upload(raw, telco_model, 100_000_000)
     log.flush()
@@ -199,3 +201,35 @@ def _accepting(server) -> bool:
 
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", server.port)) == 0
+
+
+@pytest.mark.parametrize(("cap", "raw_rows"), [(100, 96), (0, 0), (5_000, 1_050)])
+def test_a_big_batch_keeps_a_sample_of_raw_rows_and_counts_every_row(tmp_path, telco_model, cap, raw_rows):
+    """LOG_BATCH_RAW_ROWS: 1,050 rows with a cap of 100 keep every 11th row (96) as a raw
+    row; the rollups, the drift counts and the Prometheus counters still count all 1,050."""
+    log = PredictionLog(tmp_path / "monitoring.sqlite3", 30 * 86_400, 1_000_000, batch_raw_rows=cap)
+    customer = {spec.name: spec.default for spec in telco_model.schema.features}
+    frame = pd.DataFrame([{**customer, "tenure": float(t % 70)} for t in range(1_050)])
+    batch = score_batch(frame, telco_model)
+    labels = batch.table["label"].astype(str).to_numpy(dtype=object)
+    probabilities = batch.table["probability"].to_numpy()
+    log.log_columns(telco_model, "batch", batch.inputs, probabilities, labels, 0.004)
+    log.flush()
+    try:
+        assert log.store.raw_count() == raw_rows and log.written_rows == raw_rows
+        assert log.counted_rows == 1_050 - raw_rows and log.status()["batch_raw_rows"] == cap
+        assert log.totals() == {"batch": 1_050}
+        assert log.system("5m")["by_source"]["batch"]["requests"] == 1_050
+        drift = log.drift(telco_model, "1h")
+        assert drift["probability"]["recent_rows"] == 1_050
+        assert sum(drift["features"]["tenure"]["recent_counts"]) == 1_050
+        counters = log.counters.snapshot()
+        assert sum(count for (source, _, _), count in counters.predictions.items() if source == "batch") == 1_050
+        by_label = {label: count for (_, _, label), count in counters.predictions.items()}
+        assert by_label == pd.Series(labels).value_counts().to_dict()
+        assert counters.latency["batch"].sum() == 1_050
+        kept = sqlite3.connect(log.path).execute("SELECT probability FROM predictions ORDER BY rowid").fetchall()
+        step = -(-1_050 // cap) if cap and cap < 1_050 else 1
+        assert [p for (p,) in kept] == pytest.approx(probabilities[::step].tolist() if raw_rows else [])
+    finally:
+        log.stop()

@@ -92,3 +92,45 @@ def test_a_replayed_record_keeps_its_features_whatever_was_spooled_before_it(tmp
     assert [r.outcome for r in rows] == ["error", "error", "ok"]
     assert json.loads(rows[2].features) == record
     spool.close(keep=False)
+
+
+KILLED_AFTER_A_BATCH = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from pathlib import Path
+    from lib.api.batch_body import decode_batch
+    from lib.model.inference import score_json_columns
+    from lib.model_loader import load_model
+    from lib.monitoring.log import PredictionLog
+    import lib.monitoring.log
+    lib.monitoring.log.FLUSH_INTERVAL_S = 3600  # the writer never gets to it
+    model = load_model(sys.argv[1])
+    log = PredictionLog(Path(sys.argv[2]), 30 * 86400, 1_000_000, spool_dir=Path(sys.argv[3]))
+    record = {spec.name: spec.default for spec in model.schema.features}
+    text = next(spec.name for spec in model.schema.features if not spec.is_numeric)
+    records = [record] * 2999 + [{**record, text: "a category never seen"}]
+    batch = decode_batch(json.dumps({"records": records}).encode(), model.schema, 10_000)
+    scored = score_json_columns(batch, model)
+    texts = {s.name: batch.columns[s.name] for s in model.schema.features if not s.is_numeric}
+    labels = scored.table["label"].to_numpy(dtype=object)
+    log.log_columns(model, "api", scored.inputs, scored.table["probability"].to_numpy(), labels, 0.01, texts=texts)
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_a_batch_answered_by_a_killed_process_is_written_by_the_next_one_as_sent(tmp_path):
+    store_path, spool = tmp_path / "monitoring.sqlite3", tmp_path / "spool"
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_A_BATCH, str(COMMITTED_REGISTRY), str(store_path), str(spool)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+    next_process = PredictionLog(store_path, 30 * 86_400, 1_000_000, spool_dir=spool)
+    next_process.flush()
+    assert next_process.totals() == {"api": 3000} and next_process.replayed_rows == 3000
+    features = [json.loads(row[0]) for row in next_process.store._read("SELECT features FROM predictions")]
+    assert sum(1 for f in features if "a category never seen" in f.values()) == 1
+    next_process.stop()

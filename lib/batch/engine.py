@@ -1,0 +1,166 @@
+"""A batch streamed through the scorer: each chunk scored into output rows as it is read,
+written before the next is read. Every input row gives one output row, in input order:
+scored (probability, label, confidence, quality, warnings) or refused (`error` says why).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from lib.batch.files import BatchInputError, ChunkWriter, Location, parts, read_chunks
+from lib.model.inference import InvalidInput, score_batch
+from lib.model.loaded import LoadedModel
+
+SCORES = pa.schema(
+    [
+        ("probability", pa.float64()),
+        ("label", pa.string()),
+        ("predicted_positive", pa.bool_()),
+        ("confidence", pa.string()),
+        ("quality_score", pa.float64()),
+        ("warnings", pa.string()),
+        ("error", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What a run did: rows read, scored and refused, and how long it took."""
+
+    rows: int
+    scored: int
+    refused: int
+    seconds: float
+
+    def __add__(self, other: BatchReport) -> BatchReport:
+        return BatchReport(
+            self.rows + other.rows,
+            self.scored + other.scored,
+            self.refused + other.refused,
+            self.seconds + other.seconds,
+        )
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def output_schema(model: LoadedModel, part: str | None) -> pa.Schema:
+    """row (its position in its file, from 0), the part it came from (a dataset), the
+    config's id columns (as text), then the scores."""
+    fields = [pa.field("row", pa.int64())]
+    if part is not None:
+        fields.append(pa.field("part", pa.string()))
+    fields += [pa.field(name, pa.string()) for name in model.schema.id_columns]
+    return pa.schema(fields + list(SCORES))
+
+
+def score_chunk(model: LoadedModel, chunk: pa.Table, first_row: int, part: str | None = None) -> pa.Table:
+    """Output rows for one chunk of input rows (the validation reads it as a CSV is read)."""
+    rows = chunk.num_rows
+    try:
+        batch = score_batch(chunk.to_pandas(), model)
+    except InvalidInput as exc:  # a feature column is missing: no row of the input can be scored
+        raise BatchInputError(str(exc)) from None
+    scored = batch.table
+    at = scored.index.to_numpy()
+    probability = np.full(rows, np.nan)
+    probability[at] = scored["probability"].to_numpy()
+    has_score = np.zeros(rows, dtype=bool)
+    has_score[at] = True
+
+    def spread(column: str, empty: object = None) -> list[object]:
+        values = np.full(rows, empty, dtype=object)
+        values[at] = scored[column].astype(object).to_numpy()
+        return values.tolist()
+
+    errors = [""] * rows
+    for error in batch.errors:
+        errors[error.index] = "; ".join(f"{p.field or 'row'}: {p.message}" for p in error.problems)
+    columns: dict[str, pa.Array] = {"row": pa.array(np.arange(first_row, first_row + rows), pa.int64())}
+    if part is not None:
+        columns["part"] = pa.array([part] * rows, pa.string())
+    for name in model.schema.id_columns:
+        present = name in chunk.column_names
+        columns[name] = chunk.column(name).cast(pa.string()) if present else pa.nulls(rows, pa.string())
+    columns.update(
+        {
+            "probability": pa.array(probability, pa.float64(), mask=~has_score),
+            "label": pa.array(spread("label"), pa.string()),
+            "predicted_positive": pa.array(spread("predicted_positive"), pa.bool_()),
+            "confidence": pa.array(spread("confidence"), pa.string()),
+            "quality_score": pa.array(spread("quality_score"), pa.float64()),
+            "warnings": pa.array(spread("warnings", ""), pa.string()),
+            "error": pa.array(errors, pa.string()),
+        }
+    )
+    return pa.table(columns, schema=output_schema(model, part))
+
+
+def score_file(
+    model: LoadedModel, source: Location, writer: ChunkWriter, part: str | None = None, first_row: int = 0
+) -> BatchReport:
+    """One input file through the scorer into `writer`, a chunk at a time."""
+    started = time.perf_counter()
+    rows = refused = 0
+    for chunk in read_chunks(source, model.schema):
+        out = score_chunk(model, chunk, first_row + rows, part)
+        writer.write(_safe_text(out) if writer.location.format == "csv" else out)
+        rows += chunk.num_rows
+        refused += out.num_rows - out.column("probability").drop_null().length()
+    return BatchReport(rows, rows - refused, refused, time.perf_counter() - started)
+
+
+def run(
+    model: LoadedModel, source: Location, target: Location, progress: Callable[[str], None] | None = None
+) -> BatchReport:
+    """Score `source` into `target` in this process: a file into a file; a dataset into
+    one file (its parts one after the other) or into a folder (a part for each part)."""
+    inputs = parts(source)
+    dataset = len(inputs) > 1 or inputs[0].path != source.path
+    report = BatchReport(0, 0, 0, 0.0)
+    if target.format is not None:
+        writer = ChunkWriter(target)
+        try:
+            for item in inputs:
+                name = item.path.removeprefix(source.path.rstrip("/") + "/") if dataset else None
+                report += score_file(model, item, writer, name)
+                if progress:
+                    progress(f"{item.uri}: {report.rows:,} rows so far")
+        finally:
+            writer.close()
+        return report
+    if not dataset:
+        raise BatchInputError(
+            f"{target.uri}: the output must be a .csv or .parquet file (a folder: for a dataset of parts)"
+        )
+    for item in inputs:
+        name = item.path.removeprefix(source.path.rstrip("/") + "/")
+        writer = ChunkWriter(target.child(name))
+        try:
+            report += score_file(model, item, writer, name)
+        finally:
+            writer.close()
+        if progress:
+            progress(f"{item.uri}: {report.rows:,} rows so far")
+    return report
+
+
+def _safe_text(table: pa.Table) -> pa.Table:
+    """CSV text a spreadsheet would run as a formula gets a leading apostrophe (see
+    lib.serving.batch.without_formulas: the same rule as the page's download)."""
+    from lib.serving.batch import without_formulas
+
+    text = [name for name in table.column_names if pa.types.is_string(table.schema.field(name).type)]
+    if not text:
+        return table
+    frame = without_formulas(table.select(text).to_pandas())
+    for name in text:
+        table = table.set_column(table.column_names.index(name), name, pa.array(frame[name], pa.string()))
+    return table

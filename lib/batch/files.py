@@ -1,0 +1,146 @@
+"""Where a batch's rows come from and go to, a chunk at a time.
+
+A location is a local path or an s3:// URI (Arrow's S3 filesystem: the usual AWS
+variables, AWS_ENDPOINT_URL included, as boto3 reads them). Its format is its suffix:
+.csv, or .parquet; a folder (or an S3 prefix) is a Parquet dataset, read part by part.
+Nothing is read whole: a CSV in blocks of CSV_BLOCK_BYTES, a Parquet file by row group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.fs as pa_fs
+import pyarrow.parquet as pq
+
+from lib.model.schema import FeatureSchema
+
+CSV_BLOCK_BYTES = 8 * 1024 * 1024  # about 60,000 Telco rows a chunk
+PARQUET_BATCH_ROWS = 65_536
+FORMATS = ("csv", "parquet")
+
+
+class BatchInputError(ValueError):
+    """An input or output location the batch cannot use; the message says why."""
+
+
+@dataclass(frozen=True)
+class Location:
+    uri: str
+    filesystem: Any
+    path: str
+
+    @property
+    def format(self) -> str | None:
+        suffix = self.path.rsplit(".", 1)[-1].lower() if "." in self.path.rsplit("/", 1)[-1] else ""
+        return suffix if suffix in FORMATS else None
+
+    def child(self, name: str) -> Location:
+        return Location(f"{self.uri.rstrip('/')}/{name}", self.filesystem, f"{self.path.rstrip('/')}/{name}")
+
+
+def locate(uri: str) -> Location:
+    """A local path or s3:// URI as Arrow sees it."""
+    try:
+        if uri.startswith("s3://"):
+            filesystem, path = pa_fs.FileSystem.from_uri(uri)
+        else:
+            filesystem, path = pa_fs.LocalFileSystem(), str(pa_fs.LocalFileSystem().normalize_path(_absolute(uri)))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise BatchInputError(f"{uri}: {str(exc).splitlines()[0][:200]}") from None
+    return Location(uri, filesystem, path)
+
+
+def _absolute(path: str) -> str:
+    from pathlib import Path
+
+    return str(Path(path).expanduser().resolve())
+
+
+def parts(location: Location) -> list[Location]:
+    """The files an input is made of: itself, or a dataset's .parquet parts in name order."""
+    info = location.filesystem.get_file_info(location.path)
+    if info.type == pa_fs.FileType.File:
+        if location.format is None:
+            raise BatchInputError(f"{location.uri}: name a .csv or .parquet file, or a folder of .parquet parts")
+        return [location]
+    if info.type != pa_fs.FileType.Directory and not location.uri.startswith("s3://"):
+        raise BatchInputError(f"{location.uri}: no such file or folder")
+    selector = pa_fs.FileSelector(location.path, recursive=True, allow_not_found=True)
+    found = sorted(
+        entry.path
+        for entry in location.filesystem.get_file_info(selector)
+        if entry.type == pa_fs.FileType.File and entry.path.endswith(".parquet")
+    )
+    if not found:
+        raise BatchInputError(f"{location.uri}: no .parquet part in it")
+    prefix = location.path.rstrip("/") + "/"
+    return [location.child(path.removeprefix(prefix)) for path in found]
+
+
+def read_chunks(location: Location, schema: FeatureSchema) -> Iterator[pa.Table]:
+    """The rows of one file, a chunk at a time; every column as text for a CSV (a number
+    that does not parse is named by the validation, not a reason to stop reading)."""
+    if location.format == "csv":
+        yield from _csv_chunks(location, schema)
+    else:
+        with location.filesystem.open_input_file(location.path) as handle:
+            parquet = pq.ParquetFile(handle)
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+                yield pa.Table.from_batches([batch])
+
+
+def _csv_chunks(location: Location, schema: FeatureSchema) -> Iterator[pa.Table]:
+    with location.filesystem.open_input_stream(location.path) as handle:
+        header = handle.read(64 * 1024).split(b"\n", 1)[0].decode("utf-8", errors="replace").strip("\ufeff\r")
+    separator = max((",", ";", "\t", "|"), key=header.count) if header else ","
+    names = [name.strip('"') for name in header.split(separator)]
+    # Categories as dictionaries: parsed and validated once per distinct value.
+    category = pa.dictionary(pa.int32(), pa.string())
+    types = {name: pa.string() for name in names}
+    types.update({spec.name: category for spec in schema.features if not spec.is_numeric and spec.name in types})
+    with location.filesystem.open_input_stream(location.path) as handle:
+        try:
+            reader = pa_csv.open_csv(
+                handle,
+                read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                parse_options=pa_csv.ParseOptions(delimiter=separator),
+                convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=True),
+            )
+            for batch in reader:
+                yield pa.Table.from_batches([batch])
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise BatchInputError(f"{location.uri} cannot be read as CSV: {str(exc).splitlines()[0][:200]}") from None
+
+
+class ChunkWriter:
+    """Output rows written as they come: CSV (header once) or Parquet (a row group per chunk)."""
+
+    def __init__(self, location: Location) -> None:
+        if location.format is None:
+            raise BatchInputError(f"{location.uri}: the output must end in .csv or .parquet")
+        self.location = location
+        parent = location.path.rsplit("/", 1)[0]
+        if parent and not location.uri.startswith("s3://"):
+            location.filesystem.create_dir(parent, recursive=True)
+        self._stream = location.filesystem.open_output_stream(location.path)
+        self._writer: Any = None
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            if self.location.format == "csv":
+                self._writer = pa_csv.CSVWriter(self._stream, table.schema)
+            else:
+                self._writer = pq.ParquetWriter(self._stream, table.schema)
+        self._writer.write_table(table.cast(self._writer.schema) if self.location.format == "parquet" else table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._stream.close()
