@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
+from starlette.middleware import Middleware
 
 from lib.api.routes import routes as api_routes
 from lib.server.dispatch import ApiFirst
@@ -63,6 +64,9 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     close_prediction_log()  # what is still queued reaches the store
 
 
-# RequestGuard first (websocket origin, upload bounds, malformed API paths), then the API's
-# own routes, then the Streamlit UI for every other path (lib.server.dispatch says why).
-app = RequestGuard(ApiFirst(api_routes(), st.App(NAVIGATION_SCRIPT, lifespan=lifespan)))
+# The whole app as Streamlit builds it: the UI, the API routes behind its layers, RequestGuard
+# (websocket origin, upload bounds, malformed API paths). `streamlit run app.py` serves this.
+streamlit_app = st.App(NAVIGATION_SCRIPT, routes=api_routes(), lifespan=lifespan, middleware=[Middleware(RequestGuard)])
+# What `uvicorn app:app` serves: the same, with API paths sent straight to their handlers
+# (lib.server.dispatch says why); every other path goes to streamlit_app unchanged.
+app = ApiFirst(api_routes(), streamlit_app)

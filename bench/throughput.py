@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.http import _wrk
-from bench.servers import UVICORN, start
+from bench.servers import start
 from bench.timing import Measurement
 from lib.server.http_server import SERVE_OPTIONS
 
@@ -97,6 +97,16 @@ def _post_rate(base: str, path: str, body: bytes, seconds: float, expect_rows: i
     return sent * expect_rows / (time.perf_counter() - started)
 
 
+def _against(
+    name: str, unit: str, product: list[float], baseline: str, rates: list[float], target: str | None
+) -> Measurement:
+    """The product's rates (higher is better) against a baseline's, from the same run."""
+    return Measurement(
+        name, unit, statistics.median(product), min(product), max(product), len(product),
+        baseline_name=baseline, baseline_median=statistics.median(rates), target=target, higher_is_better=True,
+    )  # fmt: skip
+
+
 def _single_record(project: Path, model_uri: str, workdir: Path, quick: bool, servers: dict) -> list[Measurement]:
     record = _records(project, model_uri, 1)[0]
     script = workdir / "predict-one.lua"
@@ -112,25 +122,13 @@ def _single_record(project: Path, model_uri: str, workdir: Path, quick: bool, se
             for name, base in servers.items():
                 url, lua = (f"{base}/live", None) if name == "bare" else (f"{base}/predict", script)
                 rates[name].append(_wrk(url, connections, seconds, lua)[0])
-        product = rates["product"]
-        for name, baseline in (("bare", "bare Starlette trivial JSON route, same server"), ("baseline", "before")):
-            if name not in rates:
-                continue
-            target = ">= 0.5x" if name == "bare" else ">= 1.6x"
-            results.append(
-                Measurement(
-                    f"POST /predict one record, {connections} conn., against the {baseline}",
-                    "req/s",
-                    statistics.median(product),
-                    min(product),
-                    max(product),
-                    len(product),
-                    baseline_name=baseline,
-                    baseline_median=statistics.median(rates[name]),
-                    target=target,
-                    higher_is_better=True,
-                )
-            )
+        for name, title, target in (
+            ("bare", "bare Starlette trivial JSON route, same server", ">= 0.5x"),
+            ("baseline", "before", ">= 1.6x"),
+        ):
+            if name in rates:
+                line = f"POST /predict one record, {connections} conn., against the {title}"
+                results.append(_against(line, "req/s", rates["product"], title, rates[name], target))
     return results
 
 
@@ -144,34 +142,17 @@ def _batches(project: Path, model_uri: str, quick: bool, servers: dict) -> list[
         rates: dict[str, list[float]] = {name: [] for name in servers if name != "bare"}
         for _ in range(rounds):
             for name in rates:
-                rates[name].append(
-                    _post_rate(servers[name], "/predict" if name == "naive" else path, body, seconds, BATCH_ROWS)
-                )
-        product = rates["product"]
+                where = "/predict" if name == "naive" else path
+                rates[name].append(_post_rate(servers[name], where, body, seconds, BATCH_ROWS))
         label = "with reasons" if explain else "without reasons"
+        naive_target = ">= 300,000 rows/s" if explain else ">= 500,000 rows/s"
         for name, title, target in (
-            (
-                "naive",
-                "naive app (JSON, DataFrame, pickled pipeline)",
-                ">= 300,000 rows/s" if explain else ">= 500,000 rows/s",
-            ),
+            ("naive", "naive app (JSON, DataFrame, pickled pipeline)", naive_target),
             ("baseline", "before", None),
         ):
             if name in rates:
-                results.append(
-                    Measurement(
-                        f"POST /predict {BATCH_ROWS:,} records {label}, against the {title}",
-                        "rows/s",
-                        statistics.median(product),
-                        min(product),
-                        max(product),
-                        len(product),
-                        baseline_name=title,
-                        baseline_median=statistics.median(rates[name]),
-                        target=target,
-                        higher_is_better=True,
-                    )
-                )
+                line = f"POST /predict {BATCH_ROWS:,} records {label}, against the {title}"
+                results.append(_against(line, "rows/s", rates["product"], title, rates[name], target))
     return results
 
 
@@ -199,6 +180,3 @@ def run(project: Path, model_uri: str, workdir: Path, quick: bool) -> list[Measu
         for process in started:
             process.terminate()
             process.wait(timeout=15)
-
-
-assert UVICORN  # the product's own command line lives in bench.servers

@@ -85,6 +85,8 @@ def check_request(request: Request) -> None:
                 f"Content-Encoding {encoding[:30]!r} is not accepted: send the body uncompressed",
                 [{"code": "content_encoding"}],
             )
+    if not request.scope.get("query_string"):
+        return  # most requests: nothing to parse
     query = request.query_params
     if query and len(query.multi_items()) != len(query):
         repeated = sorted({name for name, _ in query.multi_items() if len(query.getlist(name)) > 1})
@@ -146,7 +148,7 @@ async def served_model() -> LoadedModel:
 
 
 def flag(request: Request, name: str, default: bool) -> bool:
-    raw = request.query_params.get(name)
+    raw = request.query_params.get(name) if request.scope.get("query_string") else None
     if raw is None:
         return default
     if raw.lower() in TRUE | FALSE:

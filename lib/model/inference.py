@@ -169,7 +169,8 @@ def _band_accuracy(model: LoadedModel) -> dict[str, float | None]:
 
 def _reason_list(model: LoadedModel, values: list[Any], contributions: Any) -> list[dict[str, Any]]:
     specs = model.schema.features
-    order = sorted(range(len(specs)), key=lambda j: -abs(contributions[j]))[:TOP_REASONS]
+    sizes = [-abs(c) for c in contributions]
+    order = sorted(range(len(specs)), key=sizes.__getitem__)[:TOP_REASONS]  # stable: ties keep schema order
     return [
         {
             "feature": specs[j].name,

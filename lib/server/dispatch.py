@@ -8,6 +8,9 @@ API sets no cookie. So the API's routes are matched first, by a dict lookup for 
 paths; a path no API route matches (a page, a `/_stcore` endpoint, a websocket) goes
 to st.App unchanged.
 
+A malformed API path ('..', '//', a control character) is refused here in JSON, as
+RequestGuard refuses it inside st.App.
+
 API responses are not compressed by the process: compressing a 10,000-prediction answer
 at gzip level 9 (what st.App applied) costs more than scoring it; a reverse proxy
 compresses when the network needs it (deploy/nginx.conf).
@@ -19,6 +22,8 @@ from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 from starlette.routing import BaseRoute, Match, Route
+
+from lib.server.runtime_guard import UNSAFE_PATH, refuse, unsafe_api_path
 
 Scope = MutableMapping[str, Any]
 
@@ -52,6 +57,9 @@ class ApiFirst:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
+            if unsafe_api_path(scope["path"]):
+                await refuse(send, 400, UNSAFE_PATH)
+                return
             found = self.match(scope)
             if found is not None:
                 route, child = found

@@ -23,6 +23,7 @@ import contextlib
 import ctypes
 import gc
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -55,12 +56,19 @@ def _json_error(status: int, message: str) -> tuple[dict[str, Any], dict[str, An
     return start, {"type": "http.response.body", "body": body}
 
 
-def _unsafe_api_path(path: str) -> bool:
-    if not path.startswith(API_PREFIXES):
-        return False
-    if "\\" in path or "//" in path or any(part in ("..", ".") for part in path.split("/")):
-        return True
-    return any(ord(character) < 32 or ord(character) == 127 for character in path)  # control characters
+# A backslash, "//", a "." or ".." segment, or a control character.
+_UNSAFE_PATH = re.compile(r"[\\\x00-\x1f\x7f]|//|(?:^|/)\.\.?(?:/|$)")
+
+
+async def refuse(send: Any, status: int, message: str) -> None:
+    """A JSON refusal straight through ASGI (before any handler)."""
+    start, body = _json_error(status, message)
+    await send(start)
+    await send(body)
+
+
+def unsafe_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES) and _UNSAFE_PATH.search(path) is not None
 
 
 def _upload_manager() -> Any | None:
@@ -93,8 +101,8 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if _unsafe_api_path(path):
-            await self._refuse(send, 400, UNSAFE_PATH)
+        if unsafe_api_path(path):
+            await refuse(send, 400, UNSAFE_PATH)
             return
         if scope["method"] == "PUT" and path.startswith(UPLOAD_PREFIX):
             await self._bounded_upload(scope, receive, send, path[len(UPLOAD_PREFIX) :].split("/")[0])
@@ -113,12 +121,6 @@ class RequestGuard:
         await receive()  # websocket.connect
         await send({"type": "websocket.close", "code": 1008})  # before accepting: the client gets a 403
 
-    @staticmethod
-    async def _refuse(send: Any, status: int, message: str) -> None:
-        start, body = _json_error(status, message)
-        await send(start)
-        await send(body)
-
     async def _bounded_upload(self, scope: Scope, receive: Any, send: Any, session_id: str) -> None:
         limit_mb = get_settings().max_upload_mb
         per_file = limit_mb * 1_000_000 + MULTIPART_OVERHEAD_BYTES
@@ -136,7 +138,7 @@ class RequestGuard:
             refusal = "the server holds as many uploads as it may right now: try again in a few minutes"
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > allowed):
-            await self._refuse(send, status, refusal)
+            await refuse(send, status, refusal)
             return
         received = 0
         over = False
@@ -165,7 +167,7 @@ class RequestGuard:
             if not over:
                 raise
         if over and not started:
-            await self._refuse(send, status, refusal)
+            await refuse(send, status, refusal)
 
 
 @dataclass
