@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -27,6 +28,9 @@ def _dataset(model: LoadedModel, folder: Path, rows: int) -> Path:
     """The bundled rows repeated to `rows`, in PARTS Parquet files."""
     frame = read_csv_bytes((PROJECT_ROOT / "data" / "telco-customer-churn.csv").read_bytes(), model.schema)
     frame = frame.iloc[np.arange(rows) % len(frame)].reset_index(drop=True)
+    for spec in model.schema.features:  # numbers as numbers (Telco's blank TotalCharges: missing)
+        if spec.is_numeric:
+            frame[spec.name] = pd.to_numeric(frame[spec.name], errors="coerce")
     folder.mkdir(parents=True, exist_ok=True)
     for number, part in enumerate(np.array_split(np.arange(rows), PARTS)):
         table = pa.Table.from_pandas(frame.iloc[part].reset_index(drop=True), preserve_index=False)
@@ -35,8 +39,6 @@ def _dataset(model: LoadedModel, folder: Path, rows: int) -> Path:
 
 
 def _naive(model: LoadedModel, source: Path, target: Path) -> None:
-    import pandas as pd
-
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(source.glob("*.parquet")):
         frame = pd.read_parquet(path)
