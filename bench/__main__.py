@@ -12,6 +12,7 @@ from pathlib import Path
 from bench import (
     batch_cli,
     batch_memory,
+    csv_stream,
     dashboard,
     http,
     inference,
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             "stalls": lambda: stalls.run(PROJECT_ROOT, model_uri, workspace, quick),
             "batch_memory": lambda: batch_memory.run(PROJECT_ROOT, model_uri, workspace, quick),
             "batch_cli": lambda: batch_cli.run_bench(model, workspace, quick),
+            "csv_stream": lambda: csv_stream.run(model_uri, workspace, quick),
         }
         chosen = args.only.split(",") if args.only else list(suites)
         unknown = sorted(set(chosen) - set(suites))

@@ -6,7 +6,7 @@ scored (probability, label, confidence, quality, warnings) or refused (`error` s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,8 +61,11 @@ def output_schema(model: LoadedModel, part: str | None) -> pa.Schema:
     return pa.schema(fields + list(SCORES))
 
 
-def score_chunk(model: LoadedModel, chunk: pa.Table, first_row: int, part: str | None = None) -> pa.Table:
-    """Output rows for one chunk of input rows (the validation reads it as a CSV is read)."""
+def score_chunk(
+    model: LoadedModel, chunk: pa.Table, first_row: int, part: str | None = None, with_inputs: bool = False
+) -> pa.Table:
+    """Output rows for one chunk of input rows (the validation reads it as a CSV is read);
+    with_inputs: the input's other columns follow the scores (the page's download)."""
     rows = chunk.num_rows
     try:
         batch = score_batch(chunk.to_pandas(), model)
@@ -100,17 +103,34 @@ def score_chunk(model: LoadedModel, chunk: pa.Table, first_row: int, part: str |
             "error": pa.array(errors, pa.string()),
         }
     )
-    return pa.table(columns, schema=output_schema(model, part))
+    scored_table = pa.table(columns, schema=output_schema(model, part))
+    if with_inputs:
+        for name in chunk.column_names:
+            if name not in scored_table.column_names:
+                scored_table = scored_table.append_column(name, chunk.column(name).cast(pa.string()))
+    return scored_table
 
 
 def score_file(
     model: LoadedModel, source: Location, writer: ChunkWriter, part: str | None = None, first_row: int = 0
 ) -> BatchReport:
     """One input file through the scorer into `writer`, a chunk at a time."""
+    return score_chunks(model, read_chunks(source, model.schema), writer, part, first_row)
+
+
+def score_chunks(
+    model: LoadedModel,
+    chunks: Iterable[pa.Table],
+    writer: ChunkWriter,
+    part: str | None = None,
+    first_row: int = 0,
+    with_inputs: bool = False,
+) -> BatchReport:
+    """Chunks of input rows through the scorer into `writer`, each written before the next is read."""
     started = time.perf_counter()
     rows = refused = 0
-    for chunk in read_chunks(source, model.schema):
-        out = score_chunk(model, chunk, first_row + rows, part)
+    for chunk in chunks:
+        out = score_chunk(model, chunk, first_row + rows, part, with_inputs)
         writer.write(_safe_text(out) if writer.location.format == "csv" else out)
         rows += chunk.num_rows
         refused += out.num_rows - out.column("probability").drop_null().length()

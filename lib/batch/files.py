@@ -96,25 +96,32 @@ def read_chunks(location: Location, schema: FeatureSchema) -> Iterator[pa.Table]
 
 def _csv_chunks(location: Location, schema: FeatureSchema) -> Iterator[pa.Table]:
     with location.filesystem.open_input_stream(location.path) as handle:
-        header = handle.read(64 * 1024).split(b"\n", 1)[0].decode("utf-8", errors="replace").strip("\ufeff\r")
-    separator = max((",", ";", "\t", "|"), key=header.count) if header else ","
-    names = [name.strip('"') for name in header.split(separator)]
-    # Categories as dictionaries: parsed and validated once per distinct value.
-    category = pa.dictionary(pa.int32(), pa.string())
-    types = {name: pa.string() for name in names}
-    types.update({spec.name: category for spec in schema.features if not spec.is_numeric and spec.name in types})
+        head = handle.read(64 * 1024)
     with location.filesystem.open_input_stream(location.path) as handle:
-        try:
-            reader = pa_csv.open_csv(
-                handle,
-                read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                parse_options=pa_csv.ParseOptions(delimiter=separator),
-                convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=True),
-            )
-            for batch in reader:
-                yield pa.Table.from_batches([batch])
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise BatchInputError(f"{location.uri} cannot be read as CSV: {str(exc).splitlines()[0][:200]}") from None
+        yield from csv_chunks(handle, head, schema, location.uri)
+
+
+def csv_chunks(stream: Any, head: bytes, schema: FeatureSchema, name: str) -> Iterator[pa.Table]:
+    """A CSV stream's rows a chunk at a time (`head`: its first bytes, for the header):
+    every column as text, categories as dictionaries (parsed and validated once per
+    distinct value); a number that does not parse is named by the validation."""
+    header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip("\ufeff\r")
+    separator = max((",", ";", "\t", "|"), key=header.count) if header else ","
+    names = [column.strip('"') for column in header.split(separator)]
+    category = pa.dictionary(pa.int32(), pa.string())
+    types = {column: pa.string() for column in names}
+    types.update({spec.name: category for spec in schema.features if not spec.is_numeric and spec.name in types})
+    try:
+        reader = pa_csv.open_csv(
+            stream,
+            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            parse_options=pa_csv.ParseOptions(delimiter=separator),
+            convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=True),
+        )
+        for batch in reader:
+            yield pa.Table.from_batches([batch])
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise BatchInputError(f"{name} cannot be read as CSV: {str(exc).splitlines()[0][:200]}") from None
 
 
 class ChunkWriter:

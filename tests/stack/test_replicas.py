@@ -5,12 +5,14 @@ Prometheus summing to the store's count; PostgreSQL stopped under load."""
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import os
 import signal
 import threading
 import time
+import urllib.request
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -89,6 +91,16 @@ def test_predictions_through_nginx_all_land_in_the_shared_store_and_every_replic
         assert set(report["by_replica"]) == {"replica-a", "replica-b"}  # round-robin: both served
     assert reports[0]["by_replica"] == reports[1]["by_replica"]
     assert all(r["requests"] > 0 for r in reports[0]["by_replica"].values())
+    # The app does not compress API answers; nginx does for a client that asks.
+    asking = urllib.request.Request(f"{stack.nginx.url}/metrics/system?window=5m", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(asking, timeout=30) as answer:
+        assert answer.headers["Content-Encoding"] == "gzip"
+        assert json.loads(gzip.decompress(answer.read()))["by_source"]["api"]["requests"] == before + 1000
+    direct = urllib.request.Request(
+        f"{stack.replicas['replica-a'].url}/metrics/system", headers={"Accept-Encoding": "gzip"}
+    )
+    with urllib.request.urlopen(direct, timeout=30) as answer:
+        assert answer.headers.get("Content-Encoding") is None
 
 
 def test_prometheus_sums_each_replicas_counter_to_the_store_count(stack, record):
