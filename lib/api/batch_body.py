@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -44,43 +44,49 @@ def _record_at(records: list[Any]) -> Callable[[int], dict[str, Any]]:
     return record_at
 
 
-_decoders: dict[int, tuple[FeatureSchema, msgspec.json.Decoder, int]] = {}
+class _Plain(NamedTuple):
+    """How a plain batch under one schema is decoded and checked (built once per model)."""
+
+    schema: FeatureSchema
+    decoder: msgspec.json.Decoder
+    quiet: list[str]  # id columns and target: optional, any scalar, never warned about
 
 
-def _decoder(schema: FeatureSchema) -> tuple[msgspec.json.Decoder, int]:
-    """A decoder for {"records": [record, ...]} under this schema (built once per served
-    model), and the keys each record must hold (its features; quiet fields counted as they come)."""
-    cached = _decoders.get(id(schema))
-    if cached is not None and cached[0] is schema:
-        return cached[1], cached[2]
+_plain: dict[int, _Plain] = {}
+
+
+def _plain_for(schema: FeatureSchema) -> _Plain:
+    """The decoder for {"records": [record, ...]} under this schema (cached per served model)."""
+    cached = _plain.get(id(schema))
+    if cached is not None and cached.schema is schema:
+        return cached
+    quiet = sorted(schema.quiet_fields - set(schema.names))
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
         (spec.name, NUMBER if spec.is_numeric else TEXT) for spec in schema.features
     ]
-    fields += [(name, SCALAR, msgspec.UNSET) for name in sorted(schema.quiet_fields - set(schema.names))]
+    fields += [(name, SCALAR, msgspec.UNSET) for name in quiet]
     record = msgspec.defstruct("Record", fields, forbid_unknown_fields=True, gc=False)
     body = msgspec.defstruct("Body", [("records", list[record])], forbid_unknown_fields=True)  # type: ignore[valid-type]
-    decoder = msgspec.json.Decoder(body)
-    if len(_decoders) >= 8:  # models come and go (promotions): keep the newest few
-        _decoders.pop(next(iter(_decoders)))
-    _decoders[id(schema)] = (schema, decoder, len(schema.features))
-    return decoder, len(schema.features)
+    if len(_plain) >= 8:  # models come and go (promotions): keep the newest few
+        _plain.pop(next(iter(_plain)))
+    plain = _plain[id(schema)] = _Plain(schema, msgspec.json.Decoder(body), quiet)
+    return plain
 
 
 def decode_batch(raw: bytes, schema: FeatureSchema, max_records: int) -> JsonColumns | None:
     """The batch as columns, or None: not a plain batch (the general path decides)."""
-    decoder, per_record = _decoder(schema)
+    plain = _plain_for(schema)
     try:
-        records = decoder.decode(raw).records
+        records = plain.decoder.decode(raw).records
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     if not records or len(records) > max_records:
         return None  # the general path words the refusal
-    quiet = sorted(schema.quiet_fields - set(schema.names))
-    sent_quiet = sum(len(records) - list(map(attrgetter(name), records)).count(msgspec.UNSET) for name in quiet)
+    sent_quiet = sum(len(records) - list(map(attrgetter(name), records)).count(msgspec.UNSET) for name in plain.quiet)
     # msgspec keeps the last of a repeated key: every colon must be one of the keys decoded
     # (as in parse_json), else a key came twice (or a text holds a colon) and the general
     # parser decides.
-    if raw.count(b":") != 1 + per_record * len(records) + sent_quiet:
+    if raw.count(b":") != 1 + len(schema.features) * len(records) + sent_quiet:
         return None
     columns = {spec.name: list(map(attrgetter(spec.name), records)) for spec in schema.features}
     return JsonColumns(columns=columns, rows=len(records), record_at=_record_at(records))

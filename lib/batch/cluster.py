@@ -13,24 +13,16 @@ import sys
 import time
 from typing import Any
 
-from lib.batch.engine import BatchReport, score_file
-from lib.batch.files import BatchInputError, ChunkWriter, locate, parts
+from lib.batch.engine import BatchReport, score_into
+from lib.batch.files import BatchInputError, locate, parts
 from lib.model.loaded import LoadedModel
 
 
 def score_part(model: LoadedModel, source_uri: str, target_uri: str, name: str) -> dict[str, Any]:
     """One task: a part in, a part out (runs on a worker)."""
-    report = _score(model, source_uri, target_uri, name)
+    report = score_into(model, locate(source_uri), locate(target_uri), name)
     return {"name": name, "rows": report.rows, "scored": report.scored, "refused": report.refused,
             "seconds": report.seconds, "sklearn_loaded": "sklearn" in sys.modules}  # fmt: skip
-
-
-def _score(model: LoadedModel, source_uri: str, target_uri: str, name: str) -> BatchReport:
-    writer = ChunkWriter(locate(target_uri))
-    try:
-        return score_file(model, locate(source_uri), writer, name)
-    finally:
-        writer.close()
 
 
 def run_on_cluster(
@@ -46,10 +38,7 @@ def run_on_cluster(
     if target.format is not None:
         raise BatchInputError(f"{target_uri}: with --dask, name an output folder (each part is written as a part)")
     inputs = parts(source)
-    prefix = source.path.rstrip("/") + "/"
-    names = [
-        item.path.removeprefix(prefix) if item.path != source.path else item.path.rsplit("/", 1)[-1] for item in inputs
-    ]
+    names = [item.name_in(source) for item in inputs]
     started = time.perf_counter()
     with Client(address) as client:
         shipped = client.scatter(model, broadcast=True)

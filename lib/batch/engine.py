@@ -118,6 +118,15 @@ def score_file(
     return score_chunks(model, read_chunks(source, model.schema), writer, part, first_row)
 
 
+def score_into(model: LoadedModel, source: Location, target: Location, part: str | None = None) -> BatchReport:
+    """One input file into its own output file (a part of a dataset: here, or on a worker)."""
+    writer = ChunkWriter(target)
+    try:
+        return score_file(model, source, writer, part)
+    finally:
+        writer.close()
+
+
 def score_chunks(
     model: LoadedModel,
     chunks: Iterable[pa.Table],
@@ -144,31 +153,24 @@ def run(
     one file (its parts one after the other) or into a folder (a part for each part)."""
     inputs = parts(source)
     dataset = len(inputs) > 1 or inputs[0].path != source.path
-    report = BatchReport(0, 0, 0, 0.0)
-    if target.format is not None:
-        writer = ChunkWriter(target)
-        try:
-            for item in inputs:
-                name = item.path.removeprefix(source.path.rstrip("/") + "/") if dataset else None
-                report += score_file(model, item, writer, name)
-                if progress:
-                    progress(f"{item.uri}: {report.rows:,} rows so far")
-        finally:
-            writer.close()
-        return report
-    if not dataset:
+    if target.format is None and not dataset:
         raise BatchInputError(
             f"{target.uri}: the output must be a .csv or .parquet file (a folder: for a dataset of parts)"
         )
-    for item in inputs:
-        name = item.path.removeprefix(source.path.rstrip("/") + "/")
-        writer = ChunkWriter(target.child(name))
-        try:
-            report += score_file(model, item, writer, name)
-        finally:
-            writer.close()
-        if progress:
-            progress(f"{item.uri}: {report.rows:,} rows so far")
+    one_file = ChunkWriter(target) if target.format is not None else None
+    report = BatchReport(0, 0, 0, 0.0)
+    try:
+        for item in inputs:
+            name = item.name_in(source) if dataset else None
+            if one_file is not None:
+                report += score_file(model, item, one_file, name)
+            else:
+                report += score_into(model, item, target.child(item.name_in(source)), name)
+            if progress:
+                progress(f"{item.uri}: {report.rows:,} rows so far")
+    finally:
+        if one_file is not None:
+            one_file.close()
     return report
 
 

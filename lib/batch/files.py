@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -42,6 +43,11 @@ class Location:
     def child(self, name: str) -> Location:
         return Location(f"{self.uri.rstrip('/')}/{name}", self.filesystem, f"{self.path.rstrip('/')}/{name}")
 
+    def name_in(self, dataset: Location) -> str:
+        """This part's name within `dataset` (its file name when it is the input itself)."""
+        prefix = dataset.path.rstrip("/") + "/"
+        return self.path.removeprefix(prefix) if self.path.startswith(prefix) else self.path.rsplit("/", 1)[-1]
+
 
 def locate(uri: str) -> Location:
     """A local path or s3:// URI as Arrow sees it."""
@@ -49,16 +55,10 @@ def locate(uri: str) -> Location:
         if uri.startswith("s3://"):
             filesystem, path = pa_fs.FileSystem.from_uri(uri)
         else:
-            filesystem, path = pa_fs.LocalFileSystem(), str(pa_fs.LocalFileSystem().normalize_path(_absolute(uri)))
+            filesystem, path = pa_fs.LocalFileSystem(), str(Path(uri).expanduser().resolve())
     except (pa.ArrowInvalid, OSError) as exc:
         raise BatchInputError(f"{uri}: {str(exc).splitlines()[0][:200]}") from None
     return Location(uri, filesystem, path)
-
-
-def _absolute(path: str) -> str:
-    from pathlib import Path
-
-    return str(Path(path).expanduser().resolve())
 
 
 def parts(location: Location) -> list[Location]:

@@ -24,6 +24,7 @@ from lib.model.validation import (
     JsonColumns,
     MissingColumns,
     Problem,
+    floats_or_none,
     validate_frame,
     validate_json_columns,
     validate_record,
@@ -123,7 +124,7 @@ class BatchScore:
                 table["probability"].tolist(),
                 repeat(self.threshold, rows),
                 table["confidence"].tolist(),
-                [None if a != a else a for a in table["confidence_accuracy"].tolist()],
+                floats_or_none(table["confidence_accuracy"].to_numpy()),
                 table["quality_score"].tolist(),
                 [[asdict(p) for p in warnings[i]] if i in warnings else [] for i in index],
                 [reasons.get(i, []) for i in index] if reasons else [[] for _ in index],
@@ -172,13 +173,13 @@ def _reason_list(model: LoadedModel, values: list[Any], contributions: Any) -> l
     sizes = [-abs(c) for c in contributions]
     order = sorted(range(len(specs)), key=sizes.__getitem__)[:TOP_REASONS]  # stable: ties keep schema order
     return [
-        {
-            "feature": specs[j].name,
-            "value": values[j],
-            "reference": specs[j].default,
-            "contribution": float(contributions[j]),
-            "direction": "raises" if contributions[j] > 0 else "lowers",
-        }
+        reason_dict(
+            specs[j].name,
+            values[j],
+            specs[j].default,
+            float(contributions[j]),
+            "raises" if contributions[j] > 0 else "lowers",
+        )
         for j in order
         if abs(contributions[j]) > 1e-12
     ]
@@ -253,10 +254,10 @@ def _frame_values(
 ) -> list[list[Any]]:
     """The validated values of the scored rows, one list per feature in schema order, as
     the reasons show them."""
-    columns = []
+    columns: list[list[Any]] = []
     for spec in model.schema.features:
         if spec.is_numeric:
-            columns.append([None if v != v else v for v in valid.numbers[spec.name].tolist()])
+            columns.append(floats_or_none(valid.numbers[spec.name]))
         else:
             lookup = [*spec.categories, None, None]
             raw = rows[spec.name].iloc[positions].tolist()
@@ -334,7 +335,7 @@ def score_json_columns(
     if explain:
         kept = positions.tolist()
         value_columns = [
-            [None if v != v else v for v in valid.numbers[spec.name].tolist()]
+            floats_or_none(valid.numbers[spec.name])
             if spec.is_numeric
             else (columns[spec.name] if not errors else [columns[spec.name][i] for i in kept])
             for spec in model.schema.features

@@ -70,6 +70,11 @@ class EncodedColumns:
         )
 
 
+def floats_or_none(values: np.ndarray) -> list[float | None]:
+    """A float column as Python values, NaN (missing) as None: how JSON and the reasons show it."""
+    return [None if v != v else v for v in values.tolist()]
+
+
 class MissingColumns(ValueError):
     """A table lacks feature columns: no row of it can be scored."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lib.monitoring.rollups import LATENCY_BUCKETS, LATENCY_EDGES_MS, CountedRows, LoggedRow, latency_histogram
+from lib.monitoring.rollups import CountedRows, LoggedRow, latency_histogram, latency_histogram_of
 
 
 @dataclass
@@ -46,8 +46,8 @@ class WrittenCounters:
             labels, counts = np.unique(part.labels.astype(str), return_counts=True)
             for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
                 predictions[(part.source, part.version, label)] += count
-            histogram = histograms.setdefault(part.source, np.zeros(LATENCY_BUCKETS, np.int64))
-            histogram[np.searchsorted(LATENCY_EDGES_MS, part.latency_ms, side="right")] += rows_in
+            latency = latency_histogram_of(part.latency_ms, rows_in)
+            histograms[part.source] = histograms[part.source] + latency if part.source in histograms else latency
             sums[part.source] = sums.get(part.source, 0.0) + part.latency_ms * rows_in
         with self._lock:
             self.predictions.update(predictions)

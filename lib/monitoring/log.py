@@ -475,15 +475,17 @@ def prediction_log(settings: Settings | None = None) -> PredictionLog:
     """The process-wide log for the configured store (a new one if the setting changed)."""
     global _current
     settings = settings or get_settings()
+    key, max_bytes, batch_raw_rows = wanted = (
+        store_key(settings),
+        settings.monitoring_max_mb * 1_000_000,
+        settings.log_batch_raw_rows,
+    )
     log = _current
-    key = store_key(settings)
-    max_bytes = settings.monitoring_max_mb * 1_000_000
-    batch_raw_rows = settings.log_batch_raw_rows
-    if log is not None and log.key == key and log.max_bytes == max_bytes and log.batch_raw_rows == batch_raw_rows:
+    if log is not None and (log.key, log.max_bytes, log.batch_raw_rows) == wanted:
         return log
     with _current_lock:
         log = _current
-        if log is not None and log.key == key and log.max_bytes == max_bytes and log.batch_raw_rows == batch_raw_rows:
+        if log is not None and (log.key, log.max_bytes, log.batch_raw_rows) == wanted:
             return log
         if _current is not None:
             _current.stop()

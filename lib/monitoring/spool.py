@@ -35,14 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from lib.monitoring.rollups import LoggedRow
+from lib.model.validation import floats_or_none
+from lib.monitoring.rollups import LoggedRow, features_json
 
 logger = logging.getLogger(__name__)
 
 SUFFIX = ".spool"
 MAX_BYTES = 256 * 1024 * 1024  # past this (the store down for long), inputs are no longer spooled
 SEGMENT_BYTES = 4 * 1024 * 1024  # a sparse file: disk is used only by what is written
-_to_json = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=True).encode
+_to_json = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=True).encode  # marshal's fallback
 _LENGTH = struct.Struct("<I")
 
 
@@ -219,7 +220,7 @@ def table_frame(
 def _unpacked(column: bytes | list[Any]) -> list[Any]:
     if not isinstance(column, bytes):
         return column
-    return [None if v != v else v for v in np.frombuffer(column, np.float64).tolist()]
+    return floats_or_none(np.frombuffer(column, np.float64))
 
 
 def names_frame(version: str, names: list[str]) -> bytes:
@@ -262,14 +263,14 @@ def rows_of(data: bytes) -> list[LoggedRow]:
                         None,
                         probability,
                         label,
-                        _to_json(dict(zip(table_names, values, strict=True))),
+                        features_json(dict(zip(table_names, values, strict=True))),
                     )
                     for probability, label, *values in zip(probabilities, labels, *columns, strict=True)
                 )
             elif item[0] == "ok":
                 _, at, source, version, latency, probability, label, values = item
                 known = names.get(version)
-                features = _to_json(dict(zip(known, values, strict=True))) if known else None
+                features = features_json(dict(zip(known, values, strict=True))) if known else None
                 rows.append(LoggedRow(at, source, version, latency, "ok", None, probability, label, features))
             else:
                 _, at, source, version, latency, kind, inputs = item

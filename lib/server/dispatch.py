@@ -23,7 +23,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Match, Route
 
-from lib.server.runtime_guard import UNSAFE_PATH, refuse, unsafe_api_path
+from lib.server.runtime_guard import API_PREFIXES, UNSAFE_PATH, refuse, unsafe_api_path
 
 Scope = MutableMapping[str, Any]
 
@@ -33,12 +33,11 @@ class ApiFirst:
 
     def __init__(self, routes: Sequence[BaseRoute], ui: Any) -> None:
         self.ui = ui
-        self.routes = list(routes)
         # A fixed path (no {parameter}) is found by one dict lookup: the child scope a
         # full match adds is always the same for it.
         self.fixed: dict[str, tuple[Route, Scope]] = {}
         self.parametric: list[BaseRoute] = []
-        for route in self.routes:
+        for route in routes:
             if isinstance(route, Route) and not route.param_convertors:
                 self.fixed[route.path] = (route, {"endpoint": route.endpoint, "path_params": {}})
             else:
@@ -56,7 +55,7 @@ class ApiFirst:
         return None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):  # a page or asset: straight on
             if unsafe_api_path(scope["path"]):
                 await refuse(send, 400, UNSAFE_PATH)
                 return

@@ -354,3 +354,21 @@ def test_the_documented_path_patterns_are_the_ones_checked(api, registry_copy):
     for odd in ("J%5CW", "%20", "x%00y"):  # schema-invalid ids: a 4xx in JSON, never a page or a 500
         response = client.get(f"/train/{odd}")
         assert 400 <= response.status_code < 500 and strict(response)["error"]
+
+
+def test_a_refusal_is_answered_in_json_even_when_the_log_cannot_record_it(registry_copy, env, monkeypatch):
+    """A failure while logging a refused /predict (a bug, a broken store) must not turn the
+    caller's 400 into a plain-text 500."""
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    import lib.api.routes
+
+    def broken(status: int, started: float) -> None:
+        raise RuntimeError("the log is broken")
+
+    env.set("MODEL_URI", str(registry_copy))
+    monkeypatch.setattr(lib.api.routes, "log_refused_prediction", broken)
+    app = Starlette(routes=lib.api.routes.routes())  # the routes as built now, with the broken logger
+    response = TestClient(app, raise_server_exceptions=False).post("/predict", content=b"{not json", headers=JSON)
+    assert response.status_code == 400 and response.json()["error"].startswith("malformed JSON")

@@ -35,15 +35,20 @@ KILLED_AFTER_ANSWERING = textwrap.dedent(
 )
 
 
-def test_inputs_answered_by_a_killed_process_are_written_by_the_next_one(tmp_path):
-    store_path, spool = tmp_path / "monitoring.sqlite3", tmp_path / "spool"
+def killed_after(script: str, store_path, spool) -> None:
+    """Run `script` in its own process on this store and spool; it must end SIGKILLed."""
     done = subprocess.run(
-        [sys.executable, "-c", KILLED_AFTER_ANSWERING, str(COMMITTED_REGISTRY), str(store_path), str(spool)],
+        [sys.executable, "-c", script, str(COMMITTED_REGISTRY), str(store_path), str(spool)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         check=False,
     )
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+
+
+def test_inputs_answered_by_a_killed_process_are_written_by_the_next_one(tmp_path):
+    store_path, spool = tmp_path / "monitoring.sqlite3", tmp_path / "spool"
+    killed_after(KILLED_AFTER_ANSWERING, store_path, spool)
     assert MonitoringStore(store_path).readable() is False or MonitoringStore(store_path).raw_count() == 0
     next_process = PredictionLog(store_path, 30 * 86_400, 1_000_000, spool_dir=spool)
     next_process.flush()
@@ -121,13 +126,7 @@ KILLED_AFTER_A_BATCH = textwrap.dedent(
 
 def test_a_batch_answered_by_a_killed_process_is_written_by_the_next_one_as_sent(tmp_path):
     store_path, spool = tmp_path / "monitoring.sqlite3", tmp_path / "spool"
-    done = subprocess.run(
-        [sys.executable, "-c", KILLED_AFTER_A_BATCH, str(COMMITTED_REGISTRY), str(store_path), str(spool)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        check=False,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+    killed_after(KILLED_AFTER_A_BATCH, store_path, spool)
     next_process = PredictionLog(store_path, 30 * 86_400, 1_000_000, spool_dir=spool)
     next_process.flush()
     assert next_process.totals() == {"api": 3000} and next_process.replayed_rows == 3000
