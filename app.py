@@ -62,6 +62,9 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     from lib.monitoring.log import close_prediction_log
 
     close_prediction_log()  # what is still queued reaches the store
+    from lib.storage.downloads import downloads
+
+    downloads.clear()  # the files made for browser sessions
 
 
 # The whole app as Streamlit builds it: the UI, the API routes behind its layers, RequestGuard

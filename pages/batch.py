@@ -2,21 +2,13 @@
 
 import streamlit as st
 
-from lib.model.inference import InvalidInput
-from lib.serving.batch import (
-    download_csv_bytes,
-    filter_scored,
-    refused_rows,
-    sample_upload,
-    scored_table,
-    upload_revenue_at_risk,
-)
-from lib.serving.csv_io import CsvError
-from lib.serving.scoring import score_and_log_upload
+from lib.batch.files import BatchInputError
+from lib.batch.upload import REFUSED_SHOWN, TOP_ROWS, score_uploaded_file
+from lib.serving.batch import sample_upload
 from lib.settings import get_settings
 from lib.training.config import ConfigError, load_config
 from lib.ui import charts
-from lib.ui.helpers import column_headers, money, served_model
+from lib.ui.helpers import column_headers, money, served_model, session_id
 from lib.ui.wording import value_title, wording
 
 st.title("Batch scoring")
@@ -46,54 +38,54 @@ use_sample = st.button("Or score a sample of 1,000 customers from the bundled da
 
 source = None
 if uploaded is not None:
-    source = (f"upload:{uploaded.file_id}", uploaded.name, uploaded.getvalue)
+    source = (f"upload:{uploaded.file_id}", uploaded.name, uploaded.getbuffer)
 elif use_sample:
     try:
         config = load_config(get_settings().data_config)
     except ConfigError as exc:
         st.error(f"The bundled data cannot be read: {exc}")
         st.stop()
-    source = ("sample", "sample.csv", lambda: sample_upload(config.csv_path, config.separator))
+    source = ("sample", "sample.csv", lambda: memoryview(sample_upload(config.csv_path, config.separator)))
 
 if source is not None and st.session_state.get("batch_key") != source[0]:
     bar = st.progress(0.0, text="Scoring...")
     try:
-        upload = score_and_log_upload(source[2](), model, limit_mb * 1_000_000, lambda done: bar.progress(done))
-    except (CsvError, InvalidInput) as exc:
+        scored_file = score_uploaded_file(source[2](), source[1], session_id(), model, bar.progress)
+    except BatchInputError as exc:
         bar.empty()
         st.error(f"**{source[1]}** cannot be scored: {exc}")
         st.stop()
     bar.empty()
-    # The sorted table is built once per upload, not on every filter change.
-    st.session_state.update(
-        batch_key=source[0], batch_name=source[1], batch_upload=upload, batch_scored=scored_table(upload)
-    )
+    st.session_state.update(batch_key=source[0], batch_file_scored=scored_file)
 
-upload = st.session_state.get("batch_upload")
-if upload is None or upload.batch.model_version != model.version:
+scored_file = st.session_state.get("batch_file_scored")
+if scored_file is None or scored_file.model_version != model.version:
     st.info("Upload a file, or use the sample, to see the scores.")
     st.stop()
 
-batch = upload.batch
-scored = st.session_state["batch_scored"]
-flagged = int(batch.table["predicted_positive"].sum())
 cards = st.columns(4)
-cards[0].metric("Rows read", f"{batch.rows_in:,}")
-cards[1].metric("Scored", f"{len(batch.table):,}")
-cards[2].metric("Refused", f"{len(batch.errors):,}")
-cards[3].metric(f"At or above threshold ({model.threshold:.2f})", f"{flagged:,}")
-at_risk = upload_revenue_at_risk(upload, model)
-if at_risk is not None:
-    business = model.metadata.business
+cards[0].metric("Rows read", f"{scored_file.rows_in:,}")
+cards[1].metric("Scored", f"{scored_file.scored:,}")
+cards[2].metric("Refused", f"{scored_file.refused:,}")
+cards[3].metric(f"At or above threshold ({model.threshold:.2f})", f"{scored_file.flagged:,}")
+business = model.metadata.business
+if business is not None and scored_file.value_at_risk is not None:
     over = "" if business.is_conversion else f" over {business.horizon_months:g} months"
-    st.metric(f"{value_title(business)}{over}", money(at_risk, business.currency))
-elif model.metadata.business is not None:
-    business = model.metadata.business
+    st.metric(f"{value_title(business)}{over}", money(scored_file.value_at_risk, business.currency))
+elif business is not None:
     st.caption(f"{value_title(business)} needs the `{business.value_column}` column in the file.")
 
-if batch.errors:
-    st.subheader(f"Refused rows ({len(batch.errors):,})")
-    st.dataframe(refused_rows(batch.errors), hide_index=True, key="refused")
+st.link_button(
+    "Download every row with its scores (CSV)",
+    f"./downloads/{scored_file.download.token}",
+    help="Every row of the file in its order: the scores of a scored row, the reason of a refused one.",
+)
+
+if scored_file.refused:
+    st.subheader(f"Refused rows ({scored_file.refused:,})")
+    if len(scored_file.refused_lines) >= REFUSED_SHOWN:
+        st.caption(f"The first {REFUSED_SHOWN:,} problems; the download gives every refused row its reason.")
+    st.dataframe(scored_file.refused_lines, hide_index=True, key="refused")
 
 st.subheader(f"Scored rows, {wording(model).ranked}")
 filters = st.columns(3)
@@ -107,8 +99,9 @@ minimum = filters[1].slider("Minimum probability", 0.0, 1.0, 0.0, 0.01, key="fil
 bands = filters[2].multiselect(
     "Confidence", ["low", "medium", "high"], default=["low", "medium", "high"], key="filter_confidence"
 )
-shown = filter_scored(scored, labels, minimum, bands)
-st.caption(f"{len(shown):,} of {len(scored):,} scored rows match the filters.")
+matching, shown = scored_file.matching(labels, minimum, bands)
+more = f" (the table shows the first {TOP_ROWS:,}; the download has them all)" if matching > TOP_ROWS else ""
+st.caption(f"{matching:,} of {scored_file.scored:,} scored rows match the filters{more}.")
 st.dataframe(
     shown,
     hide_index=True,
@@ -118,11 +111,4 @@ st.dataframe(
         "probability": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
     },
 )
-st.download_button(
-    "Download the scored rows (CSV)",
-    data=lambda: download_csv_bytes(scored),
-    file_name=f"scored-{st.session_state['batch_name']}",
-    mime="text/csv",
-    key="download",
-)
-st.plotly_chart(charts.probability_histogram(batch.table["probability"].to_numpy(), model.threshold), key="hist")
+st.plotly_chart(charts.probability_histogram(scored_file.probability, model.threshold), key="hist")

@@ -74,14 +74,16 @@ def registry_copy(tmp_path: Path, telco_training: tuple[Path, TrainingResult]) -
 
 @pytest.fixture(autouse=True)
 def _fresh_model_cache() -> Iterator[None]:
-    """Every test starts with no model loaded and no wrong admin token counted."""
+    """Every test starts with no model loaded, no wrong admin token counted and no download kept."""
     from lib.server.access import auth_throttle
+    from lib.storage.downloads import downloads
 
     forget_model()
     auth_throttle.reset()
     yield
     forget_model()
     auth_throttle.reset()
+    downloads.clear()  # the files a test's pages made
 
 
 @pytest.fixture(autouse=True)

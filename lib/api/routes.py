@@ -18,6 +18,7 @@ from lib.api.common import (
     Handler,
     route,
 )
+from lib.api.downloads import download
 from lib.api.predict import log_refused_prediction, predict
 from lib.api.status import (
     feature_distribution,
@@ -60,6 +61,7 @@ def routes() -> list[BaseRoute]:
         ("/metrics/prometheus", ("GET",), metrics_prometheus),
         ("/metrics/feature-distribution", ("GET",), feature_distribution),
         ("/openapi.json", ("GET",), openapi),
+        ("/downloads/{token}", ("GET",), download),
     ]
     refusals = {"/predict": log_refused_prediction}  # every refused prediction request is logged
     built: list[BaseRoute] = [

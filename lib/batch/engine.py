@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from lib.batch.files import BatchInputError, ChunkWriter, Location, parts, read_chunks
-from lib.model.inference import InvalidInput, score_batch
+from lib.batch.files import BatchInputError, ChunkWriter, Location, MissingColumns, parts, read_chunks
+from lib.model.inference import BatchScore, InvalidInput, score_batch
 from lib.model.loaded import LoadedModel
 
 SCORES = pa.schema(
@@ -66,11 +66,18 @@ def score_chunk(
 ) -> pa.Table:
     """Output rows for one chunk of input rows (the validation reads it as a CSV is read);
     with_inputs: the input's other columns follow the scores (the page's download)."""
+    return scored_chunk(model, chunk, first_row, part, with_inputs)[1]
+
+
+def scored_chunk(
+    model: LoadedModel, chunk: pa.Table, first_row: int, part: str | None = None, with_inputs: bool = False
+) -> tuple[BatchScore, pa.Table]:
+    """score_chunk, with score_batch's result for the chunk (rows indexed from 0 in it)."""
     rows = chunk.num_rows
     try:
         batch = score_batch(chunk.to_pandas(), model)
     except InvalidInput as exc:  # a feature column is missing: no row of the input can be scored
-        raise BatchInputError(str(exc)) from None
+        raise MissingColumns(str(exc)) from None
     scored = batch.table
     at = scored.index.to_numpy()
     probability = np.full(rows, np.nan)
@@ -108,7 +115,7 @@ def score_chunk(
         for name in chunk.column_names:
             if name not in scored_table.column_names:
                 scored_table = scored_table.append_column(name, chunk.column(name).cast(pa.string()))
-    return scored_table
+    return batch, scored_table
 
 
 def score_file(
@@ -134,13 +141,17 @@ def score_chunks(
     part: str | None = None,
     first_row: int = 0,
     with_inputs: bool = False,
+    observe: Callable[[BatchScore, pa.Table], None] | None = None,
 ) -> BatchReport:
-    """Chunks of input rows through the scorer into `writer`, each written before the next is read."""
+    """Chunks of input rows through the scorer into `writer`, each written before the next
+    is read; `observe` sees each chunk's scores and output rows once they are written."""
     started = time.perf_counter()
     rows = refused = 0
     for chunk in chunks:
-        out = score_chunk(model, chunk, first_row + rows, part, with_inputs)
-        writer.write(_safe_text(out) if writer.location.format == "csv" else out)
+        batch, out = scored_chunk(model, chunk, first_row + rows, part, with_inputs)
+        writer.write(spreadsheet_safe(out) if writer.location.format == "csv" else out)
+        if observe is not None:
+            observe(batch, out)
         rows += chunk.num_rows
         refused += out.num_rows - out.column("probability").drop_null().length()
     return BatchReport(rows, rows - refused, refused, time.perf_counter() - started)
@@ -174,15 +185,19 @@ def run(
     return report
 
 
-def _safe_text(table: pa.Table) -> pa.Table:
-    """CSV text a spreadsheet would run as a formula gets a leading apostrophe (see
-    lib.serving.batch.without_formulas: the same rule as the page's download)."""
+def spreadsheet_safe(table: pa.Table) -> pa.Table:
+    """CSV text a spreadsheet would run as a formula gets a leading apostrophe
+    (lib.serving.batch.without_formulas: OWASP's rule)."""
     from lib.serving.batch import without_formulas
 
-    text = [name for name in table.column_names if pa.types.is_string(table.schema.field(name).type)]
+    text = [name for name in table.column_names if _is_text(table.schema.field(name).type)]
     if not text:
         return table
     frame = without_formulas(table.select(text).to_pandas())
     for name in text:
         table = table.set_column(table.column_names.index(name), name, pa.array(frame[name], pa.string()))
     return table
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)

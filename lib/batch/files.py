@@ -8,6 +8,7 @@ Nothing is read whole: a CSV in blocks of CSV_BLOCK_BYTES, a Parquet file by row
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,19 @@ from lib.model.schema import FeatureSchema
 CSV_BLOCK_BYTES = 8 * 1024 * 1024  # about 60,000 Telco rows a chunk
 PARQUET_BATCH_ROWS = 65_536
 FORMATS = ("csv", "parquet")
+SEPARATORS = (",", ";", "\t", "|")
 
 
 class BatchInputError(ValueError):
     """An input or output location the batch cannot use; the message says why."""
+
+    kind = "unreadable_csv"  # how the prediction log counts the refusal of an upload
+
+
+class MissingColumns(BatchInputError):
+    """The input lacks a feature column: none of its rows can be scored."""
+
+    kind = "invalid_input"
 
 
 @dataclass(frozen=True)
@@ -96,18 +106,41 @@ def read_chunks(location: Location, schema: FeatureSchema) -> Iterator[pa.Table]
 
 def _csv_chunks(location: Location, schema: FeatureSchema) -> Iterator[pa.Table]:
     with location.filesystem.open_input_stream(location.path) as handle:
-        head = handle.read(64 * 1024)
+        head = handle.read(HEAD_BYTES)
     with location.filesystem.open_input_stream(location.path) as handle:
-        yield from csv_chunks(handle, head, schema, location.uri)
+        try:
+            yield from csv_chunks(handle, head, schema)
+        except BatchInputError as exc:
+            raise BatchInputError(f"{location.uri}: {exc}") from None
 
 
-def csv_chunks(stream: Any, head: bytes, schema: FeatureSchema, name: str) -> Iterator[pa.Table]:
+HEAD_BYTES = 64 * 1024  # enough for any header line the reader accepts
+
+
+def csv_header(head: bytes) -> tuple[str, list[str]]:
+    """The separator (the most frequent candidate on the header line, comma when none
+    appears) and the column names; BatchInputError when the header is unusable."""
+    if not head.strip():
+        raise BatchInputError("the file is empty")
+    line = head.split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf").rstrip(b"\r")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BatchInputError("the file is not UTF-8 text: save it as CSV UTF-8 and upload it again") from None
+    separator = max(SEPARATORS, key=text.count)
+    names = next(csv.reader([text], delimiter=separator)) if text else []
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        shown = ", ".join(name[:40] for name in duplicated[:20])
+        raise BatchInputError(f"duplicate column names: {shown}{' and more' if len(duplicated) > 20 else ''}")
+    return separator, names
+
+
+def csv_chunks(stream: Any, head: bytes, schema: FeatureSchema) -> Iterator[pa.Table]:
     """A CSV stream's rows a chunk at a time (`head`: its first bytes, for the header):
     every column as text, categories as dictionaries (parsed and validated once per
     distinct value); a number that does not parse is named by the validation."""
-    header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip("\ufeff\r")
-    separator = max((",", ";", "\t", "|"), key=header.count) if header else ","
-    names = [column.strip('"') for column in header.split(separator)]
+    separator, names = csv_header(head)
     category = pa.dictionary(pa.int32(), pa.string())
     types = {column: pa.string() for column in names}
     types.update({spec.name: category for spec in schema.features if not spec.is_numeric and spec.name in types})
@@ -120,17 +153,21 @@ def csv_chunks(stream: Any, head: bytes, schema: FeatureSchema, name: str) -> It
         )
         for batch in reader:
             yield pa.Table.from_batches([batch])
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise BatchInputError(f"{name} cannot be read as CSV: {str(exc).splitlines()[0][:200]}") from None
+    except UnicodeDecodeError:
+        raise BatchInputError("the file is not UTF-8 text: save it as CSV UTF-8 and upload it again") from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        reason = str(exc).splitlines()[0][:300]
+        raise BatchInputError(f"the file cannot be read as a CSV separated by {separator!r}: {reason}") from None
 
 
 class ChunkWriter:
     """Output rows written as they come: CSV (header once) or Parquet (a row group per chunk)."""
 
-    def __init__(self, location: Location) -> None:
+    def __init__(self, location: Location, csv_eol: str = "\n") -> None:
         if location.format is None:
             raise BatchInputError(f"{location.uri}: the output must end in .csv or .parquet")
         self.location = location
+        self.csv_eol = csv_eol  # "\r\n" for a spreadsheet (RFC 4180: a lone CR in a cell is quoted)
         parent = location.path.rsplit("/", 1)[0]
         if parent and not location.uri.startswith("s3://"):
             location.filesystem.create_dir(parent, recursive=True)
@@ -141,7 +178,9 @@ class ChunkWriter:
     def write(self, table: pa.Table) -> None:
         if self._writer is None:
             if self.location.format == "csv":
-                self._writer = pa_csv.CSVWriter(self._stream, table.schema)
+                self._writer = pa_csv.CSVWriter(
+                    self._stream, table.schema, write_options=pa_csv.WriteOptions(eol=self.csv_eol)
+                )
             else:
                 self._writer = pq.ParquetWriter(self._stream, table.schema)
         self._writer.write_table(table.cast(self._writer.schema) if self.location.format == "parquet" else table)

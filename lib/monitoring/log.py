@@ -165,6 +165,9 @@ class PredictionLog:
         labels: Sequence[str] | np.ndarray,
         latency_ms: float,
         texts: dict[str, list[Any]] | None = None,
+        *,
+        batch_rows: int | None = None,
+        batch_offset: int = 0,
     ) -> None:
         """A scored table (validated columns), one logged row per scored row; queued in
         slices of WRITE_MAX_ROWS, so the writer turns a big upload into rows a slice at a time.
@@ -172,16 +175,19 @@ class PredictionLog:
         texts: the categories as sent, per feature (an API batch): logged as they are, and
         the batch spooled (one frame) like single API records. Without them (an upload) a
         category training never saw is logged as "(unseen)" and nothing is spooled.
+        batch_rows, batch_offset: the table is the part from `batch_offset` of a batch of
+        (at most) `batch_rows` rows, logged chunk by chunk as it is scored; the batch rule
+        (keep_every) applies to the whole batch.
         """
         now = time.time()
         spool = self._spool if texts is not None else None
-        keep_every = self.keep_every(columns.rows)
+        keep_every = self.keep_every(columns.rows if batch_rows is None else batch_rows)
         step = WRITE_MAX_ROWS * max(keep_every, 1)  # a slice keeps WRITE_MAX_ROWS raw rows at most
         for start in range(0, columns.rows, step):
             stop = min(start + step, columns.rows)
             part = columns.slice(start, stop) if (start, stop) != (0, columns.rows) else columns
             part_texts = None if texts is None else {name: values[start:stop] for name, values in texts.items()}
-            first_kept = -start % keep_every if keep_every else 0
+            first_kept = -(batch_offset + start) % keep_every if keep_every else 0
             item = ScoredTable(
                 now, source, model, latency_ms, part, probabilities[start:stop], labels[start:stop], part_texts,
                 keep_every, first_kept,

@@ -11,9 +11,10 @@ tests/api/test_runtime_guard.py fail if an upgrade moves what it relies on):
   `.` segment, `//` or a backslash gets the API's JSON 400 rather than Streamlit's
   plain-text one.
 - session_janitor (a task of the app's lifespan): a browser session that stays
-  disconnected past SESSION_RECONNECT_S is closed (its uploads, its state and its
-  results freed), uploads no session owns are dropped, and the memory goes back to the
-  system. Streamlit itself only forgets such sessions lazily, and never shuts them down.
+  disconnected past SESSION_RECONNECT_S is closed (its uploads, its state, its
+  results and the files made for it freed), uploads no session owns are dropped, and
+  the memory goes back to the system. Streamlit itself only forgets such sessions
+  lazily, and never shuts them down.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from typing import Any
 from lib.monitoring.log import pending_rows
 from lib.redact import error_body
 from lib.settings import get_settings
+from lib.storage.downloads import downloads
 
 logger = logging.getLogger(__name__)
 
 UPLOAD_PREFIX = "/_stcore/upload_file/"
-API_PREFIXES = ("/health", "/predict", "/train", "/metrics", "/models", "/openapi.json")
+API_PREFIXES = ("/health", "/predict", "/train", "/metrics", "/models", "/openapi.json", "/downloads/")
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # form boundaries and part headers around the file
 UPLOADS_PER_SESSION = 2  # a session may hold two full-size uploads (Batch scoring, Retrain)
 UPLOADS_IN_MEMORY = 8  # and all sessions together eight
@@ -176,6 +178,7 @@ class JanitorReport:
 
     closed_sessions: int = 0
     orphan_uploads: int = 0
+    downloads: int = 0  # files made for sessions that ended
 
 
 class SessionJanitor:
@@ -222,6 +225,7 @@ class SessionJanitor:
             if session_id not in known:
                 uploads.remove_session_files(session_id)
                 report.orphan_uploads += 1
+        report.downloads = downloads.keep_only(known)
         if report.closed_sessions or report.orphan_uploads:
             self.closed_total += report.closed_sessions
             self._release_passes = RELEASE_PASSES
@@ -245,13 +249,14 @@ class SessionJanitor:
 
         manager = getattr(Runtime.instance(), "_session_mgr", None) if Runtime.exists() else None
         if manager is None:  # no server runtime (AppTest runs pages without one)
-            return {"active": 0, "disconnected": 0, "closed": self.closed_total, "upload_bytes": 0}
+            return {"active": 0, "disconnected": 0, "closed": self.closed_total, "upload_bytes": 0, "downloads": 0}
         active = len(manager.list_active_sessions())
         return {
             "active": active,
             "disconnected": len(manager.list_sessions()) - active,
             "closed": self.closed_total,
             "upload_bytes": sum(parked_upload_bytes().values()),
+            "downloads": downloads.count(),  # files kept for sessions (scored uploads)
         }
 
 

@@ -5,7 +5,6 @@ the prediction log (lib.monitoring.log) only stores what it is given."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,8 +22,6 @@ from lib.model.inference import (
 from lib.model.loaded import LoadedModel
 from lib.model.validation import JsonColumns
 from lib.monitoring.log import Source, prediction_log
-from lib.serving.batch import ScoredUpload, score_upload
-from lib.serving.csv_io import CsvError
 
 
 def _elapsed_ms(started: float) -> float:
@@ -99,29 +96,24 @@ def score_and_log_columns(
     return scored
 
 
-def score_and_log_upload(
-    raw: bytes, model: LoadedModel, max_bytes: int, progress: Callable[[float], None] | None = None
-) -> ScoredUpload:
-    """score_upload, then log every scored row and every refused one (source "batch").
-
-    Each logged row's latency is its share of the whole call (read, validate, score).
-    """
-    started = time.perf_counter()
-    try:
-        upload = score_upload(raw, model, max_bytes, progress)
-    except (CsvError, InvalidInput) as exc:
-        kind = "unreadable_csv" if isinstance(exc, CsvError) else "invalid_input"
-        log_refusal("batch", model.version, started, kind)
-        raise
-    batch = upload.batch
-    share_ms = (time.perf_counter() - started) * 1000 / max(batch.rows_in, 1)
+def log_scored_rows(
+    batch: BatchScore, model: LoadedModel, share_ms: float, batch_rows: int | None = None, batch_offset: int = 0
+) -> None:
+    """An upload's scored rows and refused ones (source "batch"), each with `share_ms`;
+    batch_rows and batch_offset: this is a chunk of a bigger upload (PredictionLog.log_columns)."""
     if len(batch.table) and batch.inputs is not None:
         prediction_log().log_columns(
-            model, "batch", batch.inputs, batch.table["probability"].to_numpy(), _labels(batch, model), share_ms
+            model,
+            "batch",
+            batch.inputs,
+            batch.table["probability"].to_numpy(),
+            _labels(batch, model),
+            share_ms,
+            batch_rows=batch_rows,
+            batch_offset=batch_offset,
         )
     if batch.errors:
         prediction_log().log_failure("batch", model.version, share_ms, "invalid_input", rows=len(batch.errors))
-    return upload
 
 
 def _labels(batch: BatchScore, model: LoadedModel) -> np.ndarray:

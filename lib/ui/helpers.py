@@ -28,6 +28,15 @@ def served_model() -> LoadedModel:
         raise  # st.stop() raises; this line only reassures type checkers
 
 
+def session_id() -> str:
+    """This browser session's id: what the files made for it are kept under (the session
+    janitor drops them when the session ends)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx()
+    return context.session_id if context is not None else "no-session"
+
+
 def reference_customers(model: LoadedModel) -> Portfolio | None:
     """The dataset of DATA_CONFIG scored by the served model, once per version and process."""
     try:

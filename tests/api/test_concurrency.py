@@ -7,9 +7,10 @@ import threading
 
 import pandas as pd
 
+from lib.batch.upload import score_uploaded_file
 from lib.model_loader import get_model
 from lib.monitoring.log import prediction_log
-from lib.serving.scoring import score_and_log, score_and_log_upload
+from lib.serving.scoring import score_and_log
 
 FORM_THREADS, FORM_EACH = 4, 150
 BATCH_THREADS, BATCH_EACH, BATCH_ROWS = 2, 5, 40
@@ -35,7 +36,7 @@ def test_threads_on_every_path_lose_nothing(api, registry_copy, customer, monito
 
     def batch() -> None:
         for _ in range(BATCH_EACH):
-            score_and_log_upload(upload, model, 10_000_000)
+            score_uploaded_file(memoryview(upload), "upload.csv", f"session-{threading.get_ident()}", model)
 
     def call_api() -> None:
         for _ in range(API_EACH):

@@ -420,3 +420,30 @@ def test_prometheus_metrics_count_what_the_store_holds(
     assert all(s.labels["status"] == "too_few" for s in statuses)  # 3 inputs: too few for a status
     jobs = {s.labels["state"]: s.value for s in families["prediction_dashboard_training_jobs"].samples}
     assert jobs["running"] == 0 and set(jobs) >= {"queued", "running", "succeeded", "failed"}
+
+
+def test_a_download_is_sent_as_an_attachment_by_its_token_only(api, registry_copy, tmp_path):
+    """GET /downloads/<token>: the file a page made, saved under its name, never cached
+    or sniffed; an unknown, malformed or dropped token is a JSON 404, another method a 405."""
+    from lib.storage.downloads import downloads
+
+    client = api(registry_copy)
+    made = downloads.new("session-1", 'scored-"q1"\r\nX: y.csv', "text/csv; charset=utf-8")
+    made.path.write_bytes(b"row,probability\r\n1,0.5\r\n")
+    sent = client.get(f"/downloads/{made.token}")
+    assert sent.status_code == 200 and sent.content == b"row,probability\r\n1,0.5\r\n"
+    assert sent.headers["content-type"] == "text/csv; charset=utf-8"
+    assert (
+        sent.headers["content-disposition"].startswith("attachment;")
+        and "\r" not in sent.headers["content-disposition"]
+    )
+    assert "X" not in sent.headers  # the name could not add a header
+    assert (sent.headers["cache-control"], sent.headers["x-content-type-options"]) == ("no-store", "nosniff")
+    assert client.post(f"/downloads/{made.token}").status_code == 405
+    for token in ("x" * 43, made.token[:-1], made.token + "a", "%25"):
+        refused = client.get(f"/downloads/{token}")
+        assert refused.status_code == 404 and "expired" in strict(refused)["error"], token
+    climbing = client.get("/downloads/..%2F..%2Fetc%2Fpasswd")
+    assert climbing.status_code == 400 and "malformed path" in strict(climbing)["error"]
+    downloads.keep_only(set())  # its session ended
+    assert client.get(f"/downloads/{made.token}").status_code == 404

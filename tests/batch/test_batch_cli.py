@@ -125,35 +125,3 @@ def test_a_named_version_scores_and_bad_inputs_are_refused_clearly(
     pd.read_csv(spoiled_csv, dtype=str).drop(columns=["tenure"]).to_csv(missing, index=False)
     assert main([str(missing), str(out), "--model-uri", str(registry_copy)]) == 2
     assert "missing column" in capsys.readouterr().err
-
-
-def test_an_upload_streamed_with_its_inputs_holds_what_the_pages_scored_table_holds(telco_model, tmp_path, monkeypatch):
-    """Issue 17's target 3, its engine: an upload's bytes streamed in chunks into a CSV of
-    the scored rows with their input columns; the same rows and values as the Batch
-    scoring page's table (scored_table), in input order rather than riskiest first."""
-    import pyarrow as pa
-
-    from lib.batch.engine import score_chunks
-    from lib.batch.files import ChunkWriter, csv_chunks, locate
-    from lib.serving.batch import score_upload, scored_table
-
-    monkeypatch.setattr(lib.batch.files, "CSV_BLOCK_BYTES", 128 * 1024)  # many chunks
-    raw = TELCO_CSV.read_bytes()
-    writer = ChunkWriter(locate(str(tmp_path / "scored.csv")))
-    report = score_chunks(
-        telco_model,
-        csv_chunks(pa.BufferReader(raw), raw[:65_536], telco_model.schema, "upload"),
-        writer,
-        with_inputs=True,
-    )
-    writer.close()
-    streamed = pd.read_csv(tmp_path / "scored.csv", dtype=str, keep_default_na=False)
-    page = scored_table(score_upload(raw, telco_model, 100_000_000)).astype(str)
-    assert report.rows == len(streamed) and report.scored == len(page)
-    kept = streamed[streamed["error"] == ""].reset_index(drop=True)
-    page = page.sort_values("row", key=lambda rows: rows.astype(int)).reset_index(drop=True)
-    assert (kept["row"].astype(int) + 1).tolist() == page["row"].astype(int).tolist()  # the page counts from 1
-    np.testing.assert_allclose(kept["probability"].astype(float), page["probability"].astype(float), atol=1e-9)
-    for column in ("label", "confidence", "customerID", "tenure", "Contract"):
-        assert kept[column].tolist() == page[column].tolist(), column
-    assert kept["quality_score"].astype(float).tolist() == page["quality_score"].astype(float).tolist()

@@ -6,6 +6,7 @@ import io
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -87,16 +88,25 @@ def test_batch_upload_scores_and_downloads(served_app, page, tmp_path):
     scored = page.get_by_test_id("stMetric").filter(has_text="Scored")
     expect(scored).to_contain_text("38")
     wait_until_idle(page)
-    with page.expect_download() as download_info:
-        page.get_by_role("button", name="Download the scored rows (CSV)").click()
+    link = page.get_by_role("link", name="Download every row with its scores (CSV)")
+    with page.expect_download() as download_info:  # the link opens a tab, closed once the file is saved
+        link.click()
     download = download_info.value
-    rows = list(csv.DictReader(io.StringIO(download.path().read_text())))
-    assert len(rows) == 38
-    assert {"probability", "label", "confidence"} <= set(rows[0])
-    probabilities = [float(r["probability"]) for r in rows]
-    assert probabilities == sorted(probabilities, reverse=True)
-    assert "many" not in {r["tenure"] for r in rows}
+    assert download.suggested_filename == "scored-customers.csv"
+    text = download.path().read_bytes().decode()
+    assert text.count("\r\n") == 40  # the header and every row, in spreadsheet line ends
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [int(r["row"]) for r in rows] == list(range(1, 40))  # every row, in the file's order
+    refused = [r for r in rows if r["error"]]
+    assert [r["row"] for r in refused] == ["3"] and "tenure" in refused[0]["error"] and refused[0]["probability"] == ""
+    model = load_model(str(COMMITTED_REGISTRY))
+    record = {s.name: float(rows[0][s.name]) if s.is_numeric else rows[0][s.name] for s in model.schema.features}
+    assert abs(float(rows[0]["probability"]) - score_record(record, model).probability) < 1e-9
     assert "'@SUM(A1)" in {r["customerID"] for r in rows} and "@SUM(A1)" not in {r["customerID"] for r in rows}
+    gone = urllib.request.Request(f"{served_app.url}/downloads/{'x' * 43}")
+    with pytest.raises(urllib.error.HTTPError) as refused_link:
+        urllib.request.urlopen(gone, timeout=10)
+    assert refused_link.value.code == 404 and "expired" in json.loads(refused_link.value.read())["error"]
 
 
 def predictions_waiting(server) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -140,6 +141,9 @@ def test_uploads_are_bounded_by_the_server_and_freed_when_the_session_ends(start
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(small))
     expect(page.get_by_test_id("stMetric").filter(has_text="Scored")).to_contain_text("40")
     assert captured, "the browser's upload was not seen"
+    link = page.get_by_role("link", name="Download every row with its scores (CSV)").get_attribute("href")
+    download_url = f"{server.url}/{link.removeprefix('./')}"
+    assert context.request.get(download_url).status == 200
 
     assert _put(context, captured, "too-big", 3_000_000) == 413  # the server's own limit, not the browser's
     assert _put(context, captured, "one", 900_000) == 204
@@ -154,7 +158,11 @@ def test_uploads_are_bounded_by_the_server_and_freed_when_the_session_ends(start
             (s := health(server)["checks"]["sessions"])["active"] == 0
             and s["disconnected"] == 0
             and s["upload_bytes"] == 0
+            and s["downloads"] == 0
         ),
-        60,  # the ended session freed
+        60,  # the ended session freed, its download file too
     )
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        urllib.request.urlopen(download_url, timeout=10)
+    assert gone.value.code == 404
     assert health(server)["checks"]["sessions"]["closed"] >= 1

@@ -118,7 +118,8 @@ def test_prometheus_sums_each_replicas_counter_to_the_store_count(stack, record)
 
 
 def test_a_page_served_through_nginx_keeps_its_websocket_on_one_replica(stack, page):
-    """Streamlit's websocket through nginx's upgrade headers, and a submit scored there."""
+    """Streamlit's websocket through nginx's upgrade headers, a submit scored there, and
+    the batch page's download fetched from the replica that made it."""
     from playwright.sync_api import expect
 
     # The Overview first: a fresh server's first session opening a deep link gets Streamlit's
@@ -134,6 +135,13 @@ def test_a_page_served_through_nginx_keeps_its_websocket_on_one_replica(stack, p
     with psycopg.connect(stack.database) as connection:
         replicas = connection.execute("SELECT DISTINCT replica FROM predictions WHERE source = 'ui'").fetchall()
     assert ui_rows >= 1 and len(replicas) == 1  # the session lived on one replica
+    page.goto(f"{stack.nginx.url}/batch-scoring")  # a download is kept by the session's replica
+    page.get_by_role("button", name="Or score a sample of 1,000 customers from the bundled data").click()
+    link = page.get_by_role("link", name="Download every row with its scores (CSV)")
+    for _ in range(3):  # nginx sends it to that replica every time
+        with page.expect_download() as download:
+            link.click()
+        assert download.value.path().read_text().count("\n") == 1001
 
 
 def test_one_retraining_job_across_replicas_and_a_frozen_one_fails_after_its_lease(stack):

@@ -4,15 +4,16 @@ store file is deleted, made read-only or grows past its cap."""
 import sqlite3
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import lib.monitoring.log
 import lib.serving.scoring
+from lib.batch.upload import score_uploaded_file
 from lib.model.inference import score_batch, score_record
 from lib.monitoring.log import WRITE_MAX_ROWS, PredictionLog
 from lib.monitoring.store import StoreUnavailable
-from lib.serving.scoring import score_and_log_upload
 from lib.settings import PROJECT_ROOT
 
 
@@ -54,18 +55,20 @@ def test_a_big_upload_is_logged_in_small_transactions_with_shared_label_strings(
     monkeypatch.setattr(lib.serving.scoring, "prediction_log", lambda: log)
     labels, writes = [], []
     log_columns, write = log.log_columns, log.store.write
-    monkeypatch.setattr(log, "log_columns", lambda *args: (labels.extend(args[4]), log_columns(*args)))
+    monkeypatch.setattr(
+        log, "log_columns", lambda *args, **kwargs: (labels.extend(args[4]), log_columns(*args, **kwargs))
+    )
     monkeypatch.setattr(
         log.store, "write", lambda rows, counts, counted=(): (writes.append(len(rows)), write(rows, counts, counted))
     )
     raw = (PROJECT_ROOT / "data" / "telco-customer-churn.csv").read_bytes()
-    upload = score_and_log_upload(raw, telco_model, 100_000_000)
+    scored = score_uploaded_file(memoryview(raw), "telco.csv", "session", telco_model)
     log.flush()
-    rows = len(upload.batch.table)
-    assert len(labels) == rows and len({id(label) for label in labels}) == 2
-    assert sum(writes) == rows > 3 * WRITE_MAX_ROWS and max(writes) <= WRITE_MAX_ROWS
+    assert len(labels) == scored.scored and len({id(label) for label in labels}) == 2
+    assert sum(writes) == scored.scored > 3 * WRITE_MAX_ROWS and max(writes) <= WRITE_MAX_ROWS
     logged = sqlite3.connect(log.path).execute("SELECT label FROM predictions ORDER BY rowid").fetchall()
-    assert [label for (label,) in logged] == upload.batch.table["label"].astype(str).tolist()
+    expected = np.where(scored.positive, telco_model.schema.positive_label, telco_model.schema.negative_label)
+    assert [label for (label,) in logged] == expected.tolist()
 
 
 def chattr(flag: str, path) -> None:
