@@ -31,6 +31,7 @@ class Settings:
     log_level: str
     max_upload_mb: int
     max_batch: int
+    max_outcomes: int
     max_body_mb: int
     monitoring_db: Path  # the SQLite file (unused when monitoring_postgres is set)
     monitoring_postgres: str | None  # MONITORING_DB when it is a postgresql:// URL
@@ -78,6 +79,7 @@ ENV_KEYS = (
     "LOG_LEVEL",
     "MAX_UPLOAD_MB",
     "MAX_BATCH",
+    "MAX_OUTCOMES",
     "MAX_BODY_MB",
     "MONITORING_DB",
     "MONITORING_RAW_MAX_DAYS",
@@ -195,6 +197,7 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
         log_level=log_level,
         max_upload_mb=max_upload_mb,
         max_batch=max_batch,
+        max_outcomes=_bounded(env, "MAX_OUTCOMES", 100_000, 1, 1_000_000),
         max_body_mb=max_body_mb,
         monitoring_db=monitoring_db,
         monitoring_postgres=monitoring_postgres,

@@ -77,6 +77,7 @@ def show_prediction(prediction: Prediction) -> None:
             "test split.",
         )
         st.metric("Input quality", f"{prediction.quality_score:.2f}")
+        st.caption(f"Prediction id `{prediction.prediction_id}`: quote it when the real outcome is known.")
     with right:
         st.plotly_chart(
             charts.probability_gauge(prediction.probability, prediction.threshold, words.colours), key="gauge"
@@ -118,6 +119,10 @@ def predictor() -> None:
     with st.form("predict_form"):
         columns = st.columns(3)
         record = {spec.name: feature_input(columns[i % 3], spec) for i, spec in enumerate(schema.features)}
+        for name in schema.id_columns:  # logged with the prediction: an outcome can name it by this
+            value = st.text_input(f"{name} (optional)", key=f"id_{name}", max_chars=100).strip()
+            if value:
+                record[name] = value
         if st.form_submit_button("Predict", type="primary"):
             started = time.perf_counter()
             try:

@@ -89,7 +89,12 @@ def decode_batch(raw: bytes, schema: FeatureSchema, max_records: int) -> JsonCol
     if raw.count(b":") != 1 + len(schema.features) * len(records) + sent_quiet:
         return None
     columns = {spec.name: list(map(attrgetter(spec.name), records)) for spec in schema.features}
-    return JsonColumns(columns=columns, rows=len(records), record_at=_record_at(records))
+    id_values = {
+        name: [None if value is msgspec.UNSET else value for value in map(attrgetter(name), records)]
+        for name in schema.id_columns
+        if name in plain.quiet
+    }
+    return JsonColumns(columns=columns, rows=len(records), record_at=_record_at(records), id_values=id_values)
 
 
 # Positional, in the order of reason_dict's keys and of PREDICTION_FIELDS.

@@ -43,6 +43,7 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
             **_health_paths(),
             **_predict_paths(record, max_batch),
             **_training_paths(),
+            **_outcome_paths(schema),
             **_model_paths(),
             **_metrics_paths(),
             "/openapi.json": {
@@ -185,6 +186,47 @@ def _training_paths() -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+def _outcome_paths(schema: FeatureSchema | None) -> dict[str, Any]:
+    id_columns = list(schema.id_columns) if schema else []
+    labels = [schema.positive_label, schema.negative_label] if schema else []
+    row = {
+        "type": "object",
+        "properties": {
+            "prediction_id": {"type": "string", "pattern": "^p[0-9a-f]{16}$"},
+            **{name: {"type": ["string", "number"]} for name in id_columns},
+            "outcome": {"oneOf": [{"enum": labels}, {"type": "boolean"}, {"enum": [0, 1]}]},
+            "observed_at": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
+        },
+        "required": ["outcome"],
+    }
+    report = {
+        "type": "object",
+        "properties": {
+            name: {"type": "integer"} for name in ("received", "recorded", "new", "unchanged", "corrected", "refused")
+        }
+        | {"refused_rows": {"type": "array", "items": {"type": "object"}}},
+    }
+    return {
+        "/outcomes": {
+            "post": {
+                "summary": "Real outcomes of earlier predictions (admin): each row names its prediction by "
+                f"prediction_id or by {' and '.join(id_columns) or 'the id columns'} (the latest prediction for "
+                "that entity at or before observed_at); the same outcome twice counts once, a changed one is a "
+                "correction; refused rows are listed with why",
+                "security": [{"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"type": "array", "items": row}},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                "responses": {"200": json_content(report), **error_responses(400, 401, 403, 413, 415, 422, 429, 503)},
+            }
+        }
     }
 
 

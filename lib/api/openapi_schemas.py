@@ -97,6 +97,11 @@ PREDICTION_PROPERTIES: dict[str, dict[str, Any]] = {
     "reasons": {"type": "array", "items": {"type": "object"}},
     "model_version": {"type": "string"},
     "latency_ms": {"type": "number"},
+    "prediction_id": {
+        "type": "string",
+        "pattern": "^p[0-9a-f]{16}$",
+        "description": "Names this prediction when its real outcome is reported (logged with it).",
+    },
 }
 OPTIONAL_PREDICTION_FIELDS = ("predicted_positive", "confidence_accuracy", "latency_ms")
 

@@ -19,6 +19,7 @@ from lib.api.common import (
     route,
 )
 from lib.api.downloads import download
+from lib.api.outcomes import record_outcomes
 from lib.api.predict import log_refused_prediction, predict
 from lib.api.status import (
     feature_distribution,
@@ -62,6 +63,7 @@ def routes() -> list[BaseRoute]:
         ("/metrics/feature-distribution", ("GET",), feature_distribution),
         ("/openapi.json", ("GET",), openapi),
         ("/downloads/{token}", ("GET",), download),
+        ("/outcomes", ("POST",), record_outcomes),
     ]
     refusals = {"/predict": log_refused_prediction}  # every refused prediction request is logged
     built: list[BaseRoute] = [

@@ -141,17 +141,18 @@ def score_chunks(
     part: str | None = None,
     first_row: int = 0,
     with_inputs: bool = False,
-    observe: Callable[[BatchScore, pa.Table], None] | None = None,
+    observe: Callable[[BatchScore, pa.Table], pa.Table] | None = None,
 ) -> BatchReport:
     """Chunks of input rows through the scorer into `writer`, each written before the next
-    is read; `observe` sees each chunk's scores and output rows once they are written."""
+    is read; `observe` sees each chunk's scores and output rows before they are written,
+    and gives back the rows to write (the page adds their prediction ids)."""
     started = time.perf_counter()
     rows = refused = 0
     for chunk in chunks:
         batch, out = scored_chunk(model, chunk, first_row + rows, part, with_inputs)
-        writer.write(spreadsheet_safe(out) if writer.location.format == "csv" else out)
         if observe is not None:
-            observe(batch, out)
+            out = observe(batch, out)
+        writer.write(spreadsheet_safe(out) if writer.location.format == "csv" else out)
         rows += chunk.num_rows
         refused += out.num_rows - out.column("probability").drop_null().length()
     return BatchReport(rows, rows - refused, refused, time.perf_counter() - started)

@@ -31,7 +31,7 @@ from lib.storage.downloads import Download, downloads
 TOP_ROWS = 1000  # rows the page's table shows at most
 REFUSED_SHOWN = 1000  # refused problems listed on the page (every one is in the download)
 MAX_ROWS = 2_000_000
-SHOWN_SCORES = ["row", "probability", "label", "confidence", "quality_score", "warnings"]
+SHOWN_SCORES = ["row", "prediction_id", "probability", "label", "confidence", "quality_score", "warnings"]
 REFUSED_COLUMNS = ["row", "line", "field", "problem"]
 ENGINE_ONLY = {"predicted_positive", "error", "part"}  # in the download, not in the page's table
 
@@ -93,14 +93,19 @@ class _Summary:
         self.value_at_risk = 0.0
         self.has_value_column = False
 
-    def __call__(self, batch: BatchScore, out: pa.Table) -> None:
+    def __call__(self, batch: BatchScore, out: pa.Table) -> pa.Table:
+        """Log the chunk's rows, keep what the page shows, and give back its output rows
+        with their prediction ids (after `row`)."""
         first_row = self.rows + 1  # rows count from 1 on the page, as in the download
         now = time.perf_counter()
         share_ms = (now - self.chunk_started) * 1000 / max(out.num_rows, 1)
         self.chunk_started = now
-        log_scored_rows(batch, self.model, share_ms, self.batch_rows, self.scored)
         table = batch.table
         at = table.index.to_numpy()
+        id_values = {name: out.column(name).take(at).to_pylist() for name in self.model.schema.id_columns}
+        ids = np.full(out.num_rows, None, dtype=object)
+        ids[at] = log_scored_rows(batch, self.model, share_ms, self.batch_rows, self.scored, id_values)
+        out = out.add_column(1, "prediction_id", pa.array(ids, pa.string()))
         probability = table["probability"].to_numpy(dtype=np.float64)
         self.probability.append(probability)
         self.positive.append(table["predicted_positive"].to_numpy(dtype=bool))
@@ -120,6 +125,7 @@ class _Summary:
         self._keep_riskiest(table, at, out)
         self.rows += out.num_rows
         self.scored += len(at)
+        return out
 
     def _keep_riskiest(self, table: pd.DataFrame, at: np.ndarray, out: pa.Table) -> None:
         """The chunk's riskiest TOP_ROWS of each (label, band) join those kept so far."""
@@ -192,10 +198,11 @@ def score_uploaded_file(
     source = pa.BufferReader(pa.py_buffer(data))
     writer = ChunkWriter(locate(str(download.path)), csv_eol="\r\n")
 
-    def observe(batch: BatchScore, out: pa.Table) -> None:
-        summary(batch, out)
+    def observe(batch: BatchScore, out: pa.Table) -> pa.Table:
+        out = summary(batch, out)
         if progress:
             progress(min(1.0, source.tell() / max(len(data), 1)))
+        return out
 
     try:
         score_chunks(

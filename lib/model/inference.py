@@ -75,6 +75,7 @@ class Prediction:
     reasons: list[dict[str, Any]]
     model_version: str
     latency_ms: float
+    prediction_id: str = ""  # given by the scoring service when it logs the prediction
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose: asdict() deep-copies every reason and costs ~15 µs a record.
@@ -106,6 +107,7 @@ class BatchScore:
     latency_ms: float
     rows_in: int
     inputs: EncodedColumns | None = None
+    prediction_ids: list[str] | None = None  # each scored row's, once the scoring service logged it
 
     def prediction_rows(self, make: Callable[..., Any] | None = None) -> list[Any]:
         """One answer per scored row, built column by column (no dataclass per row): by
@@ -130,10 +132,12 @@ class BatchScore:
                 [reasons.get(i, []) for i in index] if reasons else [[] for _ in index],
                 repeat(self.model_version, rows),
                 repeat(self.latency_ms / max(self.rows_in, 1), rows),
+                self.prediction_ids if self.prediction_ids is not None else repeat("", rows),
             )
         )
 
     def predictions(self) -> list[Prediction]:
+        ids = self.prediction_ids
         per_row_ms = self.latency_ms / max(self.rows_in, 1)
         columns = [self.table[c].tolist() for c in ("probability", "predicted_positive", "label", "confidence")]
         accuracy = self.table["confidence_accuracy"].tolist()
@@ -151,6 +155,7 @@ class BatchScore:
                 reasons=self.reasons.get(index, []) if self.reasons is not None else [],
                 model_version=self.model_version,
                 latency_ms=per_row_ms,
+                prediction_id=ids[i] if ids is not None else "",
             )
             for i, (index, probability, positive, label, confidence) in enumerate(
                 zip(self.table.index, *columns, strict=True)
@@ -185,7 +190,7 @@ def _reason_list(model: LoadedModel, values: list[Any], contributions: Any) -> l
     ]
 
 
-def score_record(record: Any, model: LoadedModel, *, explain: bool = True) -> Prediction:
+def score_record(record: Any, model: LoadedModel, *, explain: bool = True, prediction_id: str = "") -> Prediction:
     """Score one record (a dict of field: value); raises InvalidInput naming every bad field."""
     started = time.perf_counter()
     values, errors, warnings = validate_record(record, model.schema)
@@ -212,6 +217,7 @@ def score_record(record: Any, model: LoadedModel, *, explain: bool = True) -> Pr
         reasons=reasons,
         model_version=model.version,
         latency_ms=(time.perf_counter() - started) * 1000,
+        prediction_id=prediction_id,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
@@ -225,6 +225,7 @@ class JsonColumns:
     columns: dict[str, list[Any]]
     rows: int
     record_at: Callable[[int], dict[str, Any]]
+    id_values: dict[str, list[Any]] = field(default_factory=dict)  # the dataset's id columns, as sent (None: not)
 
 
 def validate_json_columns(

@@ -80,4 +80,9 @@ def made_at(value: int) -> float:
     return ((value >> (TAG_BITS + SEQUENCE_BITS)) + EPOCH_MS) / 1000
 
 
+def first_id_at(seconds: float) -> int:
+    """The smallest id handed out at or after a time (for ranges of ids by time)."""
+    return max(0, int(seconds * 1000) - EPOCH_MS) << (SEQUENCE_BITS + TAG_BITS)
+
+
 allocator = IdAllocator()

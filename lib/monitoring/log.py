@@ -131,16 +131,21 @@ class PredictionLog:
         records: Sequence[dict[str, Any]],
         predictions: Sequence[Prediction],
         latency_ms: float,
+        ids: Sequence[int] = (),
+        entities: Sequence[str | None] = (),
     ) -> None:
-        """Scored records (dicts as submitted); latency_ms is each one's share of the call."""
-        item = ScoredRecords(time.time(), source, model, latency_ms, records, predictions)
+        """Scored records (dicts as submitted); latency_ms is each one's share of the call;
+        ids and entities: each one's prediction id and entity (lib.monitoring.ids)."""
+        item = ScoredRecords(time.time(), source, model, latency_ms, records, predictions, ids, entities)
         if self._spool is None:
             self._queue.append(item)
         else:
             getter = self._values.get(model.version)
             if getter is None:
                 getter = self._values[model.version] = values_getter(model.schema.names)
-            frames = record_frames(item.at, source, model.version, latency_ms, records, predictions, getter)
+            frames = record_frames(
+                item.at, source, model.version, latency_ms, records, predictions, getter, ids, entities
+            )
             self._append_spooled(self._spool, item, frames, model.version, model.schema.names)
         self._ensure_thread()
 
@@ -168,6 +173,8 @@ class PredictionLog:
         *,
         batch_rows: int | None = None,
         batch_offset: int = 0,
+        ids: np.ndarray | None = None,
+        entities: list[str | None] | None = None,
     ) -> None:
         """A scored table (validated columns), one logged row per scored row; queued in
         slices of WRITE_MAX_ROWS, so the writer turns a big upload into rows a slice at a time.
@@ -177,7 +184,8 @@ class PredictionLog:
         category training never saw is logged as "(unseen)" and nothing is spooled.
         batch_rows, batch_offset: the table is the part from `batch_offset` of a batch of
         (at most) `batch_rows` rows, logged chunk by chunk as it is scored; the batch rule
-        (keep_every) applies to the whole batch.
+        (keep_every) applies to the whole batch. ids, entities: each row's prediction id and
+        entity (kept in the scores, whether the row is kept raw or not).
         """
         now = time.time()
         spool = self._spool if texts is not None else None
@@ -190,7 +198,8 @@ class PredictionLog:
             first_kept = -(batch_offset + start) % keep_every if keep_every else 0
             item = ScoredTable(
                 now, source, model, latency_ms, part, probabilities[start:stop], labels[start:stop], part_texts,
-                keep_every, first_kept,
+                keep_every, first_kept, None if ids is None else ids[start:stop],
+                None if entities is None else entities[start:stop],
             )  # fmt: skip
             if spool is None or part_texts is None:
                 self._queue.append(item)
@@ -205,6 +214,8 @@ class PredictionLog:
                 list(item.labels),
                 model.schema.names,
                 values,
+                item.ids,
+                item.entities,
             )
             self._append_spooled(spool, item, frame)
         self._ensure_thread()

@@ -129,12 +129,18 @@ class OutcomeChecker:
         return seconds
 
     def _entity(self, item: dict[str, Any]) -> str | None:
-        """The id columns' values as one text (the one value for a single id column), or
-        None when any is missing; the same rule as the prediction log's."""
-        values = [item.get(name) for name in self.id_columns]
-        if not values or any(value is None or value == "" for value in values):
-            return None
-        return entity_text([str(value) for value in values])
+        return entity_of(item, self.id_columns)
+
+
+def entity_of(record: Any, id_columns: list[str]) -> str | None:
+    """A record's id columns' values as one text (entity_text), or None when it has none
+    or lacks one: the same rule for a logged prediction and an outcome naming it."""
+    if not id_columns or not isinstance(record, dict):
+        return None
+    values = [record.get(name) for name in id_columns]
+    if any(value is None or value == "" for value in values):
+        return None
+    return entity_text([str(value) for value in values])
 
 
 def entity_text(values: list[str]) -> str:

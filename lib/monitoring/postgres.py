@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from lib.monitoring.matching import OutcomeReport, record_outcomes
+from lib.monitoring.outcomes import OutcomeRow, RefusedRow
 from lib.monitoring.rollups import (
     HOUR,
     LATENCY_BUCKETS,
@@ -34,15 +36,18 @@ from lib.monitoring.rollups import (
     LoggedRow,
     Rollup,
     rollups,
+    score_rows,
 )
 from lib.monitoring.store import (
     MINUTE_ROLLUP_MAX_AGE_S,
+    RAW_COLUMNS,
     RAW_MAX_AGE_S,
     RAW_MAX_ROWS,
     ROLLUP_MAX_AGE_S,
     TRIM_TO_SHARE,
     RollupReader,
     StoreUnavailable,
+    prune_scores_sql,
 )
 from lib.storage.postgres import SchemaTooNew, describe, failure_reason, migrate
 
@@ -57,7 +62,7 @@ PING_EVERY_S = 2.0  # an idle writer still notices the server going away, for /h
 TRIM_EVERY_S = 5.0  # the byte cap is checked this often (a size query, not per flush)
 POOL_MAX = 4
 
-COLUMNS = "ts, source, version, latency_ms, outcome, error_kind, probability, label, features, replica"
+COLUMNS = RAW_COLUMNS
 
 
 class PostgresStore(RollupReader):
@@ -161,6 +166,15 @@ class PostgresStore(RollupReader):
                 with cursor.copy(f"COPY predictions ({COLUMNS}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row((*row, replica))
+                scores = score_rows(rows, counted)
+                if scores:  # through a temporary table: an id met twice keeps its first, as on SQLite
+                    cursor.execute(
+                        "CREATE TEMPORARY TABLE IF NOT EXISTS new_scores (LIKE scores) ON COMMIT DELETE ROWS"
+                    )
+                    with cursor.copy("COPY new_scores FROM STDIN") as copy:
+                        for score in scores:
+                            copy.write_row((*score, replica))
+                    cursor.execute("INSERT INTO scores SELECT * FROM new_scores ON CONFLICT DO NOTHING")
                 for key in sorted(merged):  # one order: two writers with one REPLICA_ID cannot deadlock
                     _merge_stats(cursor, (*key, replica), merged[key])
                 cursor.executemany(
@@ -170,6 +184,16 @@ class PostgresStore(RollupReader):
                 )
 
         self._run("writing to", work)
+
+    def record_outcomes(
+        self, rows: Sequence[OutcomeRow], refused: list[RefusedRow], received_at: float
+    ) -> OutcomeReport:
+        """Match checked outcome rows to their predictions and record them, in one transaction."""
+        self.open()
+        return self._run(
+            "recording outcomes in",
+            lambda connection: record_outcomes(_PgTransaction(connection), rows, received_at, self.replica, refused),
+        )
 
     def prune(
         self,
@@ -195,6 +219,8 @@ class PostgresStore(RollupReader):
                 (HOUR, now - rollup_max_age_s, MINUTE, now - min(MINUTE_ROLLUP_MAX_AGE_S, rollup_max_age_s)),
             ).rowcount
             connection.execute("DELETE FROM feature_counts WHERE hour < %s", (now - rollup_max_age_s,))
+            sql, parameters = prune_scores_sql(now - rollup_max_age_s)
+            removed["scores"] = connection.execute(sql.replace("?", "%s"), parameters).rowcount
             return removed
 
         return self._run("pruning", work)
@@ -272,3 +298,17 @@ def _delete_oldest(connection: Any, rows: int) -> int:
     return connection.execute(
         "DELETE FROM predictions WHERE id IN (SELECT id FROM predictions ORDER BY ts LIMIT %s)", (rows,)
     ).rowcount
+
+
+class _PgTransaction:
+    """The matching's queries on one connection (its `?` placeholders made psycopg's)."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def query(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self.connection.execute(sql.replace("?", "%s"), parameters).fetchall()
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)

@@ -39,6 +39,8 @@ class LoggedRow(NamedTuple):
     probability: float | None
     label: str | None
     features: str | None  # JSON object of the scored inputs (features_json)
+    prediction_id: int | None = None  # a scored prediction's (lib.monitoring.ids)
+    entity: str | None = None  # the dataset's id columns' values, when the input had them
 
 
 _encode = msgspec.json.Encoder(enc_hook=str).encode
@@ -59,6 +61,8 @@ class CountedRows(NamedTuple):
     latency_ms: float
     probabilities: np.ndarray
     labels: np.ndarray  # object array of the predicted labels
+    ids: np.ndarray | None = None  # their prediction ids (int64)
+    entities: list[str | None] | None = None
 
 
 def latency_histogram(latencies_ms: Iterable[float]) -> np.ndarray:
@@ -236,3 +240,30 @@ def system_report(stats: StatsRows, window: str, now: float) -> dict[str, Any]:
         "series_step_seconds": step,
         "series": series,
     }
+
+
+ScoreRow = tuple[int, float, str, str, str | None, float]  # prediction_id, ts, version, source, entity, probability
+
+
+def score_rows(rows: Iterable[LoggedRow], counted: Iterable[CountedRows] = ()) -> list[ScoreRow]:
+    """Every scored prediction with an id, kept raw or only counted: what an outcome is
+    matched to (the `scores` table)."""
+    found: list[ScoreRow] = [
+        (row.prediction_id, row.ts, row.version, row.source, row.entity, row.probability)
+        for row in rows
+        if row.prediction_id is not None and row.probability is not None
+    ]
+    for part in counted:
+        if part.ids is None:
+            continue
+        entities = part.entities if part.entities is not None else [None] * len(part.ids)
+        found += zip(
+            part.ids.tolist(),
+            [part.ts] * len(part.ids),
+            [part.version] * len(part.ids),
+            [part.source] * len(part.ids),
+            entities,
+            part.probabilities.tolist(),
+            strict=True,
+        )
+    return found

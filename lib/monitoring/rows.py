@@ -76,6 +76,8 @@ class ScoredRecords(NamedTuple):
     latency_ms: float  # each record's share of the call
     records: Sequence[dict[str, Any]]
     predictions: Sequence[Prediction]
+    ids: Sequence[int] = ()  # each one's prediction id (none: not kept in the scores)
+    entities: Sequence[str | None] = ()  # each one's entity (the dataset's id columns), or none known
 
     @property
     def rows(self) -> int:
@@ -95,6 +97,8 @@ class ScoredTable(NamedTuple):
     texts: dict[str, list[Any]] | None = None  # categories as sent (an API batch), else shown from codes
     keep_every: int = 1  # raw rows kept: positions first_kept, first_kept + k, ... (0: none)
     first_kept: int = 0
+    ids: np.ndarray | None = None  # each row's prediction id (int64)
+    entities: list[str | None] | None = None  # each row's entity, when the input had id columns
 
     @property
     def rows(self) -> int:
@@ -138,8 +142,16 @@ def _raw_sample(item: ScoredTable) -> tuple[ScoredTable, CountedRows | None]:
     rest = np.ones(item.rows, dtype=bool)
     rest[positions] = False
     labels = np.asarray(item.labels, dtype=object)
+    entities = item.entities
     counted = CountedRows(
-        item.at, item.source, item.model.version, item.latency_ms, item.probabilities[rest], labels[rest]
+        item.at,
+        item.source,
+        item.model.version,
+        item.latency_ms,
+        item.probabilities[rest],
+        labels[rest],
+        None if item.ids is None else item.ids[rest],
+        None if entities is None else [entities[i] for i in np.flatnonzero(rest).tolist()],
     )
     picked = positions.tolist()
     texts = (
@@ -152,6 +164,8 @@ def _raw_sample(item: ScoredTable) -> tuple[ScoredTable, CountedRows | None]:
         probabilities=item.probabilities[positions],
         labels=labels[positions],
         texts=texts,
+        ids=None if item.ids is None else item.ids[positions],
+        entities=None if entities is None else [entities[i] for i in picked],
     )
     return kept, counted
 
@@ -190,24 +204,21 @@ class RowBuilder:
                     features_json(record if len(record) == len(names) else {name: record.get(name) for name in names})
                     for record in item.records
                 ]
-                rows.extend(
-                    LoggedRow(
-                        item.at, item.source, model.version, item.latency_ms, "ok", None, p.probability, p.label, text
-                    )
-                    for p, text in zip(item.predictions, texts, strict=True)
-                )
+                ids: Sequence[int | None] = item.ids or [None] * len(texts)
+                entities: Sequence[str | None] = item.entities or [None] * len(texts)
+                probabilities = [p.probability for p in item.predictions]
+                labels = [p.label for p in item.predictions]
+                rows.extend(_ok_rows(item, model, probabilities, labels, texts, ids, entities))
                 pending_records.setdefault((hour, model.version), (model, []))[1].extend(item.records)
             else:
                 kept, rest = _raw_sample(item)
                 if rest is not None:
                     counted.append(rest)
                 texts = _features_json(model, kept.columns, kept.texts)
-                rows.extend(
-                    LoggedRow(
-                        item.at, item.source, model.version, item.latency_ms, "ok", None, float(p), str(label), text
-                    )
-                    for p, label, text in zip(kept.probabilities, kept.labels, texts, strict=True)
-                )
+                ids = kept.ids.tolist() if kept.ids is not None else [None] * len(texts)
+                entities = kept.entities if kept.entities is not None else [None] * len(texts)
+                labels = [str(label) for label in kept.labels]
+                rows.extend(_ok_rows(item, model, kept.probabilities.tolist(), labels, texts, ids, entities))
                 self._count_bins(counts, hour, model, item.columns.numbers, item.columns.codes)  # every row
             if len(rows) >= next_yield:
                 _yield_gil()
@@ -253,6 +264,25 @@ class RowBuilder:
             for bin_index, count in enumerate(np.bincount(bins).tolist()):
                 if count:
                     counts[(hour, model.version, name, bin_index)] += count
+
+
+def _ok_rows(
+    item: ScoredRecords | ScoredTable,
+    model: LoadedModel,
+    probabilities: Sequence[float],
+    labels: Sequence[str],
+    texts: Sequence[str],
+    ids: Sequence[int | None],
+    entities: Sequence[str | None],
+) -> list[LoggedRow]:
+    """The raw rows of scored inputs, one per probability."""
+    at, source, version, latency = item.at, item.source, model.version, item.latency_ms
+    return [
+        LoggedRow(at, source, version, latency, "ok", None, probability, label, text, prediction_id, entity)
+        for probability, label, text, prediction_id, entity in zip(
+            probabilities, labels, texts, ids, entities, strict=True
+        )
+    ]
 
 
 def _column(records: list[dict[str, Any]], name: str) -> list[Any]:

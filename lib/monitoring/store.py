@@ -28,12 +28,15 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from lib.monitoring.ids import first_id_at
+from lib.monitoring.matching import OutcomeReport, record_outcomes
+from lib.monitoring.outcomes import OutcomeRow, RefusedRow
 from lib.monitoring.rollups import (
     HOUR,
     MINUTE,
@@ -44,9 +47,12 @@ from lib.monitoring.rollups import (
     Rollup,
     StatsRows,
     rollups,
+    score_rows,
     stats_query_range,
     system_report,
 )
+
+T = TypeVar("T")
 
 __all__ = ["HOUR", "WINDOWS", "CountedRows", "LoggedRow", "MonitoringStore", "Store", "StoreUnavailable"]
 
@@ -56,16 +62,30 @@ WAL_LIMIT_BYTES = 16 * 1024 * 1024
 # Past the byte cap, the oldest raw rows go until the data takes this share of it (the file
 # keeps its size: SQLite reuses the freed pages for the next rows).
 TRIM_TO_SHARE = 0.8
-ROLLUP_MAX_AGE_S = 90 * 86_400
+ROLLUP_MAX_AGE_S = 90 * 86_400  # rollups, and the scores outcomes are matched to
+SCORES_MAX_ROWS = 10_000_000  # about 600 MB: the newest predictions an outcome can still find
 MINUTE_ROLLUP_MAX_AGE_S = 2 * 86_400
 
+# What outcomes are matched to: every scored prediction (kept raw or only counted), and
+# the real outcomes, one per prediction (the newest wins; a change counts as a correction).
+OUTCOME_TABLES = """
+CREATE TABLE scores (
+    prediction_id INTEGER PRIMARY KEY, ts REAL NOT NULL, version TEXT NOT NULL, source TEXT NOT NULL,
+    entity TEXT, probability REAL NOT NULL, replica TEXT NOT NULL);
+CREATE INDEX scores_entity ON scores (entity, ts) WHERE entity IS NOT NULL;
+CREATE TABLE outcomes (
+    prediction_id INTEGER PRIMARY KEY, outcome INTEGER NOT NULL, observed_at REAL NOT NULL,
+    received_at REAL NOT NULL, corrections INTEGER NOT NULL DEFAULT 0, previous INTEGER, replica TEXT NOT NULL);
+"""
 # The schema as it is now; a new file gets it at once.
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE predictions (
     ts REAL NOT NULL, source TEXT NOT NULL, version TEXT NOT NULL, latency_ms REAL NOT NULL,
     outcome TEXT NOT NULL, error_kind TEXT, probability REAL, label TEXT, features TEXT,
-    replica TEXT NOT NULL DEFAULT '');
+    replica TEXT NOT NULL DEFAULT '', prediction_id INTEGER, entity TEXT);
 CREATE INDEX predictions_ts ON predictions (ts);
+CREATE INDEX predictions_id ON predictions (prediction_id) WHERE prediction_id IS NOT NULL;
 CREATE INDEX predictions_errors ON predictions (ts) WHERE outcome != 'ok';
 CREATE TABLE stats (
     resolution INTEGER NOT NULL, start INTEGER NOT NULL, source TEXT NOT NULL, version TEXT NOT NULL,
@@ -75,6 +95,12 @@ CREATE TABLE feature_counts (
     hour INTEGER NOT NULL, version TEXT NOT NULL, feature TEXT NOT NULL, bin INTEGER NOT NULL,
     replica TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (hour, version, feature, bin, replica));
 """
+    + OUTCOME_TABLES
+)
+# The raw table's columns in LoggedRow's order, then the replica.
+RAW_COLUMNS = (
+    "ts, source, version, latency_ms, outcome, error_kind, probability, label, features, prediction_id, entity, replica"
+)
 # From version n - 1 to n. Rows written before replicas were recorded keep replica ''.
 MIGRATIONS = {
     2: """
@@ -93,6 +119,12 @@ INSERT INTO feature_counts_2 SELECT hour, version, feature, bin, '', count FROM 
 DROP TABLE feature_counts;
 ALTER TABLE feature_counts_2 RENAME TO feature_counts;
 """,
+    3: """
+ALTER TABLE predictions ADD COLUMN prediction_id INTEGER;
+ALTER TABLE predictions ADD COLUMN entity TEXT;
+CREATE INDEX predictions_id ON predictions (prediction_id) WHERE prediction_id IS NOT NULL;
+"""
+    + OUTCOME_TABLES,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -132,6 +164,29 @@ class Store(Protocol):
     def recent_errors(self, limit: int = 20) -> list[dict[str, Any]]: ...
     def raw_count(self) -> int: ...
     def size_bytes(self) -> int: ...
+    def record_outcomes(
+        self, rows: Sequence[OutcomeRow], refused: list[RefusedRow], received_at: float
+    ) -> OutcomeReport: ...
+
+
+def prune_scores_sql(oldest: float, max_rows: int = SCORES_MAX_ROWS) -> tuple[str, tuple[int, int]]:
+    """Scores older than `oldest`, and the oldest beyond max_rows (ids are in time order)."""
+    return (
+        "DELETE FROM scores WHERE prediction_id < ? OR prediction_id <= "
+        "(SELECT prediction_id FROM scores ORDER BY prediction_id DESC LIMIT 1 OFFSET ?)",
+        (first_id_at(oldest), max_rows),
+    )
+
+
+class _SqliteTransaction:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def query(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self.connection.execute(sql, parameters).fetchall()
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.connection.executemany(sql, rows)
 
 
 class RollupReader:
@@ -290,47 +345,71 @@ class MonitoringStore(RollupReader):
         if not rows and not counted:
             return
         merged = rollups(rows, counted)
+
+        def work(connection: sqlite3.Connection) -> None:
+            connection.executemany(
+                f"INSERT INTO predictions ({RAW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*row, self.replica) for row in rows],
+            )
+            connection.executemany(  # an id met twice (two processes, one tag) keeps its first
+                "INSERT OR IGNORE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(*score, self.replica) for score in score_rows(rows, counted)],
+            )
+            for key, delta in merged.items():
+                old = connection.execute(
+                    "SELECT count, errors, latency, probability FROM stats "
+                    "WHERE resolution = ? AND start = ? AND source = ? AND version = ? AND replica = ?",
+                    (*key, self.replica),
+                ).fetchone()
+                if old is not None:
+                    stored = np.frombuffer(old[2], np.int64), np.frombuffer(old[3], np.int64)
+                    delta = delta + Rollup(old[0], old[1], *stored)
+                connection.execute(
+                    "INSERT OR REPLACE INTO stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        *key,
+                        self.replica,
+                        delta.count,
+                        delta.errors,
+                        delta.latency.astype(np.int64).tobytes(),
+                        delta.probability.astype(np.int64).tobytes(),
+                    ),
+                )
+            connection.executemany(
+                "INSERT INTO feature_counts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
+                "(hour, version, feature, bin, replica) DO UPDATE SET count = count + excluded.count",
+                [(*key, self.replica, count) for key, count in feature_counts.items()],
+            )
+
+        self._in_transaction("writing the store", work)
+
+    def record_outcomes(
+        self, rows: Sequence[OutcomeRow], refused: list[RefusedRow], received_at: float
+    ) -> OutcomeReport:
+        """Match checked outcome rows to their predictions and record them, in one transaction."""
+        return self._in_transaction(
+            "recording outcomes",
+            lambda connection: record_outcomes(
+                _SqliteTransaction(connection), rows, received_at, self.replica, refused
+            ),
+        )
+
+    def _in_transaction(self, action: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """work(connection) in one write transaction: all of it lands, or none."""
         with self._lock:
             connection = self._connect()
             try:
                 connection.execute("BEGIN IMMEDIATE")
                 try:
-                    connection.executemany(
-                        "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [(*row, self.replica) for row in rows],
-                    )
-                    for key, delta in merged.items():
-                        old = connection.execute(
-                            "SELECT count, errors, latency, probability FROM stats "
-                            "WHERE resolution = ? AND start = ? AND source = ? AND version = ? AND replica = ?",
-                            (*key, self.replica),
-                        ).fetchone()
-                        if old is not None:
-                            stored = np.frombuffer(old[2], np.int64), np.frombuffer(old[3], np.int64)
-                            delta = delta + Rollup(old[0], old[1], *stored)
-                        connection.execute(
-                            "INSERT OR REPLACE INTO stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (
-                                *key,
-                                self.replica,
-                                delta.count,
-                                delta.errors,
-                                delta.latency.astype(np.int64).tobytes(),
-                                delta.probability.astype(np.int64).tobytes(),
-                            ),
-                        )
-                    connection.executemany(
-                        "INSERT INTO feature_counts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
-                        "(hour, version, feature, bin, replica) DO UPDATE SET count = count + excluded.count",
-                        [(*key, self.replica, count) for key, count in feature_counts.items()],
-                    )
+                    done = work(connection)
                     connection.execute("COMMIT")
                 except BaseException:
                     connection.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
                 self._close()
-                raise StoreUnavailable(f"writing the store failed: {exc}") from None
+                raise StoreUnavailable(f"{action} failed: {exc}") from None
+        return done
 
     def prune(
         self,
@@ -363,6 +442,7 @@ class MonitoringStore(RollupReader):
                     (HOUR, now - rollup_max_age_s, MINUTE, now - min(MINUTE_ROLLUP_MAX_AGE_S, rollup_max_age_s)),
                 ).rowcount
                 connection.execute("DELETE FROM feature_counts WHERE hour < ?", (now - rollup_max_age_s,))
+                removed["scores"] = connection.execute(*prune_scores_sql(now - rollup_max_age_s)).rowcount
             except sqlite3.Error as exc:
                 self._close()
                 raise StoreUnavailable(f"pruning the store failed: {exc}") from None

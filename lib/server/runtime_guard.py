@@ -37,7 +37,7 @@ from lib.storage.downloads import downloads
 logger = logging.getLogger(__name__)
 
 UPLOAD_PREFIX = "/_stcore/upload_file/"
-API_PREFIXES = ("/health", "/predict", "/train", "/metrics", "/models", "/openapi.json", "/downloads/")
+API_PREFIXES = ("/health", "/predict", "/train", "/metrics", "/models", "/openapi.json", "/downloads/", "/outcomes")
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # form boundaries and part headers around the file
 UPLOADS_PER_SESSION = 2  # a session may hold two full-size uploads (Batch scoring, Retrain)
 UPLOADS_IN_MEMORY = 8  # and all sessions together eight

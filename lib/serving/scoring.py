@@ -5,6 +5,7 @@ the prediction log (lib.monitoring.log) only stores what it is given."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,9 @@ from lib.model.inference import (
 )
 from lib.model.loaded import LoadedModel
 from lib.model.validation import JsonColumns
+from lib.monitoring.ids import allocator, id_text, id_texts
 from lib.monitoring.log import Source, prediction_log
+from lib.monitoring.outcomes import entity_of
 
 
 def _elapsed_ms(started: float) -> float:
@@ -40,12 +43,14 @@ def score_and_log(
     """Score one record and log it, with its latency from `started` (when the request
     arrived) if given; an invalid record is logged as refused and InvalidInput raised."""
     started = time.perf_counter() if started is None else started
+    prediction_id = allocator.one()
     try:
-        prediction = score_record(record, model, explain=explain)
+        prediction = score_record(record, model, explain=explain, prediction_id=id_text(prediction_id))
     except InvalidInput:
         log_refusal(source, model.version, started, "invalid_input")
         raise
-    prediction_log().log_records(model, source, [record], [prediction], _elapsed_ms(started))
+    entities = [entity_of(record, model.schema.id_columns)] if model.schema.id_columns else []
+    prediction_log().log_records(model, source, [record], [prediction], _elapsed_ms(started), [prediction_id], entities)
     return prediction
 
 
@@ -60,8 +65,13 @@ def score_and_log_records(
     if batch.errors:
         log_refusal(source, model.version, started, "invalid_input")
         raise InvalidInput(batch.errors)
-    predictions = batch.predictions()
-    prediction_log().log_records(model, source, records, predictions, _elapsed_ms(started) / len(records))
+    ids = allocator.many(len(records))
+    predictions = replace(batch, prediction_ids=id_texts(ids)).predictions()
+    id_columns = model.schema.id_columns
+    entities = [entity_of(record, id_columns) for record in records] if id_columns else []
+    prediction_log().log_records(
+        model, source, records, predictions, _elapsed_ms(started) / len(records), ids.tolist(), entities
+    )
     return predictions
 
 
@@ -84,6 +94,7 @@ def score_and_log_columns(
     assert scored.inputs is not None
     labels = scored.table["label"].to_numpy(dtype=object)
     texts = {spec.name: batch.columns[spec.name] for spec in model.schema.features if not spec.is_numeric}
+    ids = allocator.many(batch.rows)
     prediction_log().log_columns(
         model,
         source,
@@ -92,15 +103,25 @@ def score_and_log_columns(
         labels,
         _elapsed_ms(started) / batch.rows,
         texts=texts,
+        ids=ids,
+        entities=column_entities(batch.id_values, model.schema.id_columns, batch.rows),
     )
-    return scored
+    return replace(scored, prediction_ids=id_texts(ids))
 
 
 def log_scored_rows(
-    batch: BatchScore, model: LoadedModel, share_ms: float, batch_rows: int | None = None, batch_offset: int = 0
-) -> None:
+    batch: BatchScore,
+    model: LoadedModel,
+    share_ms: float,
+    batch_rows: int | None = None,
+    batch_offset: int = 0,
+    id_values: dict[str, list[Any]] | None = None,
+) -> list[str]:
     """An upload's scored rows and refused ones (source "batch"), each with `share_ms`;
-    batch_rows and batch_offset: this is a chunk of a bigger upload (PredictionLog.log_columns)."""
+    batch_rows and batch_offset: this is a chunk of a bigger upload (PredictionLog.log_columns);
+    id_values: the dataset's id columns of the scored rows, when the upload had them.
+    Returns the scored rows' prediction ids."""
+    ids = allocator.many(len(batch.table))
     if len(batch.table) and batch.inputs is not None:
         prediction_log().log_columns(
             model,
@@ -111,9 +132,20 @@ def log_scored_rows(
             share_ms,
             batch_rows=batch_rows,
             batch_offset=batch_offset,
+            ids=ids,
+            entities=column_entities(id_values or {}, model.schema.id_columns, len(batch.table)),
         )
     if batch.errors:
         prediction_log().log_failure("batch", model.version, share_ms, "invalid_input", rows=len(batch.errors))
+    return id_texts(ids)
+
+
+def column_entities(id_values: dict[str, list[Any]], id_columns: list[str], rows: int) -> list[str | None] | None:
+    """Each row's entity from the id columns' values (None: the input had not all of them)."""
+    if not id_columns or any(name not in id_values for name in id_columns):
+        return None
+    values = [id_values[name] for name in id_columns]
+    return [entity_of(dict(zip(id_columns, row, strict=True)), id_columns) for row in zip(*values, strict=True)]
 
 
 def _labels(batch: BatchScore, model: LoadedModel) -> np.ndarray:

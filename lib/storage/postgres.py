@@ -20,7 +20,8 @@ class SchemaTooNew(Exception):
 
 
 # From version n - 1 to n. Version 1: the monitoring store (the SQLite store's schema 2);
-# version 2: retraining jobs and the one job slot shared by replicas.
+# version 2: retraining jobs and the one job slot shared by replicas; version 3: prediction
+# ids and entities on raw rows, and the scores outcomes are matched to.
 MIGRATIONS: dict[int, str] = {
     1: """
 CREATE TABLE predictions (
@@ -42,6 +43,19 @@ CREATE TABLE jobs (
     id text PRIMARY KEY, replica text NOT NULL, state jsonb NOT NULL, log jsonb NOT NULL DEFAULT '[]',
     lease_until double precision NOT NULL, cancel_requested_by text);
 CREATE TABLE job_slot (slot integer PRIMARY KEY CHECK (slot = 1), job_id text NOT NULL);
+""",
+    3: """
+ALTER TABLE predictions ADD COLUMN prediction_id bigint;
+ALTER TABLE predictions ADD COLUMN entity text;
+CREATE INDEX predictions_prediction_id ON predictions (prediction_id) WHERE prediction_id IS NOT NULL;
+CREATE TABLE scores (
+    prediction_id bigint PRIMARY KEY, ts double precision NOT NULL, version text NOT NULL, source text NOT NULL,
+    entity text, probability double precision NOT NULL, replica text NOT NULL);
+CREATE INDEX scores_entity ON scores (entity, ts) WHERE entity IS NOT NULL;
+CREATE TABLE outcomes (
+    prediction_id bigint PRIMARY KEY, outcome integer NOT NULL, observed_at double precision NOT NULL,
+    received_at double precision NOT NULL, corrections integer NOT NULL DEFAULT 0, previous integer,
+    replica text NOT NULL);
 """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

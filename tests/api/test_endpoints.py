@@ -299,6 +299,7 @@ def test_openapi_record_schema_follows_the_served_model(api, registry_copy, telc
         "/metrics/system",
         "/metrics/kpis",
         "/metrics/feature-distribution",
+        "/outcomes",
     ):
         assert path in document["paths"]
     body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from lib.api.common import ApiError, _strict_parse, parse_json
 from lib.model.inference import score_batch
+from lib.monitoring.ids import parse_id
 from lib.monitoring.log import prediction_log
 from tests.helpers import strict
 
@@ -73,16 +74,22 @@ def test_a_big_batch_answers_what_the_record_path_answers_and_logs_it(api, regis
     body = strict(response)
     expected = [p.to_dict() for p in score_batch(batch, telco_model, explain=True).predictions()]
     assert body["count"] == len(batch) == len(body["predictions"])
+    ids = [parse_id(p["prediction_id"]) for p in body["predictions"]]
     for mine, theirs in zip(body["predictions"], json.loads(json.dumps(expected)), strict=True):
         assert abs(mine.pop("probability") - theirs.pop("probability")) <= 1e-9
         mine_reasons, their_reasons = mine.pop("reasons"), theirs.pop("reasons")
         assert [r["feature"] for r in mine_reasons] == [r["feature"] for r in their_reasons]
         mine.pop("latency_ms"), theirs.pop("latency_ms")
+        assert mine.pop("prediction_id") and theirs.pop("prediction_id") == ""
         assert mine == theirs
     assert any(w["code"] == "unseen_category" for w in body["predictions"][7]["warnings"])
     log = prediction_log()
     log.flush()
     assert log.totals().get("api") == len(batch)
+    scores = dict(log.store._read("SELECT prediction_id, entity FROM scores"))
+    assert sorted(scores) == sorted(ids) == sorted(set(ids))  # every prediction kept for its outcome
+    with_id = next(i for i, record in enumerate(batch) if "customerID" in record)
+    assert scores[ids[with_id]] == "0001-ABCD" and list(scores.values()).count(None) == len(batch) - 1
     features = [json.loads(row[0]) for row in log.store._read("SELECT features FROM predictions")]
     assert sum(1 for f in features if "never seen" in f.values()) == 1  # the category as it was sent
 

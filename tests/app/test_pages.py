@@ -428,3 +428,17 @@ def test_health_page_on_a_shared_store_shows_every_replica(open_page, env, regis
     assert dict(zip(replicas["replica"], replicas["requests"], strict=True)) == {"replica-a": 3, "replica-b": 5}
     text = " ".join(m.value for m in at.markdown)
     assert "PostgreSQL database, shared by replicas" in text and "replica-a" in text
+
+
+def test_the_form_shows_its_prediction_id_and_logs_the_id_column_given(open_page, registry_copy):
+    from lib.monitoring.ids import parse_id
+    from lib.monitoring.log import prediction_log
+
+    at = open_page(registry_copy, "predict")
+    at.text_input(key="id_customerID").set_value("F-77")
+    at.button[0].click().run()
+    caption = next(c.value for c in at.caption if c.value.startswith("Prediction id"))
+    prediction_id = parse_id(caption.split("`")[1])
+    log = prediction_log()
+    log.flush()
+    assert log.store._read("SELECT entity FROM scores WHERE prediction_id = ?", (prediction_id,)) == [("F-77",)]

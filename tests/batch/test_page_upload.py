@@ -15,6 +15,7 @@ import lib.batch.upload
 from lib.batch.files import BatchInputError
 from lib.batch.upload import score_uploaded_file
 from lib.model.inference import score_batch
+from lib.monitoring.ids import parse_id
 from lib.monitoring.log import prediction_log
 from lib.serving.csv_io import read_csv_bytes
 from lib.settings import PROJECT_ROOT
@@ -73,6 +74,12 @@ def test_a_streamed_upload_scores_refuses_and_warns_as_one_pass_and_downloads_ev
     assert set(kept.index[kept["warnings"] != ""]) == warned and warned  # the same rows carry warnings
     assert download.loc[9, "customerID"] == "'=HYPERLINK(1)"  # a spreadsheet will not run it
     assert scored.download.path.read_bytes().count(b"\r\n") == 7044
+    ids = kept["prediction_id"].map(parse_id)  # every scored row's id, none for a refused one
+    assert ids.notna().all() and ids.is_unique and (download.loc[sorted(refused), "prediction_id"] == "").all()
+    log = prediction_log()
+    log.flush()
+    logged = dict(log.store._read("SELECT prediction_id, entity FROM scores"))
+    assert [logged[i] for i in ids] == kept["customerID"].str.removeprefix("'").tolist()  # with its entity
 
 
 @pytest.mark.parametrize(
@@ -101,7 +108,9 @@ def test_the_pages_table_is_exactly_the_riskiest_rows_of_any_filter(
     count, shown = scored.matching(labels, minimum, bands)
     assert count == int(keep.sum())
     assert shown["row"].tolist() == expected["row"].head(40).tolist()
-    assert list(shown.columns[:6]) == ["row", "probability", "label", "confidence", "quality_score", "warnings"]
+    assert list(shown.columns[:7]) == [
+        "row", "prediction_id", "probability", "label", "confidence", "quality_score", "warnings"
+    ]  # fmt: skip
     assert {"customerID", "tenure", "Contract"} <= set(shown.columns) and "error" not in shown.columns
     if len(shown):
         assert shown["tenure"].dtype.kind in "if"  # numbers shown as numbers

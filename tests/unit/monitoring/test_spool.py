@@ -27,8 +27,8 @@ KILLED_AFTER_ANSWERING = textwrap.dedent(
     model = load_model(sys.argv[1])
     log = PredictionLog(Path(sys.argv[2]), 30 * 86400, 1_000_000, spool_dir=Path(sys.argv[3]))
     record = {spec.name: spec.default for spec in model.schema.features}
-    for _ in range(50):
-        log.log_records(model, "api", [record], [score_record(record, model)], 0.05)
+    for i in range(50):
+        log.log_records(model, "api", [record], [score_record(record, model)], 0.05, [1000 + i], [f"c{i}"])
     log.log_failure("api", model.version, 0.1, "invalid_input")
     os.kill(os.getpid(), signal.SIGKILL)
     """
@@ -55,6 +55,8 @@ def test_inputs_answered_by_a_killed_process_are_written_by_the_next_one(tmp_pat
     assert next_process.totals() == {"api": 50}
     assert next_process.store.raw_count() == 51 and next_process.replayed_rows == 51
     assert next_process.system("5m")["errors"] == 1
+    scores = next_process.store._read("SELECT prediction_id, entity FROM scores ORDER BY prediction_id")
+    assert scores == [(1000 + i, f"c{i}") for i in range(50)]  # each with its id and entity, for its outcome
     next_process.flush()  # once only
     assert next_process.store.raw_count() == 51
     next_process.stop()
@@ -103,6 +105,7 @@ KILLED_AFTER_A_BATCH = textwrap.dedent(
     """
     import json, os, signal, sys
     from pathlib import Path
+    import numpy as np
     from lib.api.batch_body import decode_batch
     from lib.model.inference import score_json_columns
     from lib.model_loader import load_model
@@ -118,7 +121,10 @@ KILLED_AFTER_A_BATCH = textwrap.dedent(
     scored = score_json_columns(batch, model)
     texts = {s.name: batch.columns[s.name] for s in model.schema.features if not s.is_numeric}
     labels = scored.table["label"].to_numpy(dtype=object)
-    log.log_columns(model, "api", scored.inputs, scored.table["probability"].to_numpy(), labels, 0.01, texts=texts)
+    probabilities = scored.table["probability"].to_numpy()
+    ids = np.arange(1, 3001, dtype=np.int64) * 7
+    entities = [f"e{i}" if i % 2 else None for i in range(3000)]
+    log.log_columns(model, "api", scored.inputs, probabilities, labels, 0.01, texts=texts, ids=ids, entities=entities)
     os.kill(os.getpid(), signal.SIGKILL)
     """
 )
@@ -132,4 +138,6 @@ def test_a_batch_answered_by_a_killed_process_is_written_by_the_next_one_as_sent
     assert next_process.totals() == {"api": 3000} and next_process.replayed_rows == 3000
     features = [json.loads(row[0]) for row in next_process.store._read("SELECT features FROM predictions")]
     assert sum(1 for f in features if "a category never seen" in f.values()) == 1
+    scores = next_process.store._read("SELECT prediction_id, entity FROM scores ORDER BY prediction_id")
+    assert scores == [(7 * (i + 1), f"e{i}" if i % 2 else None) for i in range(3000)]
     next_process.stop()

@@ -245,14 +245,16 @@ def test_a_version_1_postgresql_store_is_migrated_and_keeps_its_rows(postgres_ur
         connection.execute("CREATE TABLE schema_version (version integer NOT NULL)")
         connection.execute(MIGRATIONS[1])
         connection.execute("INSERT INTO schema_version VALUES (1)")
-    before = PostgresStore(postgres_url, "a")
-    before._migrated = True  # as a replica of version 1 would: it writes without migrating
-    before.write(rows([1.0] * 2), {})
-    before.close()
+        for _ in range(2):  # rows as a replica of version 1 wrote them
+            connection.execute(
+                "INSERT INTO predictions (ts, source, version, latency_ms, outcome, probability, label, features, "
+                "replica) VALUES (1.0, 'api', 'v1', 0.1, 'ok', 0.5, 'Yes', '{}', 'a')"
+            )
     store = PostgresStore(postgres_url, "b")
     store.write(rows([1.0] * 3), {})
     assert store.raw_count() == 5
     with psycopg.connect(postgres_url) as connection:
         assert connection.execute("SELECT max(version) FROM schema_version").fetchone()[0] == POSTGRES_SCHEMA_VERSION
         assert connection.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0  # the table version 2 added
+        assert connection.execute("SELECT count(*) FROM scores").fetchone()[0] == 0  # version 3's
     store.close()
