@@ -90,8 +90,7 @@ class _Summary:
         self.positive: list[np.ndarray] = []
         self.confidence: list[np.ndarray] = []
         self.top = pd.DataFrame()
-        self.value_at_risk = 0.0
-        self.has_value_column = False
+        self.value_at_risk: float | None = None  # stays None when the file has no value column
 
     def __call__(self, batch: BatchScore, out: pa.Table) -> pa.Table:
         """Log the chunk's rows, keep what the page shows, and give back its output rows
@@ -119,9 +118,8 @@ class _Summary:
                     )
         self.refused += len(batch.errors)
         if self.value_column is not None and self.value_column in out.column_names:
-            self.has_value_column = True
             value = pd.to_numeric(out.column(self.value_column).take(at).to_pandas(), errors="coerce")
-            self.value_at_risk += float((probability * value.fillna(0.0).to_numpy()).sum())
+            self.value_at_risk = (self.value_at_risk or 0.0) + float((probability * value.fillna(0.0).to_numpy()).sum())
         self._keep_riskiest(table, at, out)
         self.rows += out.num_rows
         self.scored += len(at)
@@ -162,7 +160,7 @@ class _Summary:
             positive=_joined(self.positive, bool),
             confidence=_joined(self.confidence, np.int8),
             top=self.top if len(self.top) else pd.DataFrame(columns=SHOWN_SCORES),
-            value_at_risk=self.value_at_risk * self.horizon if self.has_value_column else None,
+            value_at_risk=None if self.value_at_risk is None else self.value_at_risk * self.horizon,
             download=download,
         )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -137,7 +138,11 @@ def entity_of(record: Any, id_columns: list[str]) -> str | None:
     or lacks one: the same rule for a logged prediction and an outcome naming it."""
     if not id_columns or not isinstance(record, dict):
         return None
-    values = [record.get(name) for name in id_columns]
+    return entity_of_values([record.get(name) for name in id_columns])
+
+
+def entity_of_values(values: Sequence[Any]) -> str | None:
+    """entity_of for the id columns' values already picked (a row of an upload or a batch)."""
     if any(value is None or value == "" for value in values):
         return None
     return entity_text([str(value) for value in values])

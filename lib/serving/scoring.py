@@ -24,7 +24,7 @@ from lib.model.loaded import LoadedModel
 from lib.model.validation import JsonColumns
 from lib.monitoring.ids import allocator, id_text, id_texts
 from lib.monitoring.log import Source, prediction_log
-from lib.monitoring.outcomes import entity_of
+from lib.monitoring.outcomes import entity_of, entity_of_values
 
 
 def _elapsed_ms(started: float) -> float:
@@ -104,7 +104,7 @@ def score_and_log_columns(
         _elapsed_ms(started) / batch.rows,
         texts=texts,
         ids=ids,
-        entities=column_entities(batch.id_values, model.schema.id_columns, batch.rows),
+        entities=column_entities(batch.id_values, model.schema.id_columns),
     )
     return replace(scored, prediction_ids=id_texts(ids))
 
@@ -133,19 +133,18 @@ def log_scored_rows(
             batch_rows=batch_rows,
             batch_offset=batch_offset,
             ids=ids,
-            entities=column_entities(id_values or {}, model.schema.id_columns, len(batch.table)),
+            entities=column_entities(id_values or {}, model.schema.id_columns),
         )
     if batch.errors:
         prediction_log().log_failure("batch", model.version, share_ms, "invalid_input", rows=len(batch.errors))
     return id_texts(ids)
 
 
-def column_entities(id_values: dict[str, list[Any]], id_columns: list[str], rows: int) -> list[str | None] | None:
+def column_entities(id_values: dict[str, list[Any]], id_columns: list[str]) -> list[str | None] | None:
     """Each row's entity from the id columns' values (None: the input had not all of them)."""
     if not id_columns or any(name not in id_values for name in id_columns):
         return None
-    values = [id_values[name] for name in id_columns]
-    return [entity_of(dict(zip(id_columns, row, strict=True)), id_columns) for row in zip(*values, strict=True)]
+    return [entity_of_values(row) for row in zip(*(id_values[name] for name in id_columns), strict=True)]
 
 
 def _labels(batch: BatchScore, model: LoadedModel) -> np.ndarray:
