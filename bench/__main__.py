@@ -18,6 +18,7 @@ from bench import (
     inference,
     memory,
     monitoring,
+    outcomes,
     replicas,
     retrain,
     stalls,
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             "inference": lambda: inference.run(model, config, quick=quick),
             "trees": lambda: trees.run(model, config, PROJECT_ROOT, workspace, quick),
             "monitoring": lambda: monitoring.run(model, workspace, quick),
+            "outcomes": lambda: outcomes.run(model, workspace, quick),
             "replicas": lambda: replicas.run(model, PROJECT_ROOT, model_uri, workspace, quick),
             "dashboard": lambda: (
                 dashboard.submit_script_time(PROJECT_ROOT, model_uri, quick)

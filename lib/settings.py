@@ -46,6 +46,13 @@ class Settings:
     header_timeout_s: float
     session_reconnect_s: float
     job_lease_s: float
+    decay_metric: str  # the realised metric the decay alert compares with the test split's
+    decay_tolerance: float
+    decay_window: str
+    decay_check_s: float
+    alert_webhook_url: str | None
+    alert_webhook_timeout_s: float
+    alert_webhook_retries: int
 
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -93,8 +100,17 @@ ENV_KEYS = (
     "SESSION_RECONNECT_S",
     "REPLICA_ID",
     "JOB_LEASE_S",
+    "DECAY_METRIC",
+    "DECAY_TOLERANCE",
+    "DECAY_WINDOW",
+    "DECAY_CHECK_S",
+    "ALERT_WEBHOOK_URL",
+    "ALERT_WEBHOOK_TIMEOUT_S",
+    "ALERT_WEBHOOK_RETRIES",
 )
 PROMOTION_METRICS = ("roc_auc", "pr_auc", "f1", "accuracy", "precision", "recall", "brier", "log_loss")
+DECAY_METRICS = ("roc_auc", "pr_auc", "f1", "accuracy", "precision", "recall", "brier")
+DECAY_WINDOWS = ("7d", "30d", "90d")  # lib.monitoring.live.LIVE_WINDOWS
 
 
 _current: Settings | None = None
@@ -188,6 +204,8 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
     promotion_metric = env.get("PROMOTION_METRIC", "roc_auc").strip().lower()
     if promotion_metric not in PROMOTION_METRICS:
         raise SettingsError(f"PROMOTION_METRIC must be one of {', '.join(PROMOTION_METRICS)}, not {promotion_metric!r}")
+    decay_metric = _choice(env, "DECAY_METRIC", "roc_auc", DECAY_METRICS)
+    decay_window = _choice(env, "DECAY_WINDOW", "30d", DECAY_WINDOWS)
     return Settings(
         data_config=data_config,
         model_uri=model_uri,
@@ -212,4 +230,34 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
         header_timeout_s=_bounded(env, "HEADER_TIMEOUT_S", 30.0, 0.1, 3600.0, float),
         session_reconnect_s=_bounded(env, "SESSION_RECONNECT_S", 120.0, 1.0, 86_400.0, float),
         job_lease_s=_bounded(env, "JOB_LEASE_S", 30.0, 2.0, 3600.0, float),
+        decay_metric=decay_metric,
+        decay_tolerance=_bounded(env, "DECAY_TOLERANCE", 0.05, 0.0, 1.0, float),
+        decay_window=decay_window,
+        decay_check_s=_bounded(env, "DECAY_CHECK_S", 60.0, 1.0, 86_400.0, float),
+        alert_webhook_url=_webhook_url(env.get("ALERT_WEBHOOK_URL", "")),
+        alert_webhook_timeout_s=_bounded(env, "ALERT_WEBHOOK_TIMEOUT_S", 5.0, 0.1, 60.0, float),
+        alert_webhook_retries=_bounded(env, "ALERT_WEBHOOK_RETRIES", 3, 0, 10),
     )
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, default).strip().lower()
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {value[:40]!r}")
+    return value
+
+
+def _webhook_url(raw: str) -> str | None:
+    """An http(s) URL with a host, or None when unset; never echoed (it may hold a secret)."""
+    from urllib.parse import urlsplit
+
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(c in raw for c in "\r\n "):
+        raise SettingsError("ALERT_WEBHOOK_URL must be an http:// or https:// URL with a host")
+    return raw

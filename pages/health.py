@@ -41,6 +41,8 @@ def show_model_and_store(model: LoadedModel | None, problem: str | None, report:
                 f"- dataset sha256 `{(report['dataset_sha256'] or 'unknown')[:16]}…`"
             )
         st.markdown(f"- uptime {duration(report['uptime_s'])}")
+        if "performance" in report["checks"]:
+            show_performance(report["checks"]["performance"])
         admin = report["checks"]["admin"]
         st.markdown("**Admin access**")
         st.markdown(
@@ -65,6 +67,29 @@ def show_model_and_store(model: LoadedModel | None, problem: str | None, report:
             + f"\n- last write {when(store['last_write_at'])}"
             + f"\n- {batch_rule(store['batch_raw_rows'], store['counted_rows'])}"
         )
+
+
+def show_performance(check: dict[str, Any]) -> None:
+    """The decay alert's last verdict (realised metric against the test split's)."""
+    st.markdown("**Realised performance**")
+    state = {"ok": ":green[ok]", "degraded": ":orange[degraded]", "unknown": "unknown"}[check["state"]]
+    lines = [f"- {state}" + (f": {check['reason']}" if check["reason"] else "")]
+    if check.get("live") is not None:
+        lines.append(
+            f"- {check['metric']} {check['live']:.3f} over {check['window']} against {check['test']:.3f} on the test "
+            f"split (tolerance {check['tolerance']:g}), checked {when(check['checked_at'])}"
+        )
+    webhook = check["webhook"]
+    if webhook["configured"]:
+        last = webhook["last"]
+        lines.append(
+            f"- alert webhook: delivered {webhook['delivered']:,}, failed {webhook['failed']:,}"
+            + (f"; last {last['event']} {'delivered' if last['delivered'] else 'failed: ' + str(last['problem'])}"
+               if last else "")
+        )  # fmt: skip
+    if check["problem"]:
+        lines.append(f"- not checked: {check['problem']}")
+    st.markdown("\n".join(lines))
 
 
 def batch_rule(cap: int | None, counted: int) -> str:

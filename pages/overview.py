@@ -3,6 +3,7 @@
 import streamlit as st
 
 from lib.business.portfolio import campaign_defaults, revenue_at_risk
+from lib.monitoring.decay import decay_watcher
 from lib.monitoring.log import prediction_log
 from lib.monitoring.store import StoreUnavailable
 from lib.ui.helpers import money, outcome, percent, reference_customers, served_model
@@ -15,6 +16,11 @@ st.caption(
     f"Model **{model.version}** ({metadata.model.family.replace('_', ' ')}), trained "
     f"{metadata.created_at} on {metadata.dataset.name} ({metadata.dataset.rows_used:,} rows)"
 )
+
+performance = decay_watcher().status(model.version)
+if not performance["ok"]:
+    st.error(f"**Model performance degraded.** {performance['reason']}.", icon=":material/trending_down:")
+    st.page_link("pages/performance.py", label="See the live view on Model performance", icon=":material/insights:")
 
 campaign = campaign_defaults(model)
 portfolio = reference_customers(model)
@@ -60,7 +66,8 @@ st.markdown(
     """
 - **Predict**: score one customer from a form, see why, and explore what-if changes.
 - **Batch scoring**: upload a CSV, score every valid row, see the refused ones, download the result.
-- **Model performance**: metrics, curves, feature importance, and a threshold slider.
+- **Model performance**: metrics, curves, feature importance, a threshold slider, and the live view: how the model
+  did on the predictions whose real outcome came back.
 - **Business KPIs**: predicted rate and value at stake by segment, the customers to act on first, a campaign simulator.
 - **Feature distributions**: what training saw for each feature, the recent inputs overlaid, and drift (PSI).
 - **Health**: the service's state, latency, error rate and throughput, and the recent errors.

@@ -1,20 +1,25 @@
-"""Model performance: test-split metrics, curves, importance, and a threshold slider."""
+"""Model performance: test-split metrics, curves, importance, and a threshold slider; or
+the live view: realised figures on the predictions whose outcome came back, and an
+upload to record outcomes."""
 
 import pandas as pd
 import streamlit as st
 
 from lib.business.portfolio import business_optimal_threshold, threshold_row
+from lib.monitoring.decay import decay_watcher
+from lib.monitoring.live import LIVE_WINDOWS
+from lib.monitoring.log import prediction_log
+from lib.monitoring.outcomes import OutcomeFileError, csv_items
+from lib.monitoring.store import StoreUnavailable
+from lib.settings import get_settings
 from lib.ui import charts
-from lib.ui.helpers import candidates_table, money, served_model
+from lib.ui.helpers import admin_access, candidates_table, money, served_model
 from lib.ui.wording import wording
 
 st.title("Model performance")
 model = served_model()
 kpis, schema = model.kpis, model.schema
-metrics = kpis.metrics
-st.caption(f"All figures are on the untouched test split ({metrics['rows']:,} rows) of model {model.version}.")
-
-names = {
+NAMES = {
     "accuracy": "Accuracy",
     "precision": "Precision",
     "recall": "Recall",
@@ -24,6 +29,133 @@ names = {
     "brier": "Brier score (lower is better)",
     "log_loss": "Log loss (lower is better)",
 }
+
+
+def record_outcomes_form() -> None:
+    """Upload real outcomes (a CSV, as POST /outcomes takes it): an admin action."""
+    settings = get_settings()
+    with st.expander("Record real outcomes (CSV)"):
+        st.caption(
+            "One row per outcome: `prediction_id` (or the dataset's id columns: "
+            f"{', '.join(f'`{name}`' for name in schema.id_columns) or 'none in this config'}), `outcome` "
+            f"({schema.positive_label} or {schema.negative_label}, true/false, 1/0) and optionally `observed_at` "
+            f"(ISO 8601 or epoch seconds). At most {settings.max_outcomes:,} rows a file."
+        )
+        token = (
+            st.text_input("Admin token", type="password", key="outcomes_admin_token") if settings.admin_token else None
+        )
+        access = admin_access(token)
+        upload = st.file_uploader("Outcomes CSV", type=["csv"], key="outcomes_file")
+        if not access.allowed:
+            why = "type the admin token above" if settings.admin_token and not token else access.reason
+            st.warning(f"Recording outcomes is an admin action: {why}.")
+            return
+        if upload is None or not st.button("Record these outcomes", key="record_outcomes"):
+            return
+        try:
+            items = csv_items(upload.getvalue(), settings.max_outcomes)
+            report = prediction_log().record_outcomes(model, items, first_position=1)
+        except OutcomeFileError as exc:
+            st.error(f"The file cannot be read: {exc}")
+            return
+        except StoreUnavailable as exc:
+            st.error(f"The outcomes cannot be recorded now: {exc}")
+            return
+        if report.new or report.corrected:
+            decay_watcher().request_check()  # the realised figures moved
+        st.success(
+            f"{report.recorded:,} of {report.received:,} rows recorded: {report.new:,} new, "
+            f"{report.unchanged:,} unchanged, {report.corrected:,} corrected; {len(report.refused):,} refused."
+        )
+        if report.refused:
+            shown = [refusal.to_dict() for refusal in report.refused[:1000]]
+            st.dataframe(pd.DataFrame(shown), hide_index=True, key="refused_outcomes")
+
+
+def live_view() -> None:
+    """How the served model did on the predictions whose real outcome came back."""
+    window = st.radio("Predictions made in the last", list(LIVE_WINDOWS), index=1, horizontal=True, key="live_window")
+    record_outcomes_form()
+    try:
+        report = prediction_log().live(model, window)
+    except StoreUnavailable as exc:
+        st.warning(f"The monitoring store cannot be read: {exc}")
+        return
+    coverage = report["coverage"]
+    share = f" ({coverage['share']:.1%})" if coverage["share"] is not None else ""
+    st.caption(
+        f"Model {model.version}: of the {coverage['predictions']:,} predictions made since {report['since']} (UTC), "
+        f"{coverage['labelled']:,}{share} have a recorded outcome. Threshold {report['threshold']:.2f}."
+    )
+    if report["withheld"] is not None:
+        st.info(f"No realised figures yet: {report['withheld']}.", icon=":material/hourglass_empty:")
+    else:
+        live, test = report["metrics"], report["test"]
+        cards = st.columns(4)
+        for card, name in zip(cards, ("roc_auc", "precision", "recall", "brier"), strict=True):
+            figure = live[name]
+            card.metric(
+                NAMES[name].split(" (")[0],
+                f"{figure['value']:.3f}",
+                delta=f"{figure['value'] - test[name]:+.3f} vs test" if name in test else None,
+                delta_color="inverse" if name == "brier" else "normal",
+                help=f"95 % interval {figure['low']:.3f} to {figure['high']:.3f}"
+                if figure["low"] is not None
+                else None,
+            )
+        table = pd.DataFrame(
+            {
+                "metric": [NAMES[name] for name in live],
+                "live": [round(figure["value"], 4) for figure in live.values()],
+                "95 % interval": [
+                    f"{figure['low']:.3f} to {figure['high']:.3f}" if figure["low"] is not None else ""
+                    for figure in live.values()
+                ],
+                "test split": [round(test[name], 4) if name in test else None for name in live],
+            }
+        )
+        st.dataframe(table, hide_index=True, key="live_metrics_table")
+        value = report["campaign_value"]
+        if value is not None:
+            test_per = value["test_per_prediction"]
+            st.metric(
+                "Realised campaign value",
+                money(value["realised"], value["currency"]),
+                delta=(
+                    f"{money(value['per_prediction'], value['currency'])} per labelled prediction vs "
+                    f"{money(test_per, value['currency'])} on the test split"
+                    if test_per is not None
+                    else None
+                ),
+                delta_color="off",
+                help=f"Contacting the {value['contacted']:,} labelled predictions at or above the threshold.",
+            )
+    st.plotly_chart(charts.live_series_chart(report["series"], kpis.metrics["roc_auc"]), key="live_series")
+    if report["withheld"] is None:
+        row = st.columns(2)
+        row[0].plotly_chart(charts.live_calibration_chart(report["calibration"], kpis.curves), key="live_calibration")
+        row[1].plotly_chart(
+            charts.confusion_heatmap(report["confusion_matrix"], schema.negative_label, schema.positive_label, "live"),
+            key="live_confusion",
+        )
+    if report["computed_from"] != "rows":
+        st.caption("Computed from daily tallies: the two AUCs count predictions within 0.001 of each other as ties.")
+
+
+view = st.radio(
+    "View",
+    ["Test split", "Live (real outcomes)"],
+    horizontal=True,
+    key="performance_view",
+    label_visibility="collapsed",
+)
+if view != "Test split":
+    live_view()
+    st.stop()
+metrics = kpis.metrics
+st.caption(f"All figures are on the untouched test split ({metrics['rows']:,} rows) of model {model.version}.")
+
+names = NAMES
 left, right = st.columns([1, 1])
 left.dataframe(
     pd.DataFrame({"metric": list(names.values()), "value": [round(metrics[key], 4) for key in names]}),

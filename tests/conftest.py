@@ -92,6 +92,7 @@ def monitoring_db(tmp_path: Path, env: Environment) -> Iterator[Path]:
     folder, never in the project's kpis/; and a test that forgets to set MODEL_URI finds
     no model rather than the committed registry (a retraining job would write into it).
     The process's prediction log is closed after the test: the next one opens its own."""
+    from lib.monitoring.decay import close_decay_watcher
     from lib.monitoring.log import close_prediction_log
 
     path = tmp_path / "monitoring" / "monitoring.sqlite3"
@@ -99,6 +100,7 @@ def monitoring_db(tmp_path: Path, env: Environment) -> Iterator[Path]:
     env.set("KPI_DIR", str(tmp_path / "kpis"))
     env.set("MODEL_URI", str(tmp_path / "no-registry-set-by-this-test"))
     yield path
+    close_decay_watcher()  # before the log: its thread reads the store
     close_prediction_log()
 
 

@@ -88,3 +88,44 @@ def clone_version(registry: Path, source: str, version: str) -> Path:
     metadata.update(version=version, created_at=f"2030-01-0{version[-1]}T00:00:00+00:00")
     (target / METADATA_FILE).write_text(json.dumps(metadata))
     return target
+
+
+class WebhookReceiver:
+    """A real HTTP server on loopback that records every POST it gets; `script` says how
+    to answer each attempt in turn (a status code, or "slow": answer after `slow_s`),
+    then 200 for every later one."""
+
+    def __init__(self, script: list[int | str] | None = None, slow_s: float = 2.0) -> None:
+        import http.server
+        import threading
+
+        self.calls: list[dict] = []  # the bodies of the answered-200 calls
+        self.attempts = 0
+        script_left = list(script or [])
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                receiver.attempts += 1
+                answer = script_left.pop(0) if script_left else 200
+                if answer == "slow":
+                    time.sleep(slow_s)  # the sender gives up before: this attempt counts for nothing
+                    return
+                if answer == 200:
+                    receiver.calls.append(json.loads(body))
+                self.send_response(int(answer))
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -25,6 +25,7 @@ from lib.api.openapi_schemas import (
     record_schema,
 )
 from lib.model.schema import FeatureSchema
+from lib.monitoring.live import DEFAULT_LIVE_WINDOW, LIVE_WINDOWS
 from lib.monitoring.store import WINDOWS
 
 
@@ -301,8 +302,26 @@ def _metrics_paths() -> dict[str, Any]:
         },
         "/metrics/model": {
             "get": {
-                "summary": "Test-split metrics of the served model",
-                "responses": {"200": json_content({"type": "object"}), **error_responses(503)},
+                "summary": "The served model's metrics: on its test split (source=test), or realised on the "
+                "predictions of the window whose outcome came back (source=live: coverage, figures with 95 % "
+                "intervals or the reason they are withheld, campaign value, a daily series, the test figures "
+                "beside them); 503 when the monitoring store cannot be read",
+                "parameters": [
+                    {
+                        "name": "source",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"enum": ["test", "live"], "default": "test"},
+                    },
+                    {
+                        "name": "window",
+                        "in": "query",
+                        "required": False,
+                        "description": "source=live: predictions of the last 7, 30 or 90 days (unused by source=test)",
+                        "schema": {"enum": list(LIVE_WINDOWS), "default": DEFAULT_LIVE_WINDOW},
+                    },
+                ],
+                "responses": {"200": json_content({"type": "object"}), **error_responses(400, 422, 503)},
             }
         },
         "/metrics/system": {

@@ -10,8 +10,6 @@ row (the first 1,000) with its position and why; 200 even when some rows are ref
 
 from __future__ import annotations
 
-import time
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,8 +21,9 @@ LISTED_REFUSALS = 1000
 
 
 async def record_outcomes(request: Request) -> Response:
+    from lib.monitoring.decay import decay_watcher
     from lib.monitoring.log import prediction_log
-    from lib.monitoring.outcomes import OutcomeChecker, OutcomeFileError, csv_items
+    from lib.monitoring.outcomes import OutcomeFileError, csv_items
     from lib.monitoring.store import StoreUnavailable
 
     require_admin(request)
@@ -52,11 +51,11 @@ async def record_outcomes(request: Request) -> Response:
                 [{"code": "too_many"}],
             )
         first_position = 0
-    received_at = time.time()
-    checked = OutcomeChecker(model.schema, received_at).check(items, first_position)
-    store = prediction_log().store
+    log = prediction_log()
     try:
-        report = await run_in_threadpool(store.record_outcomes, checked.rows, checked.refused, received_at)
+        report = await run_in_threadpool(log.record_outcomes, model, items, first_position)
     except StoreUnavailable as exc:
         raise ApiError(503, f"the outcomes cannot be recorded now: {exc}") from None
+    if report.new or report.corrected:
+        decay_watcher().request_check()  # the realised figures moved
     return json_response(report.to_dict(LISTED_REFUSALS))

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -100,8 +101,35 @@ async def metrics(request: Request) -> Response:
     return json_response({"model": _model_metrics(model), "system": _system(window), "kpis": _kpis(model)})
 
 
+def _live_metrics(model: LoadedModel, window: str) -> dict[str, Any]:
+    from lib.monitoring.log import prediction_log
+
+    return _store_read(lambda: prediction_log().live(model, window))
+
+
+def live_window_param(request: Request) -> str:
+    from lib.monitoring.live import DEFAULT_LIVE_WINDOW, LIVE_WINDOWS
+
+    window = request.query_params.get("window", DEFAULT_LIVE_WINDOW)
+    if window not in LIVE_WINDOWS:
+        raise ApiError(
+            422,
+            f"window must be one of {', '.join(LIVE_WINDOWS)} (source=live), not {window[:20]!r}",
+            [{"field": "window", "allowed": list(LIVE_WINDOWS)}],
+        )
+    return window
+
+
 async def metrics_model(request: Request) -> Response:
-    return json_response(_model_metrics(await served_model()))
+    """The test split's figures (source=test, the default) or the realised ones (source=live)."""
+    source = request.query_params.get("source", "test")
+    if source not in ("test", "live"):
+        raise ApiError(422, f"source must be test or live, not {source[:20]!r}", [{"field": "source"}])
+    window = live_window_param(request)  # checked with either source: a wrong one is never ignored
+    model = await served_model()
+    if source == "live":
+        return json_response(await run_in_threadpool(_live_metrics, model, window))
+    return json_response(_model_metrics(model))
 
 
 async def metrics_system(request: Request) -> Response:

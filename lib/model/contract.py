@@ -120,6 +120,19 @@ class BusinessSettings:
     def is_conversion(self) -> bool:
         return self.kind == "conversion"
 
+    def profit(self, contacted: int, contacted_positive_value: float) -> float:
+        """What contacting `contacted` people earns, when the positives among them are worth
+        `contacted_positive_value` a month together.
+
+        Each contact costs contact_cost + offer_cost. Retention: a contacted positive (who
+        would have left) stays with probability offer_success_rate, keeping value x
+        horizon_months. Conversion: a contacted positive brings value once, of which the
+        uplift share is owed to the contact (horizon_months is 1, the uplift is stored as
+        offer_success_rate): the same sum.
+        """
+        saved = self.offer_success_rate * self.horizon_months * contacted_positive_value
+        return saved - contacted * (self.contact_cost + self.offer_cost)
+
     @classmethod
     def read(cls, fields: _Fields) -> BusinessSettings:
         return cls(

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from lib.model.inference import Prediction
     from lib.model.loaded import LoadedModel
     from lib.model.validation import EncodedColumns
+    from lib.monitoring.matching import OutcomeReport
 
 logger = logging.getLogger(__name__)
 
@@ -441,6 +442,21 @@ class PredictionLog:
                 model.kpis.threshold_table, store.probability_counts(model.version, since)
             ),
         }
+
+    def record_outcomes(self, model: LoadedModel, items: list[Any], first_position: int = 0) -> OutcomeReport:
+        """Check outcome rows (a JSON list's objects, or csv_items' with first_position 1)
+        against the served model's dataset, match and record them (raises StoreUnavailable)."""
+        from lib.monitoring.outcomes import OutcomeChecker
+
+        received_at = time.time()
+        checked = OutcomeChecker(model.schema, received_at).check(items, first_position)
+        return self.store.record_outcomes(checked.rows, checked.refused, received_at)
+
+    def live(self, model: LoadedModel, window: str) -> dict[str, Any]:
+        """Realised performance of the served version over a window (lib.monitoring.live)."""
+        from lib.monitoring.live import live_report
+
+        return live_report(self._readable(), model, window)
 
     def pending_rows(self) -> int:
         """Rows logged and not written yet (in the queue or waiting for the store)."""

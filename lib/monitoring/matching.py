@@ -10,12 +10,16 @@ SQL runs on SQLite and PostgreSQL (`?` placeholders, explicit casts).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
 
 from lib.monitoring.outcomes import OutcomeRow, RefusedRow
+from lib.monitoring.tally import Tally
 
+DAY = 86_400
 LOOKUP_CHUNK = 2_000  # rows per lookup query (SQLite allows 32,766 parameters)
 
 UPSERT = (
@@ -33,6 +37,7 @@ class Transaction(Protocol):
 
     def query(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]: ...
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def merge_tallies(self, deltas: Mapping[tuple[int, str], Tally], replica: str) -> None: ...
 
 
 @dataclass
@@ -71,15 +76,27 @@ def _values(width: int, count: int, casts: Sequence[str]) -> str:
     return ", ".join([row] * count)
 
 
-def _known_ids(transaction: Transaction, ids: Sequence[int]) -> set[int]:
-    known: set[int] = set()
+class Scored(NamedTuple):
+    """What recording an outcome needs of its prediction."""
+
+    ts: float
+    version: str
+    probability: float
+    value: float | None
+    outcome: int | None  # the outcome recorded before, if any
+
+
+def scored_predictions(transaction: Transaction, ids: Sequence[int]) -> dict[int, Scored]:
+    """The kept predictions among `ids`, with the outcome each already has."""
+    found: dict[int, Scored] = {}
     for part in _chunks(sorted(set(ids))):
         sql = (
             f"WITH asked(pid) AS (VALUES {_values(1, len(part), ['BIGINT'])}) "
-            "SELECT s.prediction_id FROM asked JOIN scores s ON s.prediction_id = asked.pid"
+            "SELECT s.prediction_id, s.ts, s.version, s.probability, s.value, o.outcome FROM asked "
+            "JOIN scores s ON s.prediction_id = asked.pid LEFT JOIN outcomes o ON o.prediction_id = s.prediction_id"
         )
-        known.update(pid for (pid,) in transaction.query(sql, list(part)))
-    return known
+        found.update({row[0]: Scored(*row[1:]) for row in transaction.query(sql, list(part))})
+    return found
 
 
 def _by_entity(transaction: Transaction, rows: Sequence[OutcomeRow]) -> dict[int, int]:
@@ -97,24 +114,14 @@ def _by_entity(transaction: Transaction, rows: Sequence[OutcomeRow]) -> dict[int
     return found
 
 
-def _existing(transaction: Transaction, ids: Sequence[int]) -> dict[int, int]:
-    outcomes: dict[int, int] = {}
-    for part in _chunks(ids):
-        sql = (
-            f"WITH asked(pid) AS (VALUES {_values(1, len(part), ['BIGINT'])}) "
-            "SELECT o.prediction_id, o.outcome FROM asked JOIN outcomes o ON o.prediction_id = asked.pid"
-        )
-        outcomes.update(dict(transaction.query(sql, list(part))))
-    return outcomes
-
-
 def record_outcomes(
     transaction: Transaction, rows: Sequence[OutcomeRow], received_at: float, replica: str, refused: list[RefusedRow]
 ) -> OutcomeReport:
     """Match `rows` (checked; `refused`: those the checks refused) and record them."""
     report = OutcomeReport(received=len(rows) + len(refused), refused=list(refused))
-    known = _known_ids(transaction, [row.prediction_id for row in rows if row.prediction_id is not None])
+    scored = scored_predictions(transaction, [row.prediction_id for row in rows if row.prediction_id is not None])
     by_entity = _by_entity(transaction, [row for row in rows if row.prediction_id is None])
+    scored.update(scored_predictions(transaction, [pid for pid in by_entity.values() if pid not in scored]))
     matched: dict[int, OutcomeRow] = {}  # the last row naming a prediction wins
     for row in rows:
         pid = row.prediction_id if row.prediction_id is not None else by_entity.get(row.position)
@@ -122,7 +129,7 @@ def record_outcomes(
             report.refused.append(
                 RefusedRow(row.position, "no_prediction", "no prediction for this entity at or before observed_at")
             )
-        elif row.prediction_id is not None and pid not in known:
+        elif pid not in scored:
             report.refused.append(
                 RefusedRow(row.position, "unknown_prediction", "no prediction with this id is kept (90 days)")
             )
@@ -130,10 +137,10 @@ def record_outcomes(
             if pid in matched:
                 report.unchanged += 1  # named twice in one batch: counted once, the last one recorded
             matched[pid] = row
-    existing = _existing(transaction, list(matched))
     writes = []
+    taken_back: dict[int, int] = {}  # corrected predictions: the outcome their tally counted
     for pid, row in matched.items():
-        before = existing.get(pid)
+        before = scored[pid].outcome
         if before is None:
             report.new += 1
         elif before == row.outcome:
@@ -141,8 +148,36 @@ def record_outcomes(
             continue
         else:
             report.corrected += 1
+            taken_back[pid] = before
         writes.append((pid, row.outcome, row.observed_at, received_at, replica))
     if writes:
         transaction.execute_many(UPSERT, writes)
+        added = {pid: outcome for pid, outcome, *_ in writes}
+        transaction.merge_tallies(tally_deltas(scored, added, taken_back), replica)
     report.refused.sort(key=lambda refusal: refusal.position)
     return report
+
+
+def tally_deltas(
+    scored: Mapping[int, Scored], added: Mapping[int, int], taken_back: Mapping[int, int]
+) -> dict[tuple[int, str], Tally]:
+    """What recording outcomes changes in the tallies, per (day of the prediction, version):
+    `added` prediction id -> outcome now counted; `taken_back` -> outcome counted before."""
+    deltas: dict[tuple[int, str], Tally] = {}
+    for outcomes, sign in ((added, 1.0), (taken_back, -1.0)):
+        known = [(pid, outcome) for pid, outcome in outcomes.items() if pid in scored]
+        if not known:
+            continue
+        predictions = [scored[pid] for pid, _ in known]
+        y = np.array([outcome for _, outcome in known], dtype=np.int64)
+        p = np.array([prediction.probability for prediction in predictions])
+        value = np.array([np.nan if x.value is None else x.value for x in predictions])
+        days = (np.array([prediction.ts for prediction in predictions]) // DAY * DAY).astype(np.int64)
+        versions = np.array([prediction.version for prediction in predictions], dtype=object)
+        for version in set(versions.tolist()):
+            of_version = versions == version
+            for day in np.unique(days[of_version]).tolist():
+                rows = of_version & (days == day)
+                delta = Tally.of(y[rows], p[rows], value[rows], sign)
+                deltas[(day, version)] = deltas[(day, version)] + delta if (day, version) in deltas else delta
+    return deltas

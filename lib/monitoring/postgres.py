@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from lib.monitoring.alerts import claim_transition
 from lib.monitoring.matching import OutcomeReport, record_outcomes
 from lib.monitoring.outcomes import OutcomeRow, RefusedRow
 from lib.monitoring.rollups import (
@@ -44,12 +45,16 @@ from lib.monitoring.store import (
     RAW_MAX_AGE_S,
     RAW_MAX_ROWS,
     ROLLUP_MAX_AGE_S,
+    SCORE_COLUMNS,
     TRIM_TO_SHARE,
     RollupReader,
     StoreUnavailable,
+    backfill_tallies,
+    prune_outcomes_sql,
     prune_scores_sql,
 )
-from lib.storage.postgres import SchemaTooNew, describe, failure_reason, migrate
+from lib.monitoring.tally import Tally
+from lib.storage.postgres import MIGRATION_LOCK, SchemaTooNew, describe, failure_reason, migrate
 
 T = TypeVar("T")
 
@@ -124,6 +129,7 @@ class PostgresStore(RollupReader):
         if not self._migrated:
             try:
                 self._run("migrating", migrate)
+                self._run("tallying outcomes in", _backfill_tallies)
             except SchemaTooNew as exc:
                 raise StoreUnavailable(str(exc)) from None
             self._migrated = True
@@ -171,7 +177,7 @@ class PostgresStore(RollupReader):
                     cursor.execute(
                         "CREATE TEMPORARY TABLE IF NOT EXISTS new_scores (LIKE scores) ON COMMIT DELETE ROWS"
                     )
-                    with cursor.copy("COPY new_scores FROM STDIN") as copy:
+                    with cursor.copy(f"COPY new_scores ({SCORE_COLUMNS}) FROM STDIN") as copy:
                         for score in scores:
                             copy.write_row((*score, replica))
                     cursor.execute("INSERT INTO scores SELECT * FROM new_scores ON CONFLICT DO NOTHING")
@@ -193,6 +199,14 @@ class PostgresStore(RollupReader):
         return self._run(
             "recording outcomes in",
             lambda connection: record_outcomes(_PgTransaction(connection), rows, received_at, self.replica, refused),
+        )
+
+    def alert_transition(self, name: str, state: str, version: str, reason: str | None, at: float) -> str | None:
+        """Record an alert's state; what it replaced when this call changed it (lib.monitoring.decay)."""
+        self.open()
+        return self._run(
+            "recording an alert in",
+            lambda connection: claim_transition(_PgTransaction(connection), name, state, version, reason, at),
         )
 
     def prune(
@@ -221,6 +235,8 @@ class PostgresStore(RollupReader):
             connection.execute("DELETE FROM feature_counts WHERE hour < %s", (now - rollup_max_age_s,))
             sql, parameters = prune_scores_sql(now - rollup_max_age_s)
             removed["scores"] = connection.execute(sql.replace("?", "%s"), parameters).rowcount
+            for statement, values in prune_outcomes_sql(now - rollup_max_age_s):
+                connection.execute(statement.replace("?", "%s"), values)
             return removed
 
         return self._run("pruning", work)
@@ -300,6 +316,17 @@ def _delete_oldest(connection: Any, rows: int) -> int:
     ).rowcount
 
 
+def _backfill_tallies(connection: Any) -> None:
+    """Outcomes recorded under schema 3 have no tallies: make them once (a replica that
+    finds outcomes and no tallies does it under the migration lock; the others then find
+    tallies)."""
+    if connection.execute("SELECT EXISTS (SELECT 1 FROM outcome_stats)").fetchone()[0]:
+        return
+    connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+    if not connection.execute("SELECT EXISTS (SELECT 1 FROM outcome_stats)").fetchone()[0]:
+        backfill_tallies(_PgTransaction(connection))
+
+
 class _PgTransaction:
     """The matching's queries on one connection (its `?` placeholders made psycopg's)."""
 
@@ -312,3 +339,23 @@ class _PgTransaction:
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self.connection.cursor() as cursor:
             cursor.executemany(sql.replace("?", "%s"), rows)
+
+    def execute(self, sql: str, parameters: Sequence[Any]) -> int:
+        return int(self.connection.execute(sql.replace("?", "%s"), parameters).rowcount)
+
+    def merge_tallies(self, deltas: Mapping[tuple[int, str], Tally], replica: str) -> None:
+        """Create each row empty if new, lock it, write the sum (in one key order: two
+        writers with one REPLICA_ID cannot deadlock)."""
+        for (day, version), delta in sorted(deltas.items()):
+            key = (day, version, replica)
+            self.connection.execute(
+                "INSERT INTO outcome_stats VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (*key, Tally.empty().to_bytes()),
+            )
+            (old,) = self.connection.execute(
+                "SELECT tally FROM outcome_stats WHERE day = %s AND version = %s AND replica = %s FOR UPDATE", key
+            ).fetchone()
+            self.connection.execute(
+                "UPDATE outcome_stats SET tally = %s WHERE day = %s AND version = %s AND replica = %s",
+                ((Tally.from_bytes(old) + delta).to_bytes(), *key),
+            )

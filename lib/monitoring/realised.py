@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from lib.monitoring.tally import Tally, bin_of
+
 MIN_OUTCOMES = 100  # labelled predictions below which no figure is given
 MIN_PER_CLASS = 10  # and of each outcome (AUC, recall and precision need both)
 Z95 = 1.959963984540054
@@ -43,6 +45,7 @@ class Realised:
     figures: dict[str, Figure] = field(default_factory=dict)
     confusion: dict[str, int] = field(default_factory=dict)
     calibration: list[dict[str, float]] = field(default_factory=list)
+    flagged_positive_value: float = 0.0  # business value of the positives at or above the threshold
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,10 +63,12 @@ def realised_metrics(
     outcome: np.ndarray,
     probability: np.ndarray,
     threshold: float,
+    value: np.ndarray | None = None,
     min_outcomes: int = MIN_OUTCOMES,
     min_per_class: int = MIN_PER_CLASS,
 ) -> Realised:
-    """outcome: 1 for the positive label, 0 for the other; probability: the one logged."""
+    """outcome: 1 for the positive label, 0 for the other; probability: the one logged;
+    value: each prediction's business value (NaN or None when unknown)."""
     y = np.asarray(outcome, dtype=np.int8)
     p = np.asarray(probability, dtype=np.float64)
     rows, positives = len(y), int(y.sum())
@@ -73,19 +78,79 @@ def realised_metrics(
     flagged = p >= threshold
     tp = int(np.count_nonzero(flagged & (y == 1)))
     fp = int(np.count_nonzero(flagged)) - tp
+    hit_value = 0.0 if value is None else float(np.nansum(np.asarray(value, np.float64)[flagged & (y == 1)]))
+    return _assembled(
+        rows,
+        positives,
+        tp,
+        fp,
+        threshold,
+        roc_auc(y, p),
+        average_precision(y, p),
+        _mean_interval((p - y) ** 2),
+        calibration_bins(y, p),
+        hit_value,
+    )
+
+
+def realised_from_tally(
+    tally: Tally, threshold: float, min_outcomes: int = MIN_OUTCOMES, min_per_class: int = MIN_PER_CLASS
+) -> Realised:
+    """The same figures from a tally (lib.monitoring.tally): exact but for the two AUCs,
+    which count predictions within one 0.001 bin as ties."""
+    counts = tally.counts
+    negatives_by_bin, positives_by_bin = counts[0], counts[1]
+    rows, positives = int(counts.sum()), int(positives_by_bin.sum())
+    reason = _too_few(rows, positives, min_outcomes, min_per_class)
+    if reason is not None:
+        return Realised(rows, positives, threshold, withheld=reason)
+    first = int(bin_of(np.array([threshold]))[0])  # the first bin at or above the threshold
+    tp, fp = int(positives_by_bin[first:].sum()), int(negatives_by_bin[first:].sum())
+    negatives = rows - positives
+    below = np.cumsum(negatives_by_bin) - negatives_by_bin
+    auc = float(np.sum(positives_by_bin * (below + negatives_by_bin / 2)) / (positives * negatives))
+    occupied = np.flatnonzero(counts.sum(axis=0))[::-1]  # each bin one distinct score, highest first
+    hits = np.cumsum(positives_by_bin[occupied])
+    flagged = np.cumsum(counts.sum(axis=0)[occupied])
+    pr_auc = float(np.sum(positives_by_bin[occupied] / positives * hits / flagged))
+    return _assembled(
+        rows,
+        positives,
+        tp,
+        fp,
+        threshold,
+        auc,
+        pr_auc,
+        _brier_from_powers(tally.powers, rows, positives),
+        _calibration_from_tally(tally),
+        float(tally.positive_value[first:].sum()),
+    )
+
+
+def _assembled(
+    rows: int,
+    positives: int,
+    tp: int,
+    fp: int,
+    threshold: float,
+    auc: float,
+    pr_auc: float,
+    brier: Figure,
+    calibration: list[dict[str, float]],
+    hit_value: float,
+) -> Realised:
     fn = positives - tp
     tn = rows - tp - fp - fn
     precision, recall = _ratio(tp, tp + fp), _ratio(tp, positives)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    auc = roc_auc(y, p)
     figures = {
         "accuracy": _wilson(tp + tn, rows),
         "precision": _wilson(tp, tp + fp),
         "recall": _wilson(tp, positives),
         "f1": Figure(f1, None, None),
         "roc_auc": _auc_interval(auc, positives, rows - positives),
-        "pr_auc": Figure(average_precision(y, p), None, None),
-        "brier": _mean_interval((p - y) ** 2),
+        "pr_auc": Figure(pr_auc, None, None),
+        "brier": brier,
     }
     return Realised(
         rows,
@@ -93,13 +158,37 @@ def realised_metrics(
         threshold,
         figures=figures,
         confusion={"tn": tn, "fp": fp, "fn": fn, "tp": tp},
-        calibration=calibration_bins(y, p),
+        calibration=calibration,
+        flagged_positive_value=hit_value,
     )
+
+
+def _brier_from_powers(powers: np.ndarray, rows: int, positives: int) -> Figure:
+    """Mean and interval of (p - y)², from each class's sums of p..p⁴: for y = 1,
+    (1 - p)² = 1 - 2p + p² and (1 - p)⁴ = 1 - 4p + 6p² - 4p³ + p⁴."""
+    (_, n2, _, n4), (p1, p2, p3, p4) = powers
+    squares = n2 + positives - 2 * p1 + p2
+    fourths = n4 + positives - 4 * p1 + 6 * p2 - 4 * p3 + p4
+    mean = squares / rows
+    variance = max((fourths - rows * mean**2) / (rows - 1), 0.0) if rows > 1 else 0.0
+    half = Z95 * math.sqrt(variance / rows)
+    return Figure(float(mean), max(0.0, mean - half), mean + half)
+
+
+def _calibration_from_tally(tally: Tally) -> list[dict[str, float]]:
+    counts = tally.counts.reshape(2, CALIBRATION_BINS, -1).sum(axis=2)  # (class, tenth)
+    rows = counts.sum(axis=0)
+    return [
+        {"low": b / CALIBRATION_BINS, "high": (b + 1) / CALIBRATION_BINS, "rows": int(rows[b]),
+         "predicted": float(tally.tenth_probability[b] / rows[b]), "observed": float(counts[1, b] / rows[b])}
+        for b in range(CALIBRATION_BINS)
+        if rows[b]
+    ]  # fmt: skip
 
 
 def _too_few(rows: int, positives: int, min_outcomes: int, min_per_class: int) -> str | None:
     if rows < min_outcomes:
-        return f"{rows:,} labelled predictions; at least {min_outcomes:,} are needed"
+        return f"{rows:,} labelled prediction{'' if rows == 1 else 's'}; at least {min_outcomes:,} are needed"
     if min(positives, rows - positives) < min_per_class:
         return (
             f"{positives:,} positive and {rows - positives:,} negative outcomes; "

@@ -41,6 +41,7 @@ class LoggedRow(NamedTuple):
     features: str | None  # JSON object of the scored inputs (features_json)
     prediction_id: int | None = None  # a scored prediction's (lib.monitoring.ids)
     entity: str | None = None  # the dataset's id columns' values, when the input had them
+    value: float | None = None  # the business value column's, for the realised campaign value
 
 
 _encode = msgspec.json.Encoder(enc_hook=str).encode
@@ -63,6 +64,7 @@ class CountedRows(NamedTuple):
     labels: np.ndarray  # object array of the predicted labels
     ids: np.ndarray | None = None  # their prediction ids (int64)
     entities: list[str | None] | None = None
+    values: np.ndarray | None = None  # the business value column's (float64, NaN when unknown)
 
 
 def latency_histogram(latencies_ms: Iterable[float]) -> np.ndarray:
@@ -242,14 +244,15 @@ def system_report(stats: StatsRows, window: str, now: float) -> dict[str, Any]:
     }
 
 
-ScoreRow = tuple[int, float, str, str, str | None, float]  # prediction_id, ts, version, source, entity, probability
+# prediction_id, ts, version, source, entity, probability, value
+ScoreRow = tuple[int, float, str, str, str | None, float, float | None]
 
 
 def score_rows(rows: Iterable[LoggedRow], counted: Iterable[CountedRows] = ()) -> list[ScoreRow]:
     """Every scored prediction with an id, kept raw or only counted: what an outcome is
     matched to (the `scores` table)."""
     found: list[ScoreRow] = [
-        (row.prediction_id, row.ts, row.version, row.source, row.entity, row.probability)
+        (row.prediction_id, row.ts, row.version, row.source, row.entity, row.probability, row.value)
         for row in rows
         if row.prediction_id is not None and row.probability is not None
     ]
@@ -257,6 +260,9 @@ def score_rows(rows: Iterable[LoggedRow], counted: Iterable[CountedRows] = ()) -
         if part.ids is None:
             continue
         entities = part.entities if part.entities is not None else [None] * len(part.ids)
+        values = (
+            [None] * len(part.ids) if part.values is None else [None if v != v else v for v in part.values.tolist()]
+        )  # NaN: unknown
         found += zip(
             part.ids.tolist(),
             [part.ts] * len(part.ids),
@@ -264,6 +270,7 @@ def score_rows(rows: Iterable[LoggedRow], counted: Iterable[CountedRows] = ()) -
             [part.source] * len(part.ids),
             entities,
             part.probabilities.tolist(),
+            values,
             strict=True,
         )
     return found

@@ -143,6 +143,7 @@ def _raw_sample(item: ScoredTable) -> tuple[ScoredTable, CountedRows | None]:
     rest[positions] = False
     labels = np.asarray(item.labels, dtype=object)
     entities = item.entities
+    values = table_values(item.model, item.columns)
     counted = CountedRows(
         item.at,
         item.source,
@@ -152,6 +153,7 @@ def _raw_sample(item: ScoredTable) -> tuple[ScoredTable, CountedRows | None]:
         labels[rest],
         None if item.ids is None else item.ids[rest],
         None if entities is None else [entities[i] for i in np.flatnonzero(rest).tolist()],
+        None if values is None else values[rest],
     )
     picked = positions.tolist()
     texts = (
@@ -208,7 +210,8 @@ class RowBuilder:
                 entities: Sequence[str | None] = item.entities or [None] * len(texts)
                 probabilities = [p.probability for p in item.predictions]
                 labels = [p.label for p in item.predictions]
-                rows.extend(_ok_rows(item, model, probabilities, labels, texts, ids, entities))
+                values = record_values(model, item.records)
+                rows.extend(_ok_rows(item, model, probabilities, labels, texts, ids, entities, values))
                 pending_records.setdefault((hour, model.version), (model, []))[1].extend(item.records)
             else:
                 kept, rest = _raw_sample(item)
@@ -218,7 +221,9 @@ class RowBuilder:
                 ids = kept.ids.tolist() if kept.ids is not None else [None] * len(texts)
                 entities = kept.entities if kept.entities is not None else [None] * len(texts)
                 labels = [str(label) for label in kept.labels]
-                rows.extend(_ok_rows(item, model, kept.probabilities.tolist(), labels, texts, ids, entities))
+                kept_values = table_values(model, kept.columns)
+                values = [None] * len(texts) if kept_values is None else floats_or_none(kept_values)
+                rows.extend(_ok_rows(item, model, kept.probabilities.tolist(), labels, texts, ids, entities, values))
                 self._count_bins(counts, hour, model, item.columns.numbers, item.columns.codes)  # every row
             if len(rows) >= next_yield:
                 _yield_gil()
@@ -274,15 +279,42 @@ def _ok_rows(
     texts: Sequence[str],
     ids: Sequence[int | None],
     entities: Sequence[str | None],
+    values: Sequence[float | None],
 ) -> list[LoggedRow]:
     """The raw rows of scored inputs, one per probability."""
     at, source, version, latency = item.at, item.source, model.version, item.latency_ms
     return [
-        LoggedRow(at, source, version, latency, "ok", None, probability, label, text, prediction_id, entity)
-        for probability, label, text, prediction_id, entity in zip(
-            probabilities, labels, texts, ids, entities, strict=True
+        LoggedRow(at, source, version, latency, "ok", None, probability, label, text, prediction_id, entity, value)
+        for probability, label, text, prediction_id, entity, value in zip(
+            probabilities, labels, texts, ids, entities, values, strict=True
         )
     ]
+
+
+def _value_column(model: LoadedModel) -> str | None:
+    business = model.metadata.business
+    return None if business is None else business.value_column
+
+
+def record_values(model: LoadedModel, records: Sequence[dict[str, Any]]) -> list[float | None]:
+    """Each record's business value (what a realised campaign value sums), None when unknown."""
+    name = _value_column(model)
+    if name is None:
+        return [None] * len(records)
+    return [_number(record.get(name)) for record in records]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return float(value)
+
+
+def table_values(model: LoadedModel, columns: EncodedColumns) -> np.ndarray | None:
+    """A table's business values (NaN when missing), or None when the value column is not
+    a numeric feature the table carries."""
+    name = _value_column(model)
+    return None if name is None else columns.numbers.get(name)
 
 
 def _column(records: list[dict[str, Any]], name: str) -> list[Any]:

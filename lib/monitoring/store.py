@@ -34,8 +34,9 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from lib.monitoring.alerts import claim_transition
 from lib.monitoring.ids import first_id_at
-from lib.monitoring.matching import OutcomeReport, record_outcomes
+from lib.monitoring.matching import DAY, OutcomeReport, record_outcomes, scored_predictions, tally_deltas
 from lib.monitoring.outcomes import OutcomeRow, RefusedRow
 from lib.monitoring.rollups import (
     HOUR,
@@ -51,6 +52,7 @@ from lib.monitoring.rollups import (
     stats_query_range,
     system_report,
 )
+from lib.monitoring.tally import Tally
 
 T = TypeVar("T")
 
@@ -77,7 +79,19 @@ CREATE TABLE outcomes (
     prediction_id INTEGER PRIMARY KEY, outcome INTEGER NOT NULL, observed_at REAL NOT NULL,
     received_at REAL NOT NULL, corrections INTEGER NOT NULL DEFAULT 0, previous INTEGER, replica TEXT NOT NULL);
 """
-# The schema as it is now; a new file gets it at once.
+# Realised performance: business values on raw rows and scores, per day of the prediction
+# and version the tally of labelled predictions (lib.monitoring.tally), and the decay
+# alert's state, shared by replicas (lib.monitoring.decay).
+REALISED_TABLES = """
+ALTER TABLE predictions ADD COLUMN value REAL;
+ALTER TABLE scores ADD COLUMN value REAL;
+CREATE TABLE outcome_stats (
+    day INTEGER NOT NULL, version TEXT NOT NULL, replica TEXT NOT NULL, tally BLOB NOT NULL,
+    PRIMARY KEY (day, version, replica));
+CREATE TABLE alert_state (
+    name TEXT PRIMARY KEY, state TEXT NOT NULL, version TEXT NOT NULL, reason TEXT, changed_at REAL NOT NULL);
+"""
+# The schema as it is now; a new file gets it at once (version 3's tables, then 4's).
 SCHEMA = (
     """
 CREATE TABLE predictions (
@@ -96,11 +110,14 @@ CREATE TABLE feature_counts (
     replica TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (hour, version, feature, bin, replica));
 """
     + OUTCOME_TABLES
+    + REALISED_TABLES
 )
-# The raw table's columns in LoggedRow's order, then the replica.
+# The raw table's columns in LoggedRow's order, then the replica; the scores' likewise.
 RAW_COLUMNS = (
-    "ts, source, version, latency_ms, outcome, error_kind, probability, label, features, prediction_id, entity, replica"
+    "ts, source, version, latency_ms, outcome, error_kind, probability, label, features, prediction_id, entity, "
+    "value, replica"
 )
+SCORE_COLUMNS = "prediction_id, ts, version, source, entity, probability, value, replica"
 # From version n - 1 to n. Rows written before replicas were recorded keep replica ''.
 MIGRATIONS = {
     2: """
@@ -125,6 +142,7 @@ ALTER TABLE predictions ADD COLUMN entity TEXT;
 CREATE INDEX predictions_id ON predictions (prediction_id) WHERE prediction_id IS NOT NULL;
 """
     + OUTCOME_TABLES,
+    4: REALISED_TABLES,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -167,6 +185,11 @@ class Store(Protocol):
     def record_outcomes(
         self, rows: Sequence[OutcomeRow], refused: list[RefusedRow], received_at: float
     ) -> OutcomeReport: ...
+    def outcome_tallies(self, version: str, since: float) -> dict[int, Tally]: ...
+    def labelled_rows(self, version: str, since: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    def predictions_by_day(self, version: str, since: float) -> dict[int, int]: ...
+    def labelled_versions(self) -> list[str]: ...
+    def alert_transition(self, name: str, state: str, version: str, reason: str | None, at: float) -> str | None: ...
 
 
 def prune_scores_sql(oldest: float, max_rows: int = SCORES_MAX_ROWS) -> tuple[str, tuple[int, int]]:
@@ -178,6 +201,14 @@ def prune_scores_sql(oldest: float, max_rows: int = SCORES_MAX_ROWS) -> tuple[st
     )
 
 
+def prune_outcomes_sql(oldest: float) -> list[tuple[str, tuple[int]]]:
+    """Outcomes of predictions older than `oldest`, and the tallies of their days."""
+    return [
+        ("DELETE FROM outcomes WHERE prediction_id < ?", (first_id_at(oldest),)),
+        ("DELETE FROM outcome_stats WHERE day < ?", (int(oldest // DAY * DAY),)),
+    ]
+
+
 class _SqliteTransaction:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
@@ -187,6 +218,20 @@ class _SqliteTransaction:
 
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self.connection.executemany(sql, rows)
+
+    def execute(self, sql: str, parameters: Sequence[Any]) -> int:
+        return self.connection.execute(sql, parameters).rowcount
+
+    def merge_tallies(self, deltas: Mapping[tuple[int, str], Tally], replica: str) -> None:
+        """Read, add, write: the transaction is IMMEDIATE, so no other writer comes between."""
+        for (day, version), delta in sorted(deltas.items()):
+            old = self.connection.execute(
+                "SELECT tally FROM outcome_stats WHERE day = ? AND version = ? AND replica = ?", (day, version, replica)
+            ).fetchone()
+            total = delta if old is None else Tally.from_bytes(old[0]) + delta
+            self.connection.execute(
+                "INSERT OR REPLACE INTO outcome_stats VALUES (?, ?, ?, ?)", (day, version, replica, total.to_bytes())
+            )
 
 
 class RollupReader:
@@ -249,6 +294,47 @@ class RollupReader:
 
     def raw_count(self) -> int:
         return int(self._read("SELECT count(*) FROM predictions")[0][0])
+
+    def outcome_tallies(self, version: str, since: float) -> dict[int, Tally]:
+        """Per day from `since` (a day start), the tally of one version's labelled predictions."""
+        rows = self._read("SELECT day, tally FROM outcome_stats WHERE version = ? AND day >= ?", (version, int(since)))
+        days: dict[int, Tally] = {}
+        for day, blob in rows:
+            tally = Tally.from_bytes(blob)
+            days[int(day)] = days[int(day)] + tally if int(day) in days else tally
+        return days
+
+    def labelled_rows(self, version: str, since: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Outcome (1 positive), probability and business value (NaN unknown) of one
+        version's labelled predictions made since `since`."""
+        rows = self._read(
+            "SELECT o.outcome, s.probability, s.value FROM outcomes o "
+            "JOIN scores s ON s.prediction_id = o.prediction_id WHERE s.version = ? AND s.ts >= ?",
+            (version, since),
+        )
+        if not rows:
+            return np.zeros(0, np.int8), np.zeros(0), np.zeros(0)
+        outcome, probability, value = zip(*rows, strict=True)
+        return (
+            np.array(outcome, np.int8),
+            np.array(probability, np.float64),
+            np.array([np.nan if v is None else v for v in value], np.float64),
+        )
+
+    def predictions_by_day(self, version: str, since: float) -> dict[int, int]:
+        """Predictions made (failures excluded) per day by one version, from the hourly rollups."""
+        rows = self._read(
+            "SELECT start, count - errors FROM stats WHERE resolution = ? AND version = ? AND start >= ?",
+            (HOUR, version, int(since)),
+        )
+        days: dict[int, int] = defaultdict(int)
+        for start, made in rows:
+            days[int(start) // DAY * DAY] += int(made)
+        return dict(days)
+
+    def labelled_versions(self) -> list[str]:
+        """Model versions with at least one recorded outcome (kept 90 days)."""
+        return [version for (version,) in self._read("SELECT DISTINCT version FROM outcome_stats ORDER BY version")]
 
 
 class MonitoringStore(RollupReader):
@@ -348,11 +434,11 @@ class MonitoringStore(RollupReader):
 
         def work(connection: sqlite3.Connection) -> None:
             connection.executemany(
-                f"INSERT INTO predictions ({RAW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO predictions ({RAW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(*row, self.replica) for row in rows],
             )
             connection.executemany(  # an id met twice (two processes, one tag) keeps its first
-                "INSERT OR IGNORE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO scores ({SCORE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(*score, self.replica) for score in score_rows(rows, counted)],
             )
             for key, delta in merged.items():
@@ -392,6 +478,13 @@ class MonitoringStore(RollupReader):
             lambda connection: record_outcomes(
                 _SqliteTransaction(connection), rows, received_at, self.replica, refused
             ),
+        )
+
+    def alert_transition(self, name: str, state: str, version: str, reason: str | None, at: float) -> str | None:
+        """Record an alert's state; what it replaced when this call changed it (lib.monitoring.decay)."""
+        return self._in_transaction(
+            "recording an alert",
+            lambda connection: claim_transition(_SqliteTransaction(connection), name, state, version, reason, at),
         )
 
     def _in_transaction(self, action: str, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -443,6 +536,8 @@ class MonitoringStore(RollupReader):
                 ).rowcount
                 connection.execute("DELETE FROM feature_counts WHERE hour < ?", (now - rollup_max_age_s,))
                 removed["scores"] = connection.execute(*prune_scores_sql(now - rollup_max_age_s)).rowcount
+                for sql, parameters in prune_outcomes_sql(now - rollup_max_age_s):
+                    connection.execute(sql, parameters)
             except sqlite3.Error as exc:
                 self._close()
                 raise StoreUnavailable(f"pruning the store failed: {exc}") from None
@@ -525,8 +620,18 @@ def _create_or_migrate(connection: sqlite3.Connection, name: str) -> None:
         for statement in "".join(steps).split(";"):
             if statement.strip():
                 connection.execute(statement)
+        if tables and version < 4:  # outcomes recorded before tallies existed
+            backfill_tallies(_SqliteTransaction(connection))
         connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
+
+
+def backfill_tallies(transaction: _SqliteTransaction | Any) -> None:
+    """Tally every recorded outcome (migrating from a schema that had outcomes, not tallies)."""
+    outcomes = dict(transaction.query("SELECT prediction_id, outcome FROM outcomes", []))
+    if outcomes:
+        scored = scored_predictions(transaction, list(outcomes))
+        transaction.merge_tallies(tally_deltas(scored, outcomes, {}), "")

@@ -44,8 +44,9 @@ def _without_paths(value: Any) -> Any:
 
 
 def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[str, Any]:
-    """ok; degraded (serving, but the bundle has no KPIs or the monitoring store cannot be
-    written); unavailable (no model: nothing can be scored)."""
+    """ok; degraded (serving, but the bundle has no KPIs, the monitoring store cannot be
+    written, the registry cannot be read, or the realised performance fell below the test
+    split's: lib.monitoring.decay); unavailable (no model: nothing can be scored)."""
     from lib.monitoring.log import prediction_log
     from lib.server.access import auth_throttle
     from lib.server.runtime_guard import janitor
@@ -72,7 +73,9 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
             }
         )
     from lib.model_loader import registry_problem
+    from lib.monitoring.decay import decay_watcher
 
+    performance = decay_watcher().status(model.version)  # the last check's verdict: no query here
     kpis_loaded = bool(model.kpis.metrics)
     registry = registry_problem()
     problems = []
@@ -82,6 +85,8 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
         problems.append(f"monitoring store: {store['reason']}")
     if registry:
         problems.append(f"model registry: {registry}; serving {model.version} until it is back")
+    if not performance["ok"]:
+        problems.append(f"model performance: {performance['reason']}")
     report = {
         "status": "degraded" if problems else "ok",
         "model_loaded": True,
@@ -101,6 +106,7 @@ def health_report(model: LoadedModel | None, model_problem: str | None) -> dict[
             "kpis": {"ok": kpis_loaded},
             "store": store,
             "registry": {"ok": registry is None, "reason": registry},
+            "performance": performance,
             "admin": admin,
             "sessions": sessions,
         },

@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 PREFIX = "prediction_dashboard"
 REFRESH_S = 10.0
 DRIFT_WINDOW = "24h"
+LIVE_WINDOW = "30d"  # realised performance: predictions of the last 30 days with an outcome
 DRIFT_STATUSES = ("ok", "watch", "alert", "too_few")
 JOB_STATES = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
 RECENT_JOBS = 100
@@ -53,6 +54,9 @@ class Slow:
     status: dict[str, str] = field(default_factory=dict)
     probability_psi: float | None = None
     jobs: Counter[str] = field(default_factory=Counter)
+    live_labelled: int | None = None  # labelled predictions of the served version, LIVE_WINDOW
+    live_coverage: float | None = None
+    live: dict[str, float] = field(default_factory=dict)  # realised figures, when not withheld
     refreshed_at: float | None = None
     problem: str | None = None
 
@@ -98,6 +102,13 @@ def compute_slow() -> Slow:
         for name, report in drift["features"].items():
             slow.psi[name], slow.status[name] = report["psi"], report["status"]
         slow.probability_psi = drift["probability"]["psi"]
+        try:
+            live = prediction_log().live(model, LIVE_WINDOW)
+        except StoreUnavailable as exc:
+            slow.problem = str(exc)
+            return slow
+        slow.live_labelled, slow.live_coverage = live["coverage"]["labelled"], live["coverage"]["share"]
+        slow.live = {name: figure["value"] for name, figure in live["metrics"].items()}
     return slow
 
 
@@ -192,6 +203,7 @@ def _slow_metrics(slow: Slow) -> Iterator[Metric]:
         )
         probability.add_metric([], slow.probability_psi)
         yield probability
+    yield from _live_metrics(slow)
     jobs = GaugeMetricFamily(
         f"{PREFIX}_training_jobs", f"Retraining jobs among the last {RECENT_JOBS}, by state.", labels=["state"]
     )
@@ -214,3 +226,29 @@ def exposition() -> bytes:
     """The text exposition; starts the refresher on first use."""
     _refresher.ensure_running()
     return generate_latest(_registry)
+
+
+def _live_metrics(slow: Slow) -> Iterator[Metric]:
+    if slow.live_labelled is None:
+        return
+    labelled = GaugeMetricFamily(
+        f"{PREFIX}_live_labelled_predictions",
+        f"Predictions of the served version made over the last {LIVE_WINDOW} whose real outcome was recorded.",
+    )
+    labelled.add_metric([], slow.live_labelled)
+    yield labelled
+    if slow.live_coverage is not None:
+        coverage = GaugeMetricFamily(
+            f"{PREFIX}_live_coverage_ratio",
+            f"Share of the served version's predictions of the last {LIVE_WINDOW} with a recorded outcome.",
+        )
+        coverage.add_metric([], slow.live_coverage)
+        yield coverage
+    realised = GaugeMetricFamily(
+        f"{PREFIX}_live_metric",
+        f"Realised performance of the served version over {LIVE_WINDOW} (absent while too few outcomes are known).",
+        labels=["metric"],
+    )
+    for name, value in sorted(slow.live.items()):
+        realised.add_metric([name], value)
+    yield realised

@@ -21,7 +21,8 @@ class SchemaTooNew(Exception):
 
 # From version n - 1 to n. Version 1: the monitoring store (the SQLite store's schema 2);
 # version 2: retraining jobs and the one job slot shared by replicas; version 3: prediction
-# ids and entities on raw rows, and the scores outcomes are matched to.
+# ids and entities on raw rows, and the scores outcomes are matched to; version 4: business
+# values on raw rows and scores, the tallies of labelled predictions, the decay alert's state.
 MIGRATIONS: dict[int, str] = {
     1: """
 CREATE TABLE predictions (
@@ -56,6 +57,16 @@ CREATE TABLE outcomes (
     prediction_id bigint PRIMARY KEY, outcome integer NOT NULL, observed_at double precision NOT NULL,
     received_at double precision NOT NULL, corrections integer NOT NULL DEFAULT 0, previous integer,
     replica text NOT NULL);
+""",
+    4: """
+ALTER TABLE predictions ADD COLUMN value double precision;
+ALTER TABLE scores ADD COLUMN value double precision;
+CREATE TABLE outcome_stats (
+    day bigint NOT NULL, version text NOT NULL, replica text NOT NULL, tally bytea NOT NULL,
+    PRIMARY KEY (day, version, replica));
+CREATE TABLE alert_state (
+    name text PRIMARY KEY, state text NOT NULL, version text NOT NULL, reason text,
+    changed_at double precision NOT NULL);
 """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -84,17 +84,9 @@ def threshold_table(
 def campaign_profit(
     y_true: np.ndarray, probability: np.ndarray, value: np.ndarray, threshold: float, business: BusinessSettings
 ) -> float:
-    """Realised profit of contacting everyone at or above the threshold.
-
-    Each contact costs contact_cost + offer_cost. Retention: a contacted positive (who
-    would have left) stays with probability offer_success_rate, keeping value x
-    horizon_months. Conversion: a contacted positive brings value once, of which the
-    uplift share is owed to the contact (horizon_months is 1, the uplift is stored as
-    offer_success_rate): the same sum.
-    """
+    """Realised profit of contacting everyone at or above the threshold (BusinessSettings.profit)."""
     contacted = probability >= threshold
-    saved = business.offer_success_rate * business.horizon_months * float(np.sum(value[contacted] * y_true[contacted]))
-    return saved - float(contacted.sum()) * (business.contact_cost + business.offer_cost)
+    return business.profit(int(contacted.sum()), float(np.sum(value[contacted] * y_true[contacted])))
 
 
 def choose_threshold(

@@ -190,7 +190,7 @@ def probability_histogram(probability: np.ndarray, threshold: float) -> go.Figur
     return _with_lines(figure, [_line_at(threshold, f"threshold {threshold:.2f}")])
 
 
-def confusion_heatmap(matrix: dict[str, int], negative: str, positive: str) -> go.Figure:
+def confusion_heatmap(matrix: dict[str, int], negative: str, positive: str, scope: str = "test split") -> go.Figure:
     values = [[matrix["tn"], matrix["fp"]], [matrix["fn"], matrix["tp"]]]
     heatmap = {
         "type": "heatmap",
@@ -202,7 +202,7 @@ def confusion_heatmap(matrix: dict[str, int], negative: str, positive: str) -> g
         "colorscale": "Blues",
         "showscale": False,
     }
-    return _figure([heatmap], "Confusion matrix (test split)", height=300, yaxis={"autorange": "reversed"})
+    return _figure([heatmap], f"Confusion matrix ({scope})", height=300, yaxis={"autorange": "reversed"})
 
 
 def _diagonal(name: str) -> dict[str, Any]:
@@ -426,3 +426,35 @@ def latency_chart(series: list[dict[str, Any]]) -> go.Figure:
         for q in ("p50", "p95", "p99")
     ]
     return _figure(lines, "Latency (ms, log scale)", height=280, yaxis={"type": "log", "dtick": 1})
+
+
+def live_series_chart(series: list[dict[str, Any]], test_auc: float) -> go.Figure:
+    """Per day: labelled predictions (bars, right axis) and realised ROC AUC (line; a gap
+    where a day has too few outcomes), against the test split's AUC."""
+    days = [point["day"] for point in series]
+    labelled = {"type": "bar", "x": days, "y": [p["labelled"] for p in series], "name": "labelled",
+                "yaxis": "y2", "marker": {"color": GRID}}  # fmt: skip
+    auc = {"type": "scatter", "mode": "lines+markers", "x": days, "y": [p["roc_auc"] for p in series],
+           "name": "realised ROC AUC", "line": {"color": PRIMARY}, "connectgaps": False}  # fmt: skip
+    figure = _figure(
+        [labelled, auc],
+        "Realised ROC AUC per day of prediction",
+        height=300,
+        yaxis={"title": {"text": "ROC AUC"}, "range": [0, 1]},
+        yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "labelled"}},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return _with_lines(figure, [_line_at(test_auc, f"test split {test_auc:.3f}", axis="y")])
+
+
+def live_calibration_chart(calibration: list[dict[str, Any]], curves: dict[str, Any]) -> go.Figure:
+    """Observed rate against mean predicted probability per tenth: live and test split."""
+    live = _curve([b["predicted"] for b in calibration], [b["observed"] for b in calibration], "live", "lines+markers")
+    test = _curve(curves["calibration"]["predicted"], curves["calibration"]["observed"], "test split", "lines")
+    test["line"] = {"color": MUTED, "dash": "dot"}
+    return _figure(
+        [live, test, _diagonal("perfect")],
+        "Calibration (live, tenths)",
+        xaxis={"title": {"text": "mean predicted probability"}, "range": [0, 1]},
+        yaxis={"title": {"text": "observed rate"}, "range": [0, 1]},
+    )

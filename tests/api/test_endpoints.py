@@ -421,6 +421,9 @@ def test_prometheus_metrics_count_what_the_store_holds(
     assert all(s.labels["status"] == "too_few" for s in statuses)  # 3 inputs: too few for a status
     jobs = {s.labels["state"]: s.value for s in families["prediction_dashboard_training_jobs"].samples}
     assert jobs["running"] == 0 and set(jobs) >= {"queued", "running", "succeeded", "failed"}
+    assert families["prediction_dashboard_live_labelled_predictions"].samples[0].value == 0  # no outcome yet
+    assert families["prediction_dashboard_live_coverage_ratio"].samples[0].value == 0
+    assert families["prediction_dashboard_live_metric"].samples == []  # withheld: too few outcomes
 
 
 def test_a_download_is_sent_as_an_attachment_by_its_token_only(api, registry_copy, tmp_path):

@@ -68,3 +68,23 @@ def test_outcomes_need_the_admin_token(api, registry_copy):
     assert refused.status_code == 401
     allowed = client.post("/outcomes", content=b"[]", headers=JSON)
     assert allowed.status_code == 200 and strict(allowed)["received"] == 0
+
+
+def test_live_metrics_follow_the_outcomes_and_check_their_parameters(api, registry_copy, telco_model):
+    client = api(registry_copy, ADMIN_TOKEN=TOKEN)
+    record = {spec.name: spec.default for spec in telco_model.schema.features}
+    ids = [predict(client, {**record, "tenure": tenure}) for tenure in (1, 30)]
+    prediction_log().flush()
+    before = strict(client.get("/metrics/model?source=live"))
+    assert before["coverage"] == {"labelled": 0, "predictions": 2, "share": 0.0}
+    strict(client.post("/outcomes", content=json.dumps([{"prediction_id": ids[0], "outcome": "Yes"}]), headers=JSON))
+    live = strict(client.get("/metrics/model?source=live&window=7d"))
+    assert (live["scope"], live["window"], live["version"]) == ("live", "7d", telco_model.version)
+    assert live["coverage"] == {"labelled": 1, "predictions": 2, "share": 0.5}
+    assert live["withheld"] == "1 labelled prediction; at least 100 are needed" and live["metrics"] == {}
+    assert live["test"]["roc_auc"] == strict(client.get("/metrics/model"))["roc_auc"]
+    assert [point["labelled"] for point in live["series"]][-1] == 1
+    wrong_source = client.get("/metrics/model?source=yesterday")
+    assert wrong_source.status_code == 422 and "test or live" in strict(wrong_source)["error"]
+    wrong_window = client.get("/metrics/model?source=live&window=5m")
+    assert wrong_window.status_code == 422 and "7d, 30d, 90d" in strict(wrong_window)["error"]

@@ -442,3 +442,65 @@ def test_the_form_shows_its_prediction_id_and_logs_the_id_column_given(open_page
     log = prediction_log()
     log.flush()
     assert log.store._read("SELECT entity FROM scores WHERE prediction_id = ?", (prediction_id,)) == [("F-77",)]
+
+
+def test_the_live_view_shows_realised_figures_on_another_dataset(open_page, synthetic_registry, synthetic_config):
+    """Outcomes recorded for a model of another dataset (its own labels, its own id column):
+    the live view withholds figures until enough come back, then shows scikit-learn's."""
+    import numpy as np
+    from sklearn.metrics import precision_score, roc_auc_score
+
+    from lib.monitoring.ids import id_text
+    from lib.monitoring.rollups import LoggedRow
+
+    at = open_page(synthetic_registry, "performance", data_config=synthetic_config)
+    model = get_model()
+    at.radio(key="performance_view").set_value("Live (real outcomes)").run()
+    assert not at.exception and "No realised figures yet" in at.info[0].value
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0, 1, 400)
+    y = (rng.random(400) < p).astype(int)
+    now = time.time()
+    rows = [LoggedRow(now, "api", model.version, 1.0, "ok", None, float(p[i]), "x", "{}", i + 1) for i in range(400)]
+    prediction_log().store.write(rows, {})
+    labels = {1: model.schema.positive_label, 0: model.schema.negative_label}
+    items = [{"prediction_id": id_text(i + 1), "outcome": labels[int(y[i])]} for i in range(300)]
+    assert prediction_log().record_outcomes(model, items).new == 300
+    at.run()
+    shown = metrics(at)
+    assert shown["ROC AUC"] == f"{roc_auc_score(y[:300], p[:300]):.3f}"
+    assert shown["Precision"] == f"{precision_score(y[:300], p[:300] >= model.threshold):.3f}"
+    assert "300 (75.0%) have a recorded outcome" in " ".join(c.value for c in at.caption)
+    assert {"Realised ROC AUC per day of prediction", "Calibration (live, tenths)"} <= {
+        json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts(at)
+    }
+
+
+def test_overview_and_health_say_when_the_realised_performance_decayed(open_page, registry_copy):
+    import numpy as np
+
+    from lib.monitoring.decay import decay_watcher
+    from lib.monitoring.ids import id_text
+    from lib.monitoring.rollups import LoggedRow
+
+    at = open_page(registry_copy)
+    assert not at.error  # nothing judged yet
+    model = get_model()
+    p = np.random.default_rng(4).uniform(0, 1, 500)
+    flipped = np.where(p > 0.5, model.schema.negative_label, model.schema.positive_label)  # every outcome wrong
+    prediction_log().store.write(
+        [
+            LoggedRow(time.time(), "api", model.version, 1.0, "ok", None, float(p[i]), "x", "{}", i + 1)
+            for i in range(500)
+        ],
+        {},
+    )
+    items = [{"prediction_id": id_text(i + 1), "outcome": str(flipped[i])} for i in range(500)]
+    prediction_log().record_outcomes(model, items)
+    assert decay_watcher().check(model).state == "degraded"
+    at.run()
+    assert "Model performance degraded" in at.error[0].value and "below the test split's" in at.error[0].value
+    health = open_page(registry_copy, "health")
+    assert "degraded" in health.subheader[0].value
+    assert "model performance: realised roc_auc" in health.warning[0].value
+    assert "Realised performance" in " ".join(m.value for m in health.markdown)

@@ -53,6 +53,8 @@ def test_quick_bench_writes_medians_spreads_and_ratios(tmp_path):
         "POST /predict one record, 8 conn., against the bare Starlette",
         "POST /predict 10,000 records with reasons, against the naive app",
         "python -m lib.batch, 100,000 rows in 8 Parquet parts, Dask LocalCluster",
+        "outcomes ingested from a CSV",
+        "/metrics/model?source=live (30 d), 50,000 logged, all labelled (daily tallies)",
     ):
         assert any(name.startswith(expected) for name in names), expected
     for result in report["results"]:

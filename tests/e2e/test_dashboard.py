@@ -132,3 +132,45 @@ def test_health_page_refreshes_itself_as_predictions_arrive(served_app, page):
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
     expect(value).to_have_text(f"{before + 3:,}", timeout=15_000)  # no reload: the fragment reruns
+
+
+def test_outcomes_uploaded_on_the_page_update_the_live_view(served_app, page, tmp_path):
+    """Predictions made through the API, their real outcomes uploaded as a CSV on the Model
+    performance page (an admin action: allowed here from this machine's browser), and the
+    live view showing scikit-learn's ROC AUC on them, next to the test split's."""
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    model = load_model(str(COMMITTED_REGISTRY))
+    data = pd.read_csv(PROJECT_ROOT / "data" / "telco-customer-churn.csv")
+    data = data[pd.to_numeric(data["TotalCharges"], errors="coerce").notna()].head(240)
+    records = [
+        {s.name: float(row[s.name]) if s.is_numeric else row[s.name] for s in model.schema.features}
+        | {"customerID": row["customerID"]}
+        for _, row in data.iterrows()
+    ]
+    request = urllib.request.Request(
+        f"{served_app.url}/predict", json.dumps({"records": records}).encode(), {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        predictions = json.loads(response.read())["predictions"]
+    deadline = time.monotonic() + 15
+    while predictions_waiting(served_app) and time.monotonic() < deadline:  # the scores outcomes match
+        time.sleep(0.1)
+    page.goto(f"{served_app.url}/model-performance")
+    page.get_by_text("Live (real outcomes)").click()
+    expect(page.get_by_text("No realised figures yet")).to_be_visible(timeout=30_000)
+    outcomes = tmp_path / "outcomes.csv"
+    lines = [f"{p['prediction_id']},{churn}" for p, churn in zip(predictions, data["Churn"], strict=True)]
+    outcomes.write_text("prediction_id,outcome\n" + "\n".join(lines) + "\n")
+    page.get_by_text("Record real outcomes (CSV)").click()
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(outcomes))
+    page.get_by_role("button", name="Record these outcomes").click()
+    expect(page.get_by_text("240 of 240 rows recorded: 240 new")).to_be_visible(timeout=30_000)
+    expected = roc_auc_score(data["Churn"] == "Yes", [p["probability"] for p in predictions])
+    auc = page.get_by_test_id("stMetric").filter(has_text="ROC AUC")
+    expect(auc).to_contain_text(f"{expected:.3f}", timeout=30_000)
+    expect(auc).to_contain_text("vs test")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "model-performance-live.png"), full_page=True)

@@ -3,27 +3,12 @@ entity to the latest prediction at or before the outcome; one outcome per predic
 a repeat counted once, a change counted as a correction; every other row refused with why."""
 
 import numpy as np
-import pytest
 
 from lib.monitoring.ids import id_text
 from lib.monitoring.outcomes import OutcomeChecker, RefusedRow
 from lib.monitoring.rollups import CountedRows, LoggedRow
-from lib.monitoring.store import MonitoringStore
 
 T0 = 1_790_000_000.0
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        made = MonitoringStore(tmp_path / "monitoring.sqlite3", "r1")
-    else:
-        from lib.monitoring.postgres import PostgresStore
-
-        made = PostgresStore(request.getfixturevalue("postgres_url"), "r1")
-    made.open()
-    yield made
-    made.close()
 
 
 def scored(prediction_id: int, ts: float, entity: str | None, probability: float = 0.5) -> LoggedRow:

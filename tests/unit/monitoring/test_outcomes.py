@@ -33,7 +33,7 @@ def test_rows_by_id_or_by_entity_with_the_datasets_labels(telco_model):
         1_790_000_000.0,
     )
     assert (third.entity, third.outcome, third.observed_at) == ("7590-VHVEG", 1, NOW)  # received now
-    assert (fourth.prediction_id, fourth.entity, fourth.outcome) == (7, "x", 0)
+    assert (fourth.prediction_id, fourth.entity, fourth.outcome) == (7, None, 0)  # by id: no entity needed
     assert fourth.observed_at == datetime(2026, 11, 2, tzinfo=UTC).timestamp()  # no offset: UTC
 
 
