@@ -50,11 +50,13 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
         from lib.model_loader import loaded_model
         from lib.monitoring.decay import decay_watcher
         from lib.monitoring.log import prediction_log
+        from lib.serving.shadow import shadow
         from lib.ui.warmup import warm_up as run
 
         prediction_log().start()  # the store opened (migrated), a killed process's spool written
         run(settings)
         decay_watcher().start(loaded_model)  # realised performance against the test split, every DECAY_CHECK_S
+        shadow.start(loaded_model)  # a challenger, when one is put in shadow, scores what is served
 
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     stop = asyncio.Event()
@@ -64,7 +66,9 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     await janitor
     from lib.monitoring.decay import close_decay_watcher
     from lib.monitoring.log import close_prediction_log
+    from lib.serving.shadow import shadow
 
+    shadow.stop()
     close_decay_watcher()  # a webhook in flight gets up to 5 s
     close_prediction_log()  # what is still queued reaches the store
     from lib.storage.downloads import downloads

@@ -4,17 +4,26 @@ import pandas as pd
 import streamlit as st
 
 from lib.model_loader import ModelNotAvailable, get_model, loaded_model, refresh_model
+from lib.monitoring.log import prediction_log
+from lib.monitoring.store import StoreUnavailable
 from lib.redact import redact_paths
 from lib.registry import RegistryError, open_registry
 from lib.retraining.jobs import FINAL, active_job, cancel_job, job_state, recent_jobs, start_retrain
+from lib.retraining.outcomes import outcome_training_data
 from lib.retraining.shared import SharedJobsUnavailable
 from lib.retraining.upload import expected_features, read_training_csv
 from lib.server.health import shown_source
+from lib.serving.shadow import set_shadow, shadow, shadow_report
 from lib.settings import get_settings
 from lib.training.config import ConfigError, load_config
 from lib.ui import charts
 from lib.ui.helpers import admin_access
 
+DATA_SOURCES = {
+    "The bundled dataset": "bundled",
+    "The bundled dataset + recorded outcomes": "outcomes",
+    "An uploaded CSV": "upload",
+}
 st.title("Retrain and versions")
 settings = get_settings()
 registry = open_registry(settings.model_uri)
@@ -86,6 +95,17 @@ def show_result(result: dict) -> None:
             ),
             key="roc_comparison",
         )
+    fresh = result.get("holdout_comparison")
+    if fresh and fresh.get("comparable"):
+        st.markdown(f"**On the {fresh['rows']:,} newest recorded outcomes**, held out from training:")
+        st.dataframe(
+            pd.DataFrame({"new model": fresh["challenger"], "served model": fresh["champion"]})
+            .rename_axis("metric")
+            .reset_index()
+            .round(4),
+            hide_index=True,
+            key="holdout_comparison",
+        )
     promote_anyway = not result["promoted"] and access.allowed
     if promote_anyway and st.button(f"Promote {result['version']} anyway", key="promote_candidate"):
         switch_served(lambda: registry.promote(result["version"], who, "promoted by hand after retraining"))
@@ -131,9 +151,21 @@ if running is not None:
     st.info("A retraining job is running: its progress follows. You can leave this page and come back.")
     show_job(running["id"])
 elif access.allowed:
-    source = st.radio("Data", ["The bundled dataset", "An uploaded CSV"], horizontal=True, key="retrain_source")
-    table, name, problems = None, "bundled dataset", []
-    if source == "An uploaded CSV":
+    source = st.radio("Data", list(DATA_SOURCES), horizontal=True, key="retrain_source")
+    table, name, problems, holdout = None, "bundled dataset", [], None
+    if DATA_SOURCES[source] == "outcomes":
+        try:
+            data = outcome_training_data(prediction_log().store, get_model(), load_config(settings.data_config))
+        except (ModelNotAvailable, StoreUnavailable, ConfigError) as exc:
+            problems = [str(getattr(exc, "reason", exc))]
+            st.error(f"The recorded outcomes cannot be used now: {problems[0]}")
+        else:
+            table, name, problems, holdout = data.table, data.name, data.problems, data.holdout
+            if problems:
+                st.error("Nothing can start:\n\n- " + "\n- ".join(problems))
+            else:
+                st.caption(data.summary)
+    elif DATA_SOURCES[source] == "upload":
         uploaded = st.file_uploader(
             "Training data (CSV)", type=["csv"], max_upload_size=settings.max_upload_mb, key="retrain_file"
         )
@@ -154,7 +186,7 @@ elif access.allowed:
             else:
                 st.success(f"{name}: {len(table):,} rows, the columns the model needs.")
     if st.button("Start retraining", type="primary", disabled=bool(problems), key="start_retrain"):
-        state, started = start_retrain(who, table, name)
+        state, started = start_retrain(who, table, name, holdout=holdout)
         st.session_state["job_id"] = state["id"]
         st.rerun()
 if running is None and st.session_state.get("job_id"):
@@ -198,6 +230,64 @@ if access.allowed and versions:
         st.markdown(f"Served: **{served}**" + (f"; previously **{previous}**" if previous else ""))
         if st.button("Roll back to the previous version", disabled=previous is None, key="rollback"):
             switch_served(lambda: registry.rollback(who, st.session_state.get("promote_reason", "")))
+
+st.subheader("Shadow")
+st.caption(
+    "A version in shadow scores every prediction the served model makes (the form and the API), off the request "
+    "path; once real outcomes arrive, both are judged on the same predictions."
+)
+try:
+    report = shadow_report(prediction_log().store, loaded_model(), registry, "30d")
+except (StoreUnavailable, RegistryError) as exc:
+    st.warning(f"The shadow cannot be shown: {exc}")
+    report = None
+if report is not None:
+    in_shadow = report["shadow"]
+    comparison = report["comparison"]
+    if in_shadow is None:
+        st.caption("No version is in shadow.")
+    else:
+        st.markdown(f"In shadow: **{in_shadow['version']}**, by {in_shadow['by']}")
+    if comparison is not None:
+        sides = (comparison["champion"], comparison["challenger"])
+        st.caption(
+            f"Scored in shadow: {comparison['challenger_scored']:,}; with an outcome and scored by both over the last "
+            f"30 days: {comparison['rows']:,}."
+        )
+        if sides[1]["withheld"] is not None:
+            st.info(f"No live comparison yet: {sides[1]['withheld']}.")
+        else:
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {"metric": name, **{f"{side['version']}": side["metrics"][name]["value"] for side in sides}}
+                        for name in sides[0]["metrics"]
+                    ]
+                ),
+                hide_index=True,
+                key="shadow_comparison",
+            )
+    if access.allowed:
+        candidates = [v.version for v in versions if v.version != served]
+        left, right = st.columns(2)
+        with left:
+            shadowed = (
+                st.selectbox("Version to put in shadow", candidates, key="shadow_version") if candidates else None
+            )
+            chosen_shadow = (
+                shadowed if st.button("Put in shadow", disabled=shadowed is None, key="shadow_start") else ""
+            )
+        with right:
+            if st.button("Stop the shadow", disabled=in_shadow is None, key="shadow_stop"):
+                chosen_shadow = None
+        if chosen_shadow != "":
+            try:
+                set_shadow(prediction_log().store, chosen_shadow, who)
+            except StoreUnavailable as exc:
+                st.error(f"Nothing changed: {exc}")
+            else:
+                shadow.refresh()  # this replica at once, the others within seconds
+                st.rerun()
 
 st.subheader("Audit log")
 if events:

@@ -94,13 +94,15 @@ def monitoring_db(tmp_path: Path, env: Environment) -> Iterator[Path]:
     The process's prediction log is closed after the test: the next one opens its own."""
     from lib.monitoring.decay import close_decay_watcher
     from lib.monitoring.log import close_prediction_log
+    from lib.serving.shadow import shadow
 
     path = tmp_path / "monitoring" / "monitoring.sqlite3"
     env.set("MONITORING_DB", str(path))
     env.set("KPI_DIR", str(tmp_path / "kpis"))
     env.set("MODEL_URI", str(tmp_path / "no-registry-set-by-this-test"))
     yield path
-    close_decay_watcher()  # before the log: its thread reads the store
+    shadow.stop()  # before the log: its thread writes the store
+    close_decay_watcher()  # likewise
     close_prediction_log()
 
 

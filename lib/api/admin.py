@@ -44,7 +44,7 @@ async def train(request: Request) -> Response:
     actor = require_admin(request)
     settings = get_settings()
     content_type = media_type(request)
-    table, data_name = None, "bundled dataset"
+    table, data_name, holdout = None, "bundled dataset", None
     try:
         config = load_config(settings.data_config)
     except ConfigError as exc:
@@ -60,13 +60,23 @@ async def train(request: Request) -> Response:
         data_name = request.query_params.get("name", "upload.csv")[:100]
     else:
         body = await optional_json_object(request, {"data"})
-        if body.get("data", "bundled") != "bundled":
+        if body.get("data", "bundled") not in ("bundled", "bundled+outcomes"):
             raise ApiError(
                 422,
-                'data must be "bundled"; send a CSV with Content-Type: text/csv to train on other data',
+                'data must be "bundled" or "bundled+outcomes"; send a CSV with Content-Type: text/csv to train on '
+                "other data",
                 [{"field": "data", "code": "unknown_value"}],
             )
-    state, started = await run_in_threadpool(_shared_jobs_call, start_retrain, actor, table, data_name, settings)
+        if body.get("data") == "bundled+outcomes":
+            data = await run_in_threadpool(_outcome_data, config)
+            if data.problems:
+                raise ApiError(
+                    422, "nothing was started: " + "; ".join(data.problems), [{"problem": p} for p in data.problems]
+                )
+            table, data_name, holdout = data.table, data.name, data.holdout
+    state, started = await run_in_threadpool(
+        _shared_jobs_call, start_retrain, actor, table, data_name, settings, holdout
+    )
     location = {"Location": f"/train/{state['id']}"}
     if not started:
         where = f" on replica {state['replica']}" if state.get("replica") else ""
@@ -85,6 +95,21 @@ async def train(request: Request) -> Response:
             headers=location,
         )
     return json_response({"job": state}, 202, location)
+
+
+def _outcome_data(config: Any) -> Any:
+    """The bundled data with the recorded outcomes (lib.retraining.outcomes)."""
+    from lib.model_loader import ModelNotAvailable, get_model
+    from lib.monitoring.log import prediction_log
+    from lib.monitoring.store import StoreUnavailable
+    from lib.retraining.outcomes import outcome_training_data
+
+    try:
+        return outcome_training_data(prediction_log().store, get_model(), config)
+    except ModelNotAvailable as exc:
+        raise ApiError(503, f"no served model to read the outcomes with: {exc.reason}") from None
+    except StoreUnavailable as exc:
+        raise ApiError(503, f"the monitoring store is unavailable: {exc}", [{"kind": "store"}]) from None
 
 
 def _shared_jobs_call(action: Callable[..., T], *args: Any) -> T:
@@ -164,10 +189,72 @@ async def models_audit(request: Request) -> Response:
     return json_response({"events": [asdict(e) for e in reversed(events)]})
 
 
+def _shadow_report(window: str) -> dict[str, Any]:
+    from lib.model_loader import loaded_model
+    from lib.monitoring.log import prediction_log
+    from lib.monitoring.store import StoreUnavailable
+    from lib.registry import open_registry
+    from lib.serving.shadow import shadow_report
+
+    try:
+        return shadow_report(prediction_log().store, loaded_model(), open_registry(get_settings().model_uri), window)
+    except StoreUnavailable as exc:
+        raise ApiError(503, f"the monitoring store is unavailable: {exc}", [{"kind": "store"}]) from None
+
+
+async def shadow_view(request: Request) -> Response:
+    """GET: which version is in shadow and how it compares live. DELETE: stop the shadow."""
+    from lib.api.status import live_window_param
+
+    window = live_window_param(request)
+    if request.method == "DELETE":
+        actor = require_admin(request)
+        await run_in_threadpool(_set_shadow, None, actor)
+    return json_response(await _registry_call(lambda _registry: _shadow_report(window)))
+
+
+def _set_shadow(version: str | None, actor: str) -> None:
+    from lib.monitoring.log import prediction_log
+    from lib.monitoring.store import StoreUnavailable
+    from lib.serving.shadow import set_shadow, shadow
+
+    try:
+        set_shadow(prediction_log().store, version, actor)
+    except StoreUnavailable as exc:
+        raise ApiError(503, f"the monitoring store is unavailable: {exc}", [{"kind": "store"}]) from None
+    shadow.refresh()  # this replica follows at once; the others within seconds
+
+
+async def put_in_shadow(request: Request) -> Response:
+    """Put a registry version in shadow: it scores what the served model scores."""
+    from lib.serving.shadow import version_threshold
+
+    actor = require_admin(request)
+    version = request.path_params["version"]
+    await _registry_call(lambda registry: version_threshold(registry, version))  # 422 a bad name, 404 unknown
+    if await _registry_call(lambda registry: registry.served()) == version:
+        raise ApiError(409, f"{version} is the served version: a challenger is another one", [{"version": version}])
+    await run_in_threadpool(_set_shadow, version, actor)
+    return json_response(await _registry_call(lambda _registry: _shadow_report("30d")))
+
+
+def _live_win_problem(version: str) -> str | None:
+    from lib.serving.shadow import live_win_problem
+
+    settings = get_settings()
+    return live_win_problem(_shadow_report("30d"), version, settings.promotion_metric, settings.promotion_tolerance)
+
+
 async def promote(request: Request) -> Response:
     actor = require_admin(request)
-    body = await optional_json_object(request, {"reason", "from_version"})
+    body = await optional_json_object(request, {"reason", "from_version", "gate"})
     version = request.path_params["version"]
+    if body.get("gate", "none") not in ("none", "live"):
+        raise ApiError(422, 'gate must be "live" (promote only if it wins in shadow) or "none"', [{"field": "gate"}])
+    if body.get("gate") == "live":
+        problem = await _registry_call(lambda _registry: _live_win_problem(version))
+        if problem is not None:
+            raise ApiError(409, f"not promoted: {problem}", [{"version": version, "kind": "live_comparison"}])
     event = await _registry_call(
         lambda registry: registry.promote(version, actor, body.get("reason", ""), expected=body.get("from_version"))
     )

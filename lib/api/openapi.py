@@ -147,7 +147,9 @@ def _training_paths() -> dict[str, Any]:
         "/train": {
             "post": {
                 "summary": "Start a retraining job (admin): on the bundled dataset (no body, or "
-                '{"data": "bundled"}) or on a CSV sent as text/csv; 409 while another job runs',
+                '{"data": "bundled"}), on the bundled dataset with the recorded outcomes ({"data": '
+                '"bundled+outcomes"}: the newest held out, and the gate compares both models on them too), or on a '
+                "CSV sent as text/csv; 409 while another job runs",
                 "security": [{"bearer": []}],
                 "parameters": [{"name": "name", "in": "query", "required": False, "schema": {"type": "string"}}],
                 "requestBody": {
@@ -156,7 +158,7 @@ def _training_paths() -> dict[str, Any]:
                         "application/json": {
                             "schema": {
                                 "type": "object",
-                                "properties": {"data": {"enum": ["bundled"]}},
+                                "properties": {"data": {"enum": ["bundled", "bundled+outcomes"]}},
                                 "additionalProperties": False,
                             }
                         },
@@ -259,6 +261,35 @@ def _model_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/models/shadow": {
+            "get": {
+                "summary": "The challenger in shadow (version, since, by), this replica's shadow counters, and the "
+                "live comparison with the served version on the same labelled predictions of the window",
+                "parameters": [LIVE_WINDOW_PARAMETER],
+                "responses": {"200": json_content({"type": "object"}), **error_responses(400, 422, 500, 503)},
+            },
+            "delete": {
+                "summary": "Stop the shadow (admin)",
+                "security": [{"bearer": []}],
+                "parameters": [LIVE_WINDOW_PARAMETER],
+                "responses": {
+                    "200": json_content({"type": "object"}),
+                    **error_responses(400, 401, 403, 422, 429, 500, 503),
+                },
+            },
+        },
+        "/models/{version}/shadow": {
+            "post": {
+                "summary": "Put this version in shadow (admin): it scores what the served model scores, off the "
+                "request path, and is compared live once outcomes arrive; 409 for the served version",
+                "security": [{"bearer": []}],
+                "parameters": [path_parameter("version", VERSION_PATTERN)],
+                "responses": {
+                    "200": json_content({"type": "object"}),
+                    **error_responses(400, 401, 403, 404, 409, 422, 429, 500, 503),
+                },
+            }
+        },
         "/models/rollback": {
             "post": {
                 "summary": 'Serve the previously served version again (admin); optional body {"reason": "...", '
@@ -282,6 +313,15 @@ def _model_paths() -> dict[str, Any]:
             }
         },
     }
+
+
+LIVE_WINDOW_PARAMETER: dict[str, Any] = {
+    "name": "window",
+    "in": "query",
+    "required": False,
+    "description": "predictions of the last 7, 30 or 90 days (realised figures)",
+    "schema": {"enum": list(LIVE_WINDOWS), "default": DEFAULT_LIVE_WINDOW},
+}
 
 
 def _metrics_paths() -> dict[str, Any]:
@@ -313,13 +353,7 @@ def _metrics_paths() -> dict[str, Any]:
                         "required": False,
                         "schema": {"enum": ["test", "live"], "default": "test"},
                     },
-                    {
-                        "name": "window",
-                        "in": "query",
-                        "required": False,
-                        "description": "source=live: predictions of the last 7, 30 or 90 days (unused by source=test)",
-                        "schema": {"enum": list(LIVE_WINDOWS), "default": DEFAULT_LIVE_WINDOW},
-                    },
+                    LIVE_WINDOW_PARAMETER,
                 ],
                 "responses": {"200": json_content({"type": "object"}), **error_responses(400, 422, 503)},
             }

@@ -178,6 +178,11 @@ PROMOTE_BODY: dict[str, Any] = {
             "description": "promote only if this version is still the served one (409 otherwise): two "
             "promotions from the same version cannot both win",
         },
+        "gate": {
+            "enum": ["none", "live"],
+            "description": "live: promote only if this version, in shadow, is not worse than the served one "
+            "on the same labelled live predictions (PROMOTION_METRIC, PROMOTION_TOLERANCE); 409 otherwise",
+        },
     },
     "additionalProperties": False,
 }

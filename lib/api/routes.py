@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from lib.api.admin import models, models_audit, promote, rollback, train, train_job
+from lib.api.admin import models, models_audit, promote, put_in_shadow, rollback, shadow_view, train, train_job
 from lib.api.common import (
     ApiError,
     Handler,
@@ -55,6 +55,8 @@ def routes() -> list[BaseRoute]:
         ("/models/audit", ("GET",), models_audit),
         ("/models/rollback", ("POST",), rollback),
         ("/models/{version}/promote", ("POST",), promote),
+        ("/models/shadow", ("GET", "DELETE"), shadow_view),
+        ("/models/{version}/shadow", ("POST",), put_in_shadow),
         ("/metrics", ("GET",), metrics),
         ("/metrics/model", ("GET",), metrics_model),
         ("/metrics/system", ("GET",), metrics_system),

@@ -39,6 +39,12 @@ class LiveSource(Protocol):
     def predictions_by_day(self, version: str, since: float) -> dict[int, int]: ...
 
 
+class ShadowSource(Protocol):
+    def shadow_pairs(
+        self, champion: str, challenger: str, since: float, limit: int = ...
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
 def window_start(window: str, now: float) -> float:
     """The first day (UTC midnight) a window counts."""
     today = now // DAY * DAY
@@ -135,3 +141,22 @@ def _series(
 
 def _day_text(day: float) -> str:
     return datetime.fromtimestamp(day, UTC).date().isoformat()
+
+
+def shadow_comparison(
+    source: ShadowSource,
+    champion: tuple[str, float],
+    challenger: tuple[str, float],
+    window: str,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The served version (name, threshold) and a challenger in shadow, each judged on the
+    same labelled predictions of the window: those both scored (the newest 200,000)."""
+    since = window_start(window, time.time() if now is None else now)
+    outcome, served, shadowed = source.shadow_pairs(champion[0], challenger[0], since)
+    return {
+        "window": window,
+        "rows": len(outcome),
+        "champion": {"version": champion[0], **realised_metrics(outcome, served, champion[1]).to_dict()},
+        "challenger": {"version": challenger[0], **realised_metrics(outcome, shadowed, challenger[1]).to_dict()},
+    }

@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from lib.monitoring.alerts import claim_transition
 from lib.monitoring.matching import OutcomeReport, record_outcomes
 from lib.monitoring.outcomes import OutcomeRow, RefusedRow
 from lib.monitoring.rollups import (
@@ -39,6 +38,7 @@ from lib.monitoring.rollups import (
     rollups,
     score_rows,
 )
+from lib.monitoring.shared_state import SET, claim_transition
 from lib.monitoring.store import (
     MINUTE_ROLLUP_MAX_AGE_S,
     RAW_COLUMNS,
@@ -200,6 +200,23 @@ class PostgresStore(RollupReader):
             "recording outcomes in",
             lambda connection: record_outcomes(_PgTransaction(connection), rows, received_at, self.replica, refused),
         )
+
+    def set_shared_state(self, name: str, state: str, version: str, note: str | None, at: float) -> None:
+        self.open()
+        self._run(
+            "recording shared state in",
+            lambda connection: connection.execute(SET.replace("?", "%s"), (name, state, version, note, at)),
+        )
+
+    def write_shadow(self, rows: Sequence[tuple[int, str, float]]) -> None:
+        """A challenger's probabilities, each keyed by the served prediction it shadows."""
+        self.open()
+
+        def work(connection: Any) -> None:
+            with connection.cursor() as cursor:
+                cursor.executemany("INSERT INTO shadow_scores VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", rows)
+
+        self._run("writing shadow scores to", work)
 
     def alert_transition(self, name: str, state: str, version: str, reason: str | None, at: float) -> str | None:
         """Record an alert's state; what it replaced when this call changed it (lib.monitoring.decay)."""

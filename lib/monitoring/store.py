@@ -34,7 +34,6 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from lib.monitoring.alerts import claim_transition
 from lib.monitoring.ids import first_id_at
 from lib.monitoring.matching import DAY, OutcomeReport, record_outcomes, scored_predictions, tally_deltas
 from lib.monitoring.outcomes import OutcomeRow, RefusedRow
@@ -52,6 +51,7 @@ from lib.monitoring.rollups import (
     stats_query_range,
     system_report,
 )
+from lib.monitoring.shared_state import SET, SharedState, claim_transition
 from lib.monitoring.tally import Tally
 
 T = TypeVar("T")
@@ -66,6 +66,7 @@ WAL_LIMIT_BYTES = 16 * 1024 * 1024
 TRIM_TO_SHARE = 0.8
 ROLLUP_MAX_AGE_S = 90 * 86_400  # rollups, and the scores outcomes are matched to
 SCORES_MAX_ROWS = 10_000_000  # about 600 MB: the newest predictions an outcome can still find
+SHADOW_COMPARED_ROWS = 200_000  # the newest labelled predictions a shadow comparison reads
 MINUTE_ROLLUP_MAX_AGE_S = 2 * 86_400
 
 # What outcomes are matched to: every scored prediction (kept raw or only counted), and
@@ -80,16 +81,18 @@ CREATE TABLE outcomes (
     received_at REAL NOT NULL, corrections INTEGER NOT NULL DEFAULT 0, previous INTEGER, replica TEXT NOT NULL);
 """
 # Realised performance: business values on raw rows and scores, per day of the prediction
-# and version the tally of labelled predictions (lib.monitoring.tally), and the decay
-# alert's state, shared by replicas (lib.monitoring.decay).
+# and version the tally of labelled predictions (lib.monitoring.tally), state shared by
+# replicas (the decay alert's, the shadow challenger's), and the challenger's scores,
+# keyed by the served prediction they shadow (lib.serving.shadow).
 REALISED_TABLES = """
 ALTER TABLE predictions ADD COLUMN value REAL;
 ALTER TABLE scores ADD COLUMN value REAL;
 CREATE TABLE outcome_stats (
     day INTEGER NOT NULL, version TEXT NOT NULL, replica TEXT NOT NULL, tally BLOB NOT NULL,
     PRIMARY KEY (day, version, replica));
-CREATE TABLE alert_state (
+CREATE TABLE shared_state (
     name TEXT PRIMARY KEY, state TEXT NOT NULL, version TEXT NOT NULL, reason TEXT, changed_at REAL NOT NULL);
+CREATE TABLE shadow_scores (prediction_id INTEGER PRIMARY KEY, version TEXT NOT NULL, probability REAL NOT NULL);
 """
 # The schema as it is now; a new file gets it at once (version 3's tables, then 4's).
 SCHEMA = (
@@ -190,6 +193,14 @@ class Store(Protocol):
     def predictions_by_day(self, version: str, since: float) -> dict[int, int]: ...
     def labelled_versions(self) -> list[str]: ...
     def alert_transition(self, name: str, state: str, version: str, reason: str | None, at: float) -> str | None: ...
+    def set_shared_state(self, name: str, state: str, version: str, note: str | None, at: float) -> None: ...
+    def shared_state(self, name: str) -> SharedState | None: ...
+    def write_shadow(self, rows: Sequence[tuple[int, str, float]]) -> None: ...
+    def shadow_pairs(
+        self, champion: str, challenger: str, since: float, limit: int = ...
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    def shadow_scored(self, challenger: str) -> int: ...
+    def labelled_features(self, limit: int) -> list[tuple[str, str | None, float, int]]: ...
 
 
 def prune_scores_sql(oldest: float, max_rows: int = SCORES_MAX_ROWS) -> tuple[str, tuple[int, int]]:
@@ -205,6 +216,7 @@ def prune_outcomes_sql(oldest: float) -> list[tuple[str, tuple[int]]]:
     """Outcomes of predictions older than `oldest`, and the tallies of their days."""
     return [
         ("DELETE FROM outcomes WHERE prediction_id < ?", (first_id_at(oldest),)),
+        ("DELETE FROM shadow_scores WHERE prediction_id < ?", (first_id_at(oldest),)),
         ("DELETE FROM outcome_stats WHERE day < ?", (int(oldest // DAY * DAY),)),
     ]
 
@@ -335,6 +347,41 @@ class RollupReader:
     def labelled_versions(self) -> list[str]:
         """Model versions with at least one recorded outcome (kept 90 days)."""
         return [version for (version,) in self._read("SELECT DISTINCT version FROM outcome_stats ORDER BY version")]
+
+    def shared_state(self, name: str) -> SharedState | None:
+        rows = self._read("SELECT state, version, reason, changed_at FROM shared_state WHERE name = ?", (name,))
+        return SharedState(*rows[0]) if rows else None
+
+    def shadow_pairs(
+        self, champion: str, challenger: str, since: float, limit: int = SHADOW_COMPARED_ROWS
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Outcome, the served model's probability and the challenger's, on the newest
+        labelled predictions since `since` that both scored (at most `limit`)."""
+        rows = self._read(
+            "SELECT o.outcome, s.probability, h.probability FROM outcomes o "
+            "JOIN scores s ON s.prediction_id = o.prediction_id "
+            "JOIN shadow_scores h ON h.prediction_id = o.prediction_id "
+            "WHERE s.version = ? AND h.version = ? AND s.ts >= ? ORDER BY o.prediction_id DESC LIMIT ?",
+            (champion, challenger, since, limit),
+        )
+        if not rows:
+            return np.zeros(0, np.int8), np.zeros(0), np.zeros(0)
+        outcome, served, shadow = zip(*rows, strict=True)
+        return np.array(outcome, np.int8), np.array(served, np.float64), np.array(shadow, np.float64)
+
+    def labelled_features(self, limit: int) -> list[tuple[str, str | None, float, int]]:
+        """Features (JSON), entity, time and outcome of the newest predictions kept as raw
+        rows that got an outcome, newest first (lib.monitoring.examples)."""
+        return self._read(
+            "SELECT p.features, p.entity, p.ts, o.outcome FROM outcomes o "
+            "JOIN predictions p ON p.prediction_id = o.prediction_id WHERE p.features IS NOT NULL "
+            "ORDER BY p.ts DESC, p.prediction_id DESC LIMIT ?",
+            (limit,),
+        )
+
+    def shadow_scored(self, challenger: str) -> int:
+        """Predictions the challenger has scored in shadow (kept as long as the scores)."""
+        return int(self._read("SELECT count(*) FROM shadow_scores WHERE version = ?", (challenger,))[0][0])
 
 
 class MonitoringStore(RollupReader):
@@ -478,6 +525,18 @@ class MonitoringStore(RollupReader):
             lambda connection: record_outcomes(
                 _SqliteTransaction(connection), rows, received_at, self.replica, refused
             ),
+        )
+
+    def set_shared_state(self, name: str, state: str, version: str, note: str | None, at: float) -> None:
+        self._in_transaction(
+            "recording shared state", lambda connection: connection.execute(SET, (name, state, version, note, at))
+        )
+
+    def write_shadow(self, rows: Sequence[tuple[int, str, float]]) -> None:
+        """A challenger's probabilities, each keyed by the served prediction it shadows."""
+        self._in_transaction(
+            "writing shadow scores",
+            lambda connection: connection.executemany("INSERT OR IGNORE INTO shadow_scores VALUES (?, ?, ?)", rows),
         )
 
     def alert_transition(self, name: str, state: str, version: str, reason: str | None, at: float) -> str | None:

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 from lib.storage.files import write_json
 
 if TYPE_CHECKING:
+    from lib.model.loaded import LoadedModel
     from lib.retraining.shared import SharedJobs
+    from lib.training.config import DatasetConfig
 
 PROGRESS_STEP = re.compile(r"^\[(\d+)/(\d+)\]")
 
@@ -137,10 +139,15 @@ def run(job: JobFiles) -> dict[str, Any]:
     if registry.remote:
         job.update(progress=0.88, step="publishing to the registry")
         job.log(f"uploading {result.version} to {registry.uri}")
+    holdout_comparison = _holdout_comparison(job, champion, result.folder, config)
     registry.publish(result.folder)
     comparison = result.metadata.comparison
     promote, reason = gate(comparison, settings.promotion_metric, settings.promotion_tolerance)
     job.log(reason)
+    if promote and holdout_comparison is not None:  # and not worse on the freshest labels either
+        promote, why = gate(holdout_comparison, settings.promotion_metric, settings.promotion_tolerance)
+        reason = f"{reason}; on the newest recorded outcomes, {why}"
+        job.log(f"newest recorded outcomes: {why}")
     if promote:
         job.check_not_cancelled()  # the last moment a cancel can stop the switch
         job.update(progress=0.95, step="promoting")
@@ -154,7 +161,29 @@ def run(job: JobFiles) -> dict[str, Any]:
         "tolerance": settings.promotion_tolerance,
         "test_metrics": result.metadata.test_metrics,
         "comparison": comparison,
+        "holdout_comparison": holdout_comparison,
     }
+
+
+def _holdout_comparison(
+    job: JobFiles, champion: LoadedModel | None, folder: Path, config: DatasetConfig
+) -> dict[str, Any] | None:
+    """Both models on the newest recorded outcomes the job held out, when it did."""
+    import pandas as pd
+
+    from lib.model.bundle import read_bundle
+    from lib.retraining.jobs import HOLDOUT_FILE
+    from lib.training.comparison import compare_on_holdout
+
+    path = job.folder / HOLDOUT_FILE
+    if champion is None or not path.exists():
+        return None
+    holdout = pd.read_csv(path, dtype=str, keep_default_na=False)
+    job.log(f"comparing on the {len(holdout):,} newest recorded outcomes, held out from training")
+    new = read_bundle(folder)
+    numeric = [spec.name for spec in new.schema.features if spec.is_numeric]
+    holdout[numeric] = holdout[numeric].replace("", None)
+    return compare_on_holdout(champion, new, holdout, config.target, config.positive_label)
 
 
 def main(argv: list[str] | None = None) -> int:

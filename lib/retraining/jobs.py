@@ -52,6 +52,7 @@ CANCEL_FILE = "cancel"
 PID_FILE = "pid.json"  # written by the starter as soon as the process exists
 CANCELLING: JobStatus = "cancelling"
 UPLOAD_FILE = "data.csv"
+HOLDOUT_FILE = "holdout.csv"  # the newest recorded outcomes, kept out of training
 JOB_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 LOG_TAIL = 60
 QUEUED_TIMEOUT_S = 60  # a job process writes its pid within a second or two of starting
@@ -256,9 +257,15 @@ def recent_jobs(limit: int = 10, settings: Settings | None = None) -> list[dict[
 
 
 def start_retrain(
-    requested_by: str, data: pd.DataFrame | None, data_name: str, settings: Settings | None = None
+    requested_by: str,
+    data: pd.DataFrame | None,
+    data_name: str,
+    settings: Settings | None = None,
+    holdout: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Start a job on the bundled data (data=None) or on a checked upload.
+    """Start a job on the bundled data (data=None) or on a checked table (an upload, or
+    the bundled data with recorded outcomes); `holdout`: labelled rows kept out of
+    training, on which the gate also compares the new model with the served one.
 
     Returns (state, True) for a new job, or (the running job's state, False).
     """
@@ -266,7 +273,7 @@ def start_retrain(
     shared = shared_jobs(settings)
     with _start_lock:
         if shared is not None:
-            return _start_shared(shared, requested_by, data, data_name, settings)
+            return _start_shared(shared, requested_by, data, data_name, settings, holdout)
         running = active_job(settings)
         if running is not None:
             return running, False
@@ -279,11 +286,11 @@ def start_retrain(
             running = active_job(settings)
             if running is not None:
                 return running, False
-            return start_retrain(requested_by, data, data_name, settings)
+            return start_retrain(requested_by, data, data_name, settings, holdout)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(job_id)
-        state = _new_state(job_id, requested_by, data, data_name, settings)
-        _launch(state, data, settings)
+        state = _new_state(job_id, requested_by, data, data_name, settings, holdout)
+        _launch(state, data, settings, holdout)
         return {**state, "log": []}, True
 
 
@@ -292,7 +299,12 @@ def _new_job_id() -> str:
 
 
 def _new_state(
-    job_id: str, requested_by: str, data: pd.DataFrame | None, data_name: str, settings: Settings
+    job_id: str,
+    requested_by: str,
+    data: pd.DataFrame | None,
+    data_name: str,
+    settings: Settings,
+    holdout: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     return {
         "id": job_id,
@@ -304,29 +316,39 @@ def _new_state(
         "data_name": data_name,
         "created_at": _now(),
         "replica": settings.replica_id,
+        "holdout_rows": 0 if holdout is None else len(holdout),
     }
 
 
-def _launch(state: dict[str, Any], data: pd.DataFrame | None, settings: Settings) -> None:
+def _launch(
+    state: dict[str, Any], data: pd.DataFrame | None, settings: Settings, holdout: pd.DataFrame | None = None
+) -> None:
     """The job's folder on this machine, then its process."""
     job_dir = jobs_dir(settings) / state["id"]
     job_dir.mkdir(parents=True)
     if data is not None:  # written comma-separated, whatever the upload used
         data.to_csv(job_dir / UPLOAD_FILE, index=False)
+    if holdout is not None:
+        holdout.to_csv(job_dir / HOLDOUT_FILE, index=False)
     write_json(job_dir / "state.json", state)
     _spawn(job_dir, settings)
 
 
 def _start_shared(
-    shared: SharedJobs, requested_by: str, data: pd.DataFrame | None, data_name: str, settings: Settings
+    shared: SharedJobs,
+    requested_by: str,
+    data: pd.DataFrame | None,
+    data_name: str,
+    settings: Settings,
+    holdout: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Take the slot shared by replicas, or get back the job that holds it."""
-    state = _new_state(_new_job_id(), requested_by, data, data_name, settings)
+    state = _new_state(_new_job_id(), requested_by, data, data_name, settings, holdout)
     running = shared.claim(state)
     if running is not None:
         return running, False
     try:
-        _launch(state, data, settings)
+        _launch(state, data, settings, holdout)
     except Exception as exc:  # the slot must not stay taken by a job that never started
         shared.write({**state, "status": "failed", "finished_at": _now(), "error": f"could not start: {exc}"})
         raise

@@ -90,3 +90,14 @@ def _problems(table: pd.DataFrame, config: DatasetConfig, features: list[str]) -
     if rare and len(values) == 2:
         problems.append(f"each target value needs at least {MIN_PER_CLASS} rows: {', '.join(rare)}")
     return problems
+
+
+def bundled_with(
+    config: DatasetConfig, extra: pd.DataFrame, features: list[str]
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """The bundled dataset (cells as text) with `extra` rows of the same columns after it
+    (recorded outcomes), checked as an upload is: the table, or None and every problem."""
+    bundled = pd.read_csv(config.csv_path, sep=config.separator, dtype=str, keep_default_na=False)
+    table = pd.concat([bundled, extra.reindex(columns=bundled.columns, fill_value="")], ignore_index=True)
+    problems = _problems(table, config, features)
+    return (None if problems else table), problems

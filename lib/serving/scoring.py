@@ -25,6 +25,7 @@ from lib.model.validation import JsonColumns
 from lib.monitoring.ids import allocator, id_text, id_texts
 from lib.monitoring.log import Source, prediction_log
 from lib.monitoring.outcomes import entity_of, entity_of_values
+from lib.serving.shadow import shadow
 
 
 def _elapsed_ms(started: float) -> float:
@@ -51,6 +52,8 @@ def score_and_log(
         raise
     entities = [entity_of(record, model.schema.id_columns)] if model.schema.id_columns else []
     prediction_log().log_records(model, source, [record], [prediction], _elapsed_ms(started), [prediction_id], entities)
+    if shadow.version is not None:  # a challenger scores it too, later, in its own thread
+        shadow.offer([record], np.array([prediction_id], dtype=np.int64))
     return prediction
 
 
@@ -72,6 +75,7 @@ def score_and_log_records(
     prediction_log().log_records(
         model, source, records, predictions, _elapsed_ms(started) / len(records), ids.tolist(), entities
     )
+    shadow.offer(records, ids)
     return predictions
 
 
@@ -106,6 +110,7 @@ def score_and_log_columns(
         ids=ids,
         entities=column_entities(batch.id_values, model.schema.id_columns),
     )
+    shadow.offer(batch, ids)
     return replace(scored, prediction_ids=id_texts(ids))
 
 

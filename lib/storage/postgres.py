@@ -22,7 +22,8 @@ class SchemaTooNew(Exception):
 # From version n - 1 to n. Version 1: the monitoring store (the SQLite store's schema 2);
 # version 2: retraining jobs and the one job slot shared by replicas; version 3: prediction
 # ids and entities on raw rows, and the scores outcomes are matched to; version 4: business
-# values on raw rows and scores, the tallies of labelled predictions, the decay alert's state.
+# values on raw rows and scores, the tallies of labelled predictions, state shared by
+# replicas, a shadow challenger's scores.
 MIGRATIONS: dict[int, str] = {
     1: """
 CREATE TABLE predictions (
@@ -64,9 +65,11 @@ ALTER TABLE scores ADD COLUMN value double precision;
 CREATE TABLE outcome_stats (
     day bigint NOT NULL, version text NOT NULL, replica text NOT NULL, tally bytea NOT NULL,
     PRIMARY KEY (day, version, replica));
-CREATE TABLE alert_state (
+CREATE TABLE shared_state (
     name text PRIMARY KEY, state text NOT NULL, version text NOT NULL, reason text,
     changed_at double precision NOT NULL);
+CREATE TABLE shadow_scores (
+    prediction_id bigint PRIMARY KEY, version text NOT NULL, probability double precision NOT NULL);
 """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

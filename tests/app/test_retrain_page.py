@@ -131,3 +131,65 @@ def test_wrong_tokens_typed_on_the_page_are_throttled_like_the_api(retrain_page)
     at.text_input(key="admin_token").input(TOKEN).run()  # even the right one, for now
     assert "too many wrong admin tokens" in at.warning[0].value
     assert not [b for b in at.button if b.key in ("start_retrain", "promote", "rollback")]
+
+
+def test_a_version_is_put_in_shadow_and_compared_on_live_outcomes(retrain_page, registry_copy):
+    import numpy as np
+
+    from lib.model_loader import get_model
+    from lib.monitoring.ids import id_text
+    from lib.monitoring.log import prediction_log
+    from lib.monitoring.rollups import LoggedRow
+    from lib.serving.shadow import shadow, shadow_setting
+    from tests.helpers import clone_version
+
+    served = LocalRegistry(registry_copy).served()
+    clone_version(registry_copy, served, "shadow-1")
+    at = retrain_page()
+    assert "No version is in shadow" in " ".join(c.value for c in at.caption)
+    at.selectbox(key="shadow_version").set_value("shadow-1")
+    at.button(key="shadow_start").click().run()
+    store = prediction_log().store
+    assert shadow_setting(store).version == "shadow-1" and shadow.version == "shadow-1"
+    model = get_model()
+    p = np.random.default_rng(8).uniform(0, 1, 200)
+    y = (p > 0.4).astype(int)
+    store.write([LoggedRow(time.time(), "api", model.version, 1.0, "ok", None, float(p[i]), "x", "{}", i + 1)
+                 for i in range(200)], {})  # fmt: skip
+    store.write_shadow([(i + 1, "shadow-1", float(1 - p[i])) for i in range(200)])  # a challenger ranking backwards
+    labels = {1: model.schema.positive_label, 0: model.schema.negative_label}
+    prediction_log().record_outcomes(model, [{"prediction_id": id_text(i + 1), "outcome": labels[int(y[i])]}
+                                             for i in range(200)])  # fmt: skip
+    at.run()
+    compared = table(at, "metric").set_index("metric")
+    assert compared.loc["roc_auc", model.version] == 1.0 and compared.loc["roc_auc", "shadow-1"] == 0.0
+    at.button(key="shadow_stop").click().run()
+    assert shadow_setting(store) is None and shadow.version is None
+
+
+def test_the_bundled_data_with_recorded_outcomes_is_offered_with_what_it_holds(retrain_page):
+    import json
+
+    from lib.model_loader import get_model
+    from lib.monitoring.ids import id_text
+    from lib.monitoring.log import prediction_log
+    from lib.monitoring.rollups import LoggedRow
+
+    at = retrain_page()
+    at.radio(key="retrain_source").set_value("The bundled dataset + recorded outcomes").run()
+    assert "no recorded outcome has its prediction's features logged yet" in at.error[0].value
+    assert at.button(key="start_retrain").disabled
+    model = get_model()
+    features = json.dumps({spec.name: spec.default for spec in model.schema.features})
+    prediction_log().store.write(
+        [LoggedRow(time.time(), "api", model.version, 1.0, "ok", None, 0.4, "No", features, i + 1, f"K{i}")
+         for i in range(600)], {},
+    )  # fmt: skip
+    labels = [model.schema.positive_label, model.schema.negative_label]
+    prediction_log().record_outcomes(model, [{"prediction_id": id_text(i + 1), "outcome": labels[i % 2]}
+                                             for i in range(600)])  # fmt: skip
+    at.run()
+    assert not at.error
+    summary = " ".join(c.value for c in at.caption)
+    assert "600 recorded outcomes with their features" in summary and "480 added to the bundled data" in summary
+    assert "the newest 120 held out" in summary and not at.button(key="start_retrain").disabled

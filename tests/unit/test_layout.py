@@ -20,7 +20,7 @@ ALLOWED = {
     "monitoring": FOUNDATION | {"model"},
     "serving": FOUNDATION | {"model", "monitoring", "registry"},
     "model_loader": FOUNDATION | {"model", "serving"},
-    "retraining": FOUNDATION | {"model", "registry", "training", "model_loader"},
+    "retraining": FOUNDATION | {"model", "registry", "training", "model_loader", "monitoring"},
     "business": FOUNDATION | {"model", "serving", "training"},
     "batch": FOUNDATION | {"model", "serving", "model_loader"},
     "server": FOUNDATION | {"model", "monitoring", "model_loader", "registry", "retraining"},
