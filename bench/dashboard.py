@@ -111,7 +111,7 @@ def start_to_first_page(project: Path, model_uri: str, workdir: Path, quick: boo
     health, rendered = [], []
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        for attempt in range(2 if quick else 5):
+        for attempt in range(1 if quick else 5):
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             page = browser.new_page()

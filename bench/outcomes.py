@@ -115,10 +115,10 @@ def row_by_row(store: MonitoringStore, model: LoadedModel, lines: list[str]) -> 
 
 
 def ingestion(model: LoadedModel, workdir: Path, quick: bool) -> list[Measurement]:
-    rows = 20_000 if quick else 200_000
+    rows = 10_000 if quick else 200_000
     now = time.time()
     rates, baseline = [], []
-    for attempt in range(3 if quick else 5):
+    for attempt in range(2 if quick else 5):
         store, ids, entities = seeded(workdir / f"ingest-{attempt}.sqlite3", model, rows, now)
         raw = outcome_csv(model, ids, entities, now)
         started = time.perf_counter()
@@ -147,7 +147,7 @@ def ingestion(model: LoadedModel, workdir: Path, quick: bool) -> list[Measuremen
 def realised_queries(model: LoadedModel, workdir: Path, quick: bool) -> list[Measurement]:
     results = []
     now = time.time()
-    for rows in (10_000, 50_000) if quick else SIZES:
+    for rows in (10_000, 25_000) if quick else SIZES:
         store, ids, entities = seeded(workdir / f"live-{rows}.sqlite3", model, rows, now)
         for start in range(0, rows, CHUNK):
             part = slice(start, start + CHUNK)

@@ -42,7 +42,7 @@ def run(project: Path, model_uri: str, workdir: Path, quick: bool) -> list[Measu
         connection = _client(url)
         model = load_model(str(registry))
         body = json.dumps({"record": {spec.name: spec.default for spec in model.schema.features}}).encode()
-        rounds, seconds = (2, 1.0) if quick else (5, 3.0)
+        rounds, seconds = (1, 1.0) if quick else (5, 3.0)
         _latencies(connection, body, _after(1))  # warm-up
         for _ in range(rounds):
             _call(connection, "DELETE", "/models/shadow")

@@ -6,11 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from lib.business.portfolio import business_optimal_threshold, threshold_row
+from lib.model_loader import LoadedModel, ModelNotAvailable
 from lib.monitoring.decay import decay_watcher
 from lib.monitoring.live import LIVE_WINDOWS
 from lib.monitoring.log import prediction_log
 from lib.monitoring.outcomes import OutcomeFileError, csv_items
 from lib.monitoring.store import StoreUnavailable
+from lib.registry import RegistryError
+from lib.serving.shadow import registry_version
 from lib.settings import get_settings
 from lib.ui import charts
 from lib.ui.helpers import admin_access, candidates_table, money, served_model
@@ -72,19 +75,37 @@ def record_outcomes_form() -> None:
             st.dataframe(pd.DataFrame(shown), hide_index=True, key="refused_outcomes")
 
 
+def shown_version() -> LoadedModel:
+    """The served version, or another one with recorded outcomes (a version before the
+    last promotion, say), picked on the page."""
+    versions = [model.version, *(v for v in prediction_log().store.labelled_versions() if v != model.version)]
+    if len(versions) == 1:
+        return model
+    picked = st.selectbox("Model version", versions, key="live_version", help="Versions with recorded outcomes.")
+    if picked == model.version:
+        return model
+    settings = get_settings()
+    try:
+        return registry_version(settings.model_uri, picked, settings.model_cache_dir)
+    except (RegistryError, ModelNotAvailable) as exc:
+        st.warning(f"{picked} cannot be read from the registry ({getattr(exc, 'reason', exc)}): the served one shown.")
+        return model
+
+
 def live_view() -> None:
-    """How the served model did on the predictions whose real outcome came back."""
+    """How a model version (the served one by default) did on the predictions whose real outcome came back."""
     window = st.radio("Predictions made in the last", list(LIVE_WINDOWS), index=1, horizontal=True, key="live_window")
     record_outcomes_form()
     try:
-        report = prediction_log().live(model, window)
+        shown = shown_version()
+        report = prediction_log().live(shown, window)
     except StoreUnavailable as exc:
         st.warning(f"The monitoring store cannot be read: {exc}")
         return
     coverage = report["coverage"]
     share = f" ({coverage['share']:.1%})" if coverage["share"] is not None else ""
     st.caption(
-        f"Model {model.version}: of the {coverage['predictions']:,} predictions made since {report['since']} (UTC), "
+        f"Model {shown.version}: of the {coverage['predictions']:,} predictions made since {report['since']} (UTC), "
         f"{coverage['labelled']:,}{share} have a recorded outcome. Threshold {report['threshold']:.2f}."
     )
     if report["withheld"] is not None:
@@ -130,10 +151,12 @@ def live_view() -> None:
                 delta_color="off",
                 help=f"Contacting the {value['contacted']:,} labelled predictions at or above the threshold.",
             )
-    st.plotly_chart(charts.live_series_chart(report["series"], kpis.metrics["roc_auc"]), key="live_series")
+    st.plotly_chart(charts.live_series_chart(report["series"], shown.kpis.metrics["roc_auc"]), key="live_series")
     if report["withheld"] is None:
         row = st.columns(2)
-        row[0].plotly_chart(charts.live_calibration_chart(report["calibration"], kpis.curves), key="live_calibration")
+        row[0].plotly_chart(
+            charts.live_calibration_chart(report["calibration"], shown.kpis.curves), key="live_calibration"
+        )
         row[1].plotly_chart(
             charts.confusion_heatmap(report["confusion_matrix"], schema.negative_label, schema.positive_label, "live"),
             key="live_confusion",

@@ -342,7 +342,8 @@ def _metrics_paths() -> dict[str, Any]:
         },
         "/metrics/model": {
             "get": {
-                "summary": "The served model's metrics: on its test split (source=test), or realised on the "
+                "summary": "The served model's metrics (or another version's): on its test split (source=test), "
+                "or realised on the "
                 "predictions of the window whose outcome came back (source=live: coverage, figures with 95 % "
                 "intervals or the reason they are withheld, campaign value, a daily series, the test figures "
                 "beside them); 503 when the monitoring store cannot be read",
@@ -354,8 +355,15 @@ def _metrics_paths() -> dict[str, Any]:
                         "schema": {"enum": ["test", "live"], "default": "test"},
                     },
                     LIVE_WINDOW_PARAMETER,
+                    {
+                        "name": "version",
+                        "in": "query",
+                        "required": False,
+                        "description": "another version of the registry (default: the served one)",
+                        "schema": {"type": "string", "pattern": VERSION_PATTERN},
+                    },
                 ],
-                "responses": {"200": json_content({"type": "object"}), **error_responses(400, 422, 503)},
+                "responses": {"200": json_content({"type": "object"}), **error_responses(400, 404, 422, 503)},
             }
         },
         "/metrics/system": {

@@ -120,13 +120,32 @@ def live_window_param(request: Request) -> str:
     return window
 
 
+def _version_model(version: str) -> LoadedModel:
+    """A registry version other than the served one (lib.serving.shadow.registry_version)."""
+    from lib.model.loaded import ModelNotAvailable
+    from lib.registry import RegistryError
+    from lib.serving.shadow import registry_version
+
+    settings = get_settings()
+    try:
+        return registry_version(settings.model_uri, version, settings.model_cache_dir)
+    except RegistryError as exc:
+        raise ApiError(404 if exc.kind == "unknown" else 422, str(exc), [{"field": "version"}]) from None
+    except ModelNotAvailable as exc:
+        raise ApiError(422, f"version {version} cannot be read: {exc.reason}", [{"field": "version"}]) from None
+
+
 async def metrics_model(request: Request) -> Response:
-    """The test split's figures (source=test, the default) or the realised ones (source=live)."""
+    """The test split's figures (source=test, the default) or the realised ones
+    (source=live), of the served version or of another one of the registry (version=)."""
     source = request.query_params.get("source", "test")
     if source not in ("test", "live"):
         raise ApiError(422, f"source must be test or live, not {source[:20]!r}", [{"field": "source"}])
     window = live_window_param(request)  # checked with either source: a wrong one is never ignored
     model = await served_model()
+    version = request.query_params.get("version")
+    if version is not None and version != model.version:
+        model = await run_in_threadpool(_version_model, version)
     if source == "live":
         return json_response(await run_in_threadpool(_live_metrics, model, window))
     return json_response(_model_metrics(model))

@@ -19,6 +19,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -119,7 +121,7 @@ class ShadowScorer:
     def refresh(self) -> None:
         """Follow the shared setting: which version shadows, loaded once."""
         from lib.monitoring.log import prediction_log
-        from lib.serving.sources import ModelNotAvailable, load_model
+        from lib.serving.sources import ModelNotAvailable
         from lib.settings import get_settings
 
         self._refreshed_at = time.monotonic()
@@ -137,7 +139,7 @@ class ShadowScorer:
         if self._challenger is None or self._challenger.version != wanted:
             settings = get_settings()
             try:
-                self._challenger = load_model(version_uri(settings.model_uri, wanted), settings.model_cache_dir)
+                self._challenger = _loaded_version(settings.model_uri, wanted, settings.model_cache_dir)
             except ModelNotAvailable as exc:
                 self.version, self._challenger = None, None
                 self.problem = f"the challenger {wanted} cannot be loaded: {exc.reason}"
@@ -265,3 +267,20 @@ def live_win_problem(report: dict[str, Any], version: str, metric: str, toleranc
             f"{old:.4f}: worse by more than PROMOTION_TOLERANCE ({tolerance:g})"
         )
     return None
+
+
+def registry_version(model_uri: str, version: str, cache_dir: Path) -> LoadedModel:
+    """One version of the registry, loaded once per process (a few are kept): the shadow's
+    challenger, or a version whose live figures are asked for. Raises RegistryError for a
+    bad name or an unknown version, ModelNotAvailable for a bundle that cannot be read."""
+    from lib.registry import open_registry
+
+    version_threshold(open_registry(model_uri), version)  # the name and the version checked first
+    return _loaded_version(model_uri, version, cache_dir)
+
+
+@lru_cache(maxsize=4)
+def _loaded_version(model_uri: str, version: str, cache_dir: Path) -> LoadedModel:
+    from lib.serving.sources import load_model
+
+    return load_model(version_uri(model_uri, version), cache_dir)

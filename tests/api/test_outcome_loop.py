@@ -51,10 +51,10 @@ def written(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def accounts(tmp_path_factory):
-    """10,000 accounts (a test split of 2,000) and a model trained on them."""
+    """5,000 accounts (a test split of 2,000) and a model trained on them."""
     folder = tmp_path_factory.mktemp("loop")
-    config_path = write_synthetic_dataset(folder, rows=10_000, seed=21)
-    config_path.write_text(config_path.read_text().replace("cv_folds = 3", "cv_folds = 2"))
+    config_path = write_synthetic_dataset(folder, rows=5_000, seed=21)
+    config_path.write_text(config_path.read_text().replace("cv_folds = 3", "cv_folds = 2\ntest_fraction = 0.4"))
     config = load_config(config_path)
     train(config, folder / "registry", log=lambda _line: None)
     dataset = load_dataset(config)

@@ -88,3 +88,19 @@ def test_live_metrics_follow_the_outcomes_and_check_their_parameters(api, regist
     assert wrong_source.status_code == 422 and "test or live" in strict(wrong_source)["error"]
     wrong_window = client.get("/metrics/model?source=live&window=5m")
     assert wrong_window.status_code == 422 and "7d, 30d, 90d" in strict(wrong_window)["error"]
+
+
+def test_the_metrics_of_another_registry_version_can_be_asked_for(api, registry_copy):
+    from tests.helpers import clone_version
+
+    client = api(registry_copy, ADMIN_TOKEN=TOKEN)
+    served = strict(client.get("/models"))["served"]
+    clone_version(registry_copy, served, "before-1")
+    test = strict(client.get("/metrics/model?version=before-1"))
+    assert test["version"] == "before-1" and test["scope"] == "test split"
+    live = strict(client.get("/metrics/model?source=live&version=before-1"))
+    assert live["version"] == "before-1" and live["coverage"]["labelled"] == 0
+    unknown = client.get("/metrics/model?source=live&version=never-9")
+    assert unknown.status_code == 404 and "no version 'never-9'" in strict(unknown)["error"]
+    climbing = client.get("/metrics/model?version=..%2Fetc")
+    assert climbing.status_code == 422 and "is not a version name" in strict(climbing)["error"]

@@ -55,7 +55,7 @@ def test_quick_bench_writes_medians_spreads_and_ratios(tmp_path):
         "python -m lib.batch, 100,000 rows in 8 Parquet parts, Dask LocalCluster",
         "outcomes ingested from a CSV",
         "POST /predict one record, a challenger in shadow",
-        "/metrics/model?source=live (30 d), 50,000 logged, all labelled (daily tallies)",
+        "/metrics/model?source=live (30 d), 25,000 logged, all labelled (daily tallies)",
     ):
         assert any(name.startswith(expected) for name in names), expected
     for result in report["results"]:
