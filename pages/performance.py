@@ -16,7 +16,7 @@ from lib.registry import RegistryError
 from lib.serving.shadow import registry_version
 from lib.settings import get_settings
 from lib.ui import charts
-from lib.ui.helpers import admin_access, candidates_table, money, served_model
+from lib.ui.helpers import admin_gate, candidates_table, money, served_model
 from lib.ui.wording import wording
 
 st.title("Model performance")
@@ -44,14 +44,10 @@ def record_outcomes_form() -> None:
             f"({schema.positive_label} or {schema.negative_label}, true/false, 1/0) and optionally `observed_at` "
             f"(ISO 8601 or epoch seconds). At most {settings.max_outcomes:,} rows a file."
         )
-        token = (
-            st.text_input("Admin token", type="password", key="outcomes_admin_token") if settings.admin_token else None
-        )
-        access = admin_access(token)
+        access = admin_gate("outcomes_admin_token")
         upload = st.file_uploader("Outcomes CSV", type=["csv"], key="outcomes_file")
         if not access.allowed:
-            why = "type the admin token above" if settings.admin_token and not token else access.reason
-            st.warning(f"Recording outcomes is an admin action: {why}.")
+            st.warning(f"Recording outcomes is an admin action: {access.why_not}.")
             return
         if upload is None or not st.button("Record these outcomes", key="record_outcomes"):
             return

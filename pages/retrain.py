@@ -17,7 +17,7 @@ from lib.serving.shadow import set_shadow, shadow, shadow_report
 from lib.settings import get_settings
 from lib.training.config import ConfigError, load_config
 from lib.ui import charts
-from lib.ui.helpers import admin_access
+from lib.ui.helpers import admin_gate
 
 DATA_SOURCES = {
     "The bundled dataset": "bundled",
@@ -33,12 +33,7 @@ st.caption(
     f"model's by more than {settings.promotion_tolerance:g}; otherwise it stays a candidate you may promote."
 )
 
-token = (
-    st.text_input("Admin token", type="password", key="admin_token", help="ADMIN_TOKEN of the server.")
-    if settings.admin_token
-    else None
-)
-access = admin_access(token)
+access = admin_gate("admin_token")
 try:
     get_model()
 except ModelNotAvailable as exc:
@@ -46,14 +41,7 @@ except ModelNotAvailable as exc:
         f"The served model cannot be loaded: {exc.reason.rstrip('.')}. Retrain, or promote a version that works."
     )
 if not access.allowed:
-    if settings.admin_token:
-        why = "type the admin token above" if not token else access.reason
-    else:
-        why = (
-            "without ADMIN_TOKEN they are allowed only from a browser on the server's own machine; "
-            "set ADMIN_TOKEN on the server to allow them from elsewhere, with the token"
-        )
-    st.warning(f"Retraining, promoting and rolling back are not available here: {why}.")
+    st.warning(f"Retraining, promoting and rolling back are not available here: {access.why_not}.")
 actor = st.text_input("Your name, for the audit log", value="analyst", key="actor", max_chars=60) or "analyst"
 who = f"{actor} (ui)"
 

@@ -18,6 +18,7 @@ from lib.api.common import (
     optional_json_object,
     read_limited,
     require_admin,
+    store_read,
 )
 from lib.settings import get_settings
 
@@ -101,15 +102,13 @@ def _outcome_data(config: Any) -> Any:
     """The bundled data with the recorded outcomes (lib.retraining.outcomes)."""
     from lib.model_loader import ModelNotAvailable, get_model
     from lib.monitoring.log import prediction_log
-    from lib.monitoring.store import StoreUnavailable
     from lib.retraining.outcomes import outcome_training_data
 
     try:
-        return outcome_training_data(prediction_log().store, get_model(), config)
+        model = get_model()
     except ModelNotAvailable as exc:
         raise ApiError(503, f"no served model to read the outcomes with: {exc.reason}") from None
-    except StoreUnavailable as exc:
-        raise ApiError(503, f"the monitoring store is unavailable: {exc}", [{"kind": "store"}]) from None
+    return store_read(lambda: outcome_training_data(prediction_log().store, model, config))
 
 
 def _shared_jobs_call(action: Callable[..., T], *args: Any) -> T:
@@ -189,17 +188,12 @@ async def models_audit(request: Request) -> Response:
     return json_response({"events": [asdict(e) for e in reversed(events)]})
 
 
-def _shadow_report(window: str) -> dict[str, Any]:
+def _shadow_report(registry: Any, window: str) -> dict[str, Any]:
     from lib.model_loader import loaded_model
     from lib.monitoring.log import prediction_log
-    from lib.monitoring.store import StoreUnavailable
-    from lib.registry import open_registry
     from lib.serving.shadow import shadow_report
 
-    try:
-        return shadow_report(prediction_log().store, loaded_model(), open_registry(get_settings().model_uri), window)
-    except StoreUnavailable as exc:
-        raise ApiError(503, f"the monitoring store is unavailable: {exc}", [{"kind": "store"}]) from None
+    return store_read(lambda: shadow_report(prediction_log().store, loaded_model(), registry, window))
 
 
 async def shadow_view(request: Request) -> Response:
@@ -210,18 +204,14 @@ async def shadow_view(request: Request) -> Response:
     if request.method == "DELETE":
         actor = require_admin(request)
         await run_in_threadpool(_set_shadow, None, actor)
-    return json_response(await _registry_call(lambda _registry: _shadow_report(window)))
+    return json_response(await _registry_call(lambda registry: _shadow_report(registry, window)))
 
 
 def _set_shadow(version: str | None, actor: str) -> None:
     from lib.monitoring.log import prediction_log
-    from lib.monitoring.store import StoreUnavailable
     from lib.serving.shadow import set_shadow, shadow
 
-    try:
-        set_shadow(prediction_log().store, version, actor)
-    except StoreUnavailable as exc:
-        raise ApiError(503, f"the monitoring store is unavailable: {exc}", [{"kind": "store"}]) from None
+    store_read(lambda: set_shadow(prediction_log().store, version, actor))
     shadow.refresh()  # this replica follows at once; the others within seconds
 
 
@@ -231,18 +221,23 @@ async def put_in_shadow(request: Request) -> Response:
 
     actor = require_admin(request)
     version = request.path_params["version"]
-    await _registry_call(lambda registry: version_threshold(registry, version))  # 422 a bad name, 404 unknown
-    if await _registry_call(lambda registry: registry.served()) == version:
-        raise ApiError(409, f"{version} is the served version: a challenger is another one", [{"version": version}])
-    await run_in_threadpool(_set_shadow, version, actor)
-    return json_response(await _registry_call(lambda _registry: _shadow_report("30d")))
+
+    def shadow_it(registry: Any) -> dict[str, Any]:
+        version_threshold(registry, version)  # 422 a bad name, 404 unknown
+        if registry.served() == version:
+            raise ApiError(409, f"{version} is the served version: a challenger is another one", [{"version": version}])
+        _set_shadow(version, actor)
+        return _shadow_report(registry, "30d")
+
+    return json_response(await _registry_call(shadow_it))
 
 
-def _live_win_problem(version: str) -> str | None:
+def _live_win_problem(registry: Any, version: str) -> str | None:
     from lib.serving.shadow import live_win_problem
 
     settings = get_settings()
-    return live_win_problem(_shadow_report("30d"), version, settings.promotion_metric, settings.promotion_tolerance)
+    report = _shadow_report(registry, "30d")
+    return live_win_problem(report, version, settings.promotion_metric, settings.promotion_tolerance)
 
 
 async def promote(request: Request) -> Response:
@@ -252,7 +247,7 @@ async def promote(request: Request) -> Response:
     if body.get("gate", "none") not in ("none", "live"):
         raise ApiError(422, 'gate must be "live" (promote only if it wins in shadow) or "none"', [{"field": "gate"}])
     if body.get("gate") == "live":
-        problem = await _registry_call(lambda _registry: _live_win_problem(version))
+        problem = await _registry_call(lambda registry: _live_win_problem(registry, version))
         if problem is not None:
             raise ApiError(409, f"not promoted: {problem}", [{"version": version, "kind": "live_comparison"}])
     event = await _registry_call(

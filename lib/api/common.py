@@ -9,7 +9,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +21,8 @@ from lib.monitoring.store import WINDOWS
 from lib.redact import ECHO_CHARS, LISTED, error_body, listed, to_json_bytes
 from lib.server.access import check_admin, cross_site_reason, resolve_caller
 from lib.settings import get_settings
+
+T = TypeVar("T")
 
 # The model, pandas and numpy are imported by the first request (or the warm-up thread),
 # not here: app.py imports this module, and the server should answer within a second.
@@ -336,3 +338,13 @@ async def optional_json_object(request: Request, fields: set[str]) -> dict[str, 
     if wrong:
         raise ApiError(422, f"{', '.join(wrong)} must be text", [{"field": n, "code": "wrong_type"} for n in wrong])
     return payload
+
+
+def store_read(read: Callable[[], T]) -> T:
+    """A read from (or a write to) the monitoring store, or 503 saying why it failed."""
+    from lib.monitoring.store import StoreUnavailable
+
+    try:
+        return read()
+    except StoreUnavailable as exc:
+        raise ApiError(503, f"the monitoring store is unavailable: {exc}", [{"kind": "store"}]) from None

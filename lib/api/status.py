@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +14,7 @@ from lib.api.common import (
     json_response,
     positive_int,
     served_model,
+    store_read,
     window_param,
 )
 from lib.api.openapi_schemas import MAX_PAGE
@@ -65,21 +65,11 @@ def _model_metrics(model: LoadedModel) -> dict[str, Any]:
     }
 
 
-def _store_read(read: Callable[[], Any]) -> Any:
-    """A read from the monitoring store, or 503 saying why it cannot be read."""
-    from lib.monitoring.store import StoreUnavailable
-
-    try:
-        return read()
-    except StoreUnavailable as exc:
-        raise ApiError(503, f"the monitoring store is unavailable: {exc}", [{"kind": "store"}]) from None
-
-
 def _kpis(model: LoadedModel) -> dict[str, Any]:
     from lib.monitoring.log import prediction_log
 
     business = model.kpis.business
-    totals = _store_read(prediction_log().totals)
+    totals = store_read(prediction_log().totals)
     return {
         "base_rate": model.kpis.base_rate,
         "business": business,
@@ -92,7 +82,7 @@ def _kpis(model: LoadedModel) -> dict[str, Any]:
 def _system(window: str) -> dict[str, Any]:
     from lib.monitoring.log import prediction_log
 
-    return _store_read(lambda: prediction_log().system(window))
+    return store_read(lambda: prediction_log().system(window))
 
 
 async def metrics(request: Request) -> Response:
@@ -104,7 +94,7 @@ async def metrics(request: Request) -> Response:
 def _live_metrics(model: LoadedModel, window: str) -> dict[str, Any]:
     from lib.monitoring.log import prediction_log
 
-    return _store_read(lambda: prediction_log().live(model, window))
+    return store_read(lambda: prediction_log().live(model, window))
 
 
 def live_window_param(request: Request) -> str:
@@ -181,7 +171,7 @@ async def feature_distribution(request: Request) -> Response:
     if wanted is not None and wanted not in names:
         raise ApiError(404, f"unknown feature {wanted!r}", [{"field": "feature", "known": names}])
     chosen = [wanted] if wanted is not None else names[(page - 1) * page_size : page * page_size]
-    drift = _store_read(lambda: prediction_log().drift(model, window, chosen))
+    drift = store_read(lambda: prediction_log().drift(model, window, chosen))
     distributions = model.kpis.distributions
     return json_response(
         {

@@ -117,26 +117,24 @@ def _series(
 ) -> list[dict[str, Any]]:
     """One point per day of the window: predictions, labelled, observed and predicted
     positive rates, and ROC AUC (None below the minimum counts)."""
-    points = []
-    for day in range(int(since), int(now // DAY * DAY) + 1, DAY):
-        tally = tallies.get(day)
-        labelled = tally.rows if tally is not None else 0
-        realised = realised_from_tally(tally, threshold) if tally is not None else None
-        auc = realised.figures.get("roc_auc") if realised is not None else None
-        positives = int(tally.counts[1].sum()) if tally is not None else 0
-        points.append(
-            {
-                "day": _day_text(day),
-                "predictions": made.get(day, 0),
-                "labelled": labelled,
-                "observed_rate": positives / labelled if labelled else None,
-                "mean_probability": float(tally.powers[:, 0].sum() / labelled)
-                if tally is not None and labelled
-                else None,
-                "roc_auc": auc.value if auc is not None else None,
-            }
-        )
-    return points
+    return [
+        _point(day, tallies.get(day), made.get(day, 0), threshold)
+        for day in range(int(since), int(now // DAY * DAY) + 1, DAY)
+    ]
+
+
+def _point(day: int, tally: Tally | None, made: int, threshold: float) -> dict[str, Any]:
+    labelled = 0 if tally is None else tally.rows
+    point: dict[str, Any] = {"day": _day_text(day), "predictions": made, "labelled": labelled,
+                             "observed_rate": None, "mean_probability": None, "roc_auc": None}  # fmt: skip
+    if tally is None or not labelled:
+        return point
+    auc = realised_from_tally(tally, threshold).figures.get("roc_auc")
+    return point | {
+        "observed_rate": int(tally.counts[1].sum()) / labelled,
+        "mean_probability": float(tally.powers[:, 0].sum() / labelled),
+        "roc_auc": None if auc is None else auc.value,
+    }
 
 
 def _day_text(day: float) -> str:

@@ -25,8 +25,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from lib.monitoring.matching import OutcomeReport, record_outcomes
-from lib.monitoring.outcomes import OutcomeRow, RefusedRow
+from lib.monitoring.matching import Transaction
 from lib.monitoring.rollups import (
     HOUR,
     LATENCY_BUCKETS,
@@ -38,7 +37,6 @@ from lib.monitoring.rollups import (
     rollups,
     score_rows,
 )
-from lib.monitoring.shared_state import SET, claim_transition
 from lib.monitoring.store import (
     MINUTE_ROLLUP_MAX_AGE_S,
     RAW_COLUMNS,
@@ -47,6 +45,7 @@ from lib.monitoring.store import (
     ROLLUP_MAX_AGE_S,
     SCORE_COLUMNS,
     TRIM_TO_SHARE,
+    OutcomeWriter,
     RollupReader,
     StoreUnavailable,
     backfill_tallies,
@@ -70,7 +69,7 @@ POOL_MAX = 4
 COLUMNS = RAW_COLUMNS
 
 
-class PostgresStore(RollupReader):
+class PostgresStore(RollupReader, OutcomeWriter):
     """The shared store: the same interface as the SQLite MonitoringStore."""
 
     backend = "postgresql"
@@ -191,40 +190,9 @@ class PostgresStore(RollupReader):
 
         self._run("writing to", work)
 
-    def record_outcomes(
-        self, rows: Sequence[OutcomeRow], refused: list[RefusedRow], received_at: float
-    ) -> OutcomeReport:
-        """Match checked outcome rows to their predictions and record them, in one transaction."""
+    def _transact(self, action: str, work: Callable[[Transaction], T]) -> T:
         self.open()
-        return self._run(
-            "recording outcomes in",
-            lambda connection: record_outcomes(_PgTransaction(connection), rows, received_at, self.replica, refused),
-        )
-
-    def set_shared_state(self, name: str, state: str, version: str, note: str | None, at: float) -> None:
-        self.open()
-        self._run(
-            "recording shared state in",
-            lambda connection: connection.execute(SET.replace("?", "%s"), (name, state, version, note, at)),
-        )
-
-    def write_shadow(self, rows: Sequence[tuple[int, str, float]]) -> None:
-        """A challenger's probabilities, each keyed by the served prediction it shadows."""
-        self.open()
-
-        def work(connection: Any) -> None:
-            with connection.cursor() as cursor:
-                cursor.executemany("INSERT INTO shadow_scores VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", rows)
-
-        self._run("writing shadow scores to", work)
-
-    def alert_transition(self, name: str, state: str, version: str, reason: str | None, at: float) -> str | None:
-        """Record an alert's state; what it replaced when this call changed it (lib.monitoring.decay)."""
-        self.open()
-        return self._run(
-            "recording an alert in",
-            lambda connection: claim_transition(_PgTransaction(connection), name, state, version, reason, at),
-        )
+        return self._run(f"{action} in", lambda connection: work(_PgTransaction(connection)))
 
     def prune(
         self,

@@ -301,7 +301,7 @@ def record_values(model: LoadedModel, records: Sequence[dict[str, Any]]) -> list
     name = _value_column(model)
     if name is None:
         return [None] * len(records)
-    return [_number(record.get(name)) for record in records]
+    return [_number(value) for value in _column(list(records), name)]
 
 
 def _number(value: Any) -> float | None:

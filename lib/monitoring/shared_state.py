@@ -8,19 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
-# Upsert a state only if it differs; its row count says whether this caller changed it.
-CLAIM = (
-    "INSERT INTO shared_state (name, state, version, reason, changed_at) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET state = excluded.state, version = excluded.version, "
-    "reason = excluded.reason, changed_at = excluded.changed_at WHERE shared_state.state <> excluded.state"
-)
-
-
+# Upsert a state; CLAIM only if it differs, its row count saying whether this caller changed it.
 SET = (
     "INSERT INTO shared_state (name, state, version, reason, changed_at) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (name) DO UPDATE SET state = excluded.state, version = excluded.version, "
     "reason = excluded.reason, changed_at = excluded.changed_at"
 )
+CLAIM = SET + " WHERE shared_state.state <> excluded.state"
 
 
 class SharedState(NamedTuple):

@@ -35,7 +35,14 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from lib.monitoring.ids import first_id_at
-from lib.monitoring.matching import DAY, OutcomeReport, record_outcomes, scored_predictions, tally_deltas
+from lib.monitoring.matching import (
+    DAY,
+    OutcomeReport,
+    Transaction,
+    record_outcomes,
+    scored_predictions,
+    tally_deltas,
+)
 from lib.monitoring.outcomes import OutcomeRow, RefusedRow
 from lib.monitoring.rollups import (
     HOUR,
@@ -246,6 +253,54 @@ class _SqliteTransaction:
             )
 
 
+def _arrays(rows: list[tuple[Any, ...]], dtypes: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A query's three columns as arrays (a float column's NULL becomes NaN)."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(dtypes)
+    first, second, third = (np.array(column, dtype) for column, dtype in zip(columns, dtypes, strict=True))
+    return first, second, third
+
+
+class OutcomeWriter:
+    """The writes of the outcome loop, the same SQL on either store; a subclass runs each in
+    one transaction (`_transact`)."""
+
+    replica: str
+
+    def _transact(self, action: str, work: Callable[[Transaction], T]) -> T:
+        raise NotImplementedError
+
+    def record_outcomes(
+        self, rows: Sequence[OutcomeRow], refused: list[RefusedRow], received_at: float
+    ) -> OutcomeReport:
+        """Match checked outcome rows to their predictions and record them, in one transaction."""
+        return self._transact(
+            "recording outcomes",
+            lambda transaction: record_outcomes(transaction, rows, received_at, self.replica, refused),
+        )
+
+    def set_shared_state(self, name: str, state: str, version: str, note: str | None, at: float) -> None:
+        self._transact(
+            "recording shared state", lambda transaction: transaction.execute(SET, (name, state, version, note, at))
+        )
+
+    def write_shadow(self, rows: Sequence[tuple[int, str, float]]) -> None:
+        """A challenger's probabilities, each keyed by the served prediction it shadows (a
+        row met twice keeps its first)."""
+        self._transact(
+            "writing shadow scores",
+            lambda transaction: transaction.execute_many(
+                "INSERT INTO shadow_scores VALUES (?, ?, ?) ON CONFLICT DO NOTHING", rows
+            ),
+        )
+
+    def alert_transition(self, name: str, state: str, version: str, reason: str | None, at: float) -> str | None:
+        """Record an alert's state; what it replaced when this call changed it (lib.monitoring.decay)."""
+        return self._transact(
+            "recording an alert",
+            lambda transaction: claim_transition(transaction, name, state, version, reason, at),
+        )
+
+
 class RollupReader:
     """The dashboards' queries, the same SQL on either store; a subclass runs it (`_read`,
     with `?` placeholders)."""
@@ -324,14 +379,7 @@ class RollupReader:
             "JOIN scores s ON s.prediction_id = o.prediction_id WHERE s.version = ? AND s.ts >= ?",
             (version, since),
         )
-        if not rows:
-            return np.zeros(0, np.int8), np.zeros(0), np.zeros(0)
-        outcome, probability, value = zip(*rows, strict=True)
-        return (
-            np.array(outcome, np.int8),
-            np.array(probability, np.float64),
-            np.array([np.nan if v is None else v for v in value], np.float64),
-        )
+        return _arrays(rows, (np.int8, np.float64, np.float64))
 
     def predictions_by_day(self, version: str, since: float) -> dict[int, int]:
         """Predictions made (failures excluded) per day by one version, from the hourly rollups."""
@@ -364,10 +412,7 @@ class RollupReader:
             "WHERE s.version = ? AND h.version = ? AND s.ts >= ? ORDER BY o.prediction_id DESC LIMIT ?",
             (champion, challenger, since, limit),
         )
-        if not rows:
-            return np.zeros(0, np.int8), np.zeros(0), np.zeros(0)
-        outcome, served, shadow = zip(*rows, strict=True)
-        return np.array(outcome, np.int8), np.array(served, np.float64), np.array(shadow, np.float64)
+        return _arrays(rows, (np.int8, np.float64, np.float64))
 
     def labelled_features(self, limit: int) -> list[tuple[str, str | None, float, int]]:
         """Features (JSON), entity, time and outcome of the newest predictions kept as raw
@@ -384,7 +429,7 @@ class RollupReader:
         return int(self._read("SELECT count(*) FROM shadow_scores WHERE version = ?", (challenger,))[0][0])
 
 
-class MonitoringStore(RollupReader):
+class MonitoringStore(RollupReader, OutcomeWriter):
     """The SQLite file: one writing connection, and a fresh read-only one per query."""
 
     backend = "sqlite"
@@ -516,35 +561,8 @@ class MonitoringStore(RollupReader):
 
         self._in_transaction("writing the store", work)
 
-    def record_outcomes(
-        self, rows: Sequence[OutcomeRow], refused: list[RefusedRow], received_at: float
-    ) -> OutcomeReport:
-        """Match checked outcome rows to their predictions and record them, in one transaction."""
-        return self._in_transaction(
-            "recording outcomes",
-            lambda connection: record_outcomes(
-                _SqliteTransaction(connection), rows, received_at, self.replica, refused
-            ),
-        )
-
-    def set_shared_state(self, name: str, state: str, version: str, note: str | None, at: float) -> None:
-        self._in_transaction(
-            "recording shared state", lambda connection: connection.execute(SET, (name, state, version, note, at))
-        )
-
-    def write_shadow(self, rows: Sequence[tuple[int, str, float]]) -> None:
-        """A challenger's probabilities, each keyed by the served prediction it shadows."""
-        self._in_transaction(
-            "writing shadow scores",
-            lambda connection: connection.executemany("INSERT OR IGNORE INTO shadow_scores VALUES (?, ?, ?)", rows),
-        )
-
-    def alert_transition(self, name: str, state: str, version: str, reason: str | None, at: float) -> str | None:
-        """Record an alert's state; what it replaced when this call changed it (lib.monitoring.decay)."""
-        return self._in_transaction(
-            "recording an alert",
-            lambda connection: claim_transition(_SqliteTransaction(connection), name, state, version, reason, at),
-        )
+    def _transact(self, action: str, work: Callable[[Transaction], T]) -> T:
+        return self._in_transaction(action, lambda connection: work(_SqliteTransaction(connection)))
 
     def _in_transaction(self, action: str, work: Callable[[sqlite3.Connection], T]) -> T:
         """work(connection) in one write transaction: all of it lands, or none."""

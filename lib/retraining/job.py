@@ -168,22 +168,19 @@ def run(job: JobFiles) -> dict[str, Any]:
 def _holdout_comparison(
     job: JobFiles, champion: LoadedModel | None, folder: Path, config: DatasetConfig
 ) -> dict[str, Any] | None:
-    """Both models on the newest recorded outcomes the job held out, when it did."""
-    import pandas as pd
-
+    """Both models on the newest recorded outcomes the job held out, when it did (read as
+    the training data is: blanks missing)."""
     from lib.model.bundle import read_bundle
     from lib.retraining.jobs import HOLDOUT_FILE
     from lib.training.comparison import compare_on_holdout
+    from lib.training.data import read_raw
 
     path = job.folder / HOLDOUT_FILE
     if champion is None or not path.exists():
         return None
-    holdout = pd.read_csv(path, dtype=str, keep_default_na=False)
+    holdout = read_raw(replace(config, csv_path=path, separator=","))
     job.log(f"comparing on the {len(holdout):,} newest recorded outcomes, held out from training")
-    new = read_bundle(folder)
-    numeric = [spec.name for spec in new.schema.features if spec.is_numeric]
-    holdout[numeric] = holdout[numeric].replace("", None)
-    return compare_on_holdout(champion, new, holdout, config.target, config.positive_label)
+    return compare_on_holdout(champion, read_bundle(folder), holdout, config.target, config.positive_label)
 
 
 def main(argv: list[str] | None = None) -> int:

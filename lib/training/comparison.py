@@ -58,28 +58,19 @@ def compare_with_champion(
 def compare_on_holdout(
     champion: LoadedModel, challenger: LoadedModel, holdout: pd.DataFrame, target: str, positive_label: str
 ) -> dict[str, Any]:
-    """Both models scored on the newest recorded outcomes, which neither trained on: the
-    rows both can score (a refused row is left out for both)."""
-    base = {"champion_version": champion.version, "split": "newest recorded outcomes, held out from training"}
-    y_all = (holdout[target] == positive_label).to_numpy(dtype=int)
-    mine = score_batch(holdout[challenger.schema.names], challenger, explain=False).table["probability"]
-    missing = [name for name in champion.schema.names if name not in holdout.columns]
-    if missing:
-        return {**base, "comparable": False, "reason": f"the served model needs columns they lack: {missing}"}
-    theirs = score_batch(holdout[champion.schema.names], champion, explain=False).table["probability"]
-    both = mine.index.intersection(theirs.index).to_numpy()
-    y = y_all[both]
-    if len(both) < 2 or len(np.unique(y)) < 2:
-        return {**base, "comparable": False, "reason": "too few of those rows can be scored by both models"}
-    new = classification_metrics(y, mine.loc[both].to_numpy(), challenger.threshold)
-    old = classification_metrics(y, theirs.loc[both].to_numpy(), champion.threshold)
-    return {
-        **base,
-        "comparable": True,
-        "rows": len(both),
-        "challenger": {k: new[k] for k in COMPARED},
-        "champion": {k: old[k] for k in COMPARED},
-    }
+    """Both models on the newest recorded outcomes, which neither trained on (the rows the
+    new model scores; compare_with_champion leaves out those the served one refuses)."""
+    y = (holdout[target] == positive_label).to_numpy(dtype=int)
+    mine = score_batch(holdout[challenger.schema.names].reset_index(drop=True), challenger, explain=False).table
+    scored = mine.index.to_numpy()
+    comparison = compare_with_champion(
+        champion,
+        holdout.iloc[scored].reset_index(drop=True),
+        y[scored],
+        mine["probability"].to_numpy(),
+        challenger.threshold,
+    )
+    return {**comparison, "split": "newest recorded outcomes, held out from training"}
 
 
 def gate(comparison: dict[str, Any] | None, metric: str, tolerance: float) -> tuple[bool, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import streamlit as st
 
@@ -109,6 +109,32 @@ def admin_access(typed_token: str | None) -> AccessDecision:
     if decision.status == 403 and typed_token:
         st.session_state["_admin_token_counted"] = typed_token
     return decision
+
+
+class AdminGate(NamedTuple):
+    allowed: bool
+    why_not: str | None  # what the user can do about it, when not allowed
+
+
+def admin_gate(key: str) -> AdminGate:
+    """The admin token field (when ADMIN_TOKEN is set) and whether this browser may take
+    admin actions, with what to do when it may not (the Retrain page, recording outcomes)."""
+    settings = get_settings()
+    token = (
+        st.text_input("Admin token", type="password", key=key, help="ADMIN_TOKEN of the server.")
+        if settings.admin_token
+        else None
+    )
+    access = admin_access(token)
+    if access.allowed:
+        return AdminGate(True, None)
+    if settings.admin_token:
+        return AdminGate(False, "type the admin token above" if not token else access.reason)
+    return AdminGate(
+        False,
+        "without ADMIN_TOKEN they are allowed only from a browser on the server's own machine; "
+        "set ADMIN_TOKEN on the server to allow them from elsewhere, with the token",
+    )
 
 
 def _browser_address() -> str | None:

@@ -65,6 +65,8 @@ def test_a_challenger_in_shadow_scores_the_same_requests_and_is_compared_live(
     assert comparison["challenger"]["metrics"]["roc_auc"]["value"] == pytest.approx(expected, abs=1e-12)
     assert report["here"]["version"] == "challenger-1" and report["here"]["dropped"] == 0
 
+    unknown_gate = client.post("/models/challenger-1/promote", content=b'{"gate": "sometimes"}', headers=ADMIN)
+    assert unknown_gate.status_code == 422 and 'gate must be "live"' in strict(unknown_gate)["error"]
     clone_version(registry_copy, served, "other-2")
     refused = client.post("/models/other-2/promote", content=b'{"gate": "live"}', headers=ADMIN)
     assert refused.status_code == 409 and "not in shadow" in strict(refused)["error"]

@@ -25,6 +25,13 @@ def test_defaults_and_the_store_path_follow_kpi_dir():
         ("PROMOTION_TOLERANCE", "nan", "between 0.0 and 1.0"),
         ("PROMOTION_TOLERANCE", "lots", "a number"),
         ("PROMOTION_METRIC", "vibes", "one of roc_auc"),
+        ("DECAY_METRIC", "log_loss", "one of roc_auc"),
+        ("DECAY_WINDOW", "5m", "one of 7d, 30d, 90d"),
+        ("DECAY_TOLERANCE", "-0.1", "between 0.0 and 1.0"),
+        ("ALERT_WEBHOOK_URL", "file:///etc/passwd", "http:// or https:// URL with a host"),
+        ("ALERT_WEBHOOK_URL", "https://", "http:// or https:// URL with a host"),
+        ("ALERT_WEBHOOK_URL", "http://hooks.example/a\r\nX-Injected: 1", "http:// or https:// URL with a host"),
+        ("ALERT_WEBHOOK_TIMEOUT_S", "0", "between 0.1 and 60.0"),
     ],
 )
 def test_a_bad_value_names_the_variable(name, value, message):
@@ -63,3 +70,12 @@ def test_replica_id_and_a_postgresql_url_are_checked():
     for hostile in ("postgresql://u:p@db/log extra", "postgresql://" + "x" * 1000):
         with pytest.raises(SettingsError, match="MONITORING_DB"):
             get_settings({"MONITORING_DB": hostile})
+
+
+def test_a_webhook_url_is_kept_but_never_shown_in_an_error():
+    assert get_settings({"ALERT_WEBHOOK_URL": " https://hooks.example/t0k3n "}).alert_webhook_url == (
+        "https://hooks.example/t0k3n"
+    )
+    with pytest.raises(SettingsError) as error:
+        get_settings({"ALERT_WEBHOOK_URL": "ftp://hooks.example/s3cret"})
+    assert "s3cret" not in str(error.value)
