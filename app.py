@@ -16,7 +16,7 @@ import os
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import asyncio
-import logging
+import contextlib
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -28,8 +28,9 @@ from starlette.middleware import Middleware
 
 from lib.api.routes import routes as api_routes
 from lib.server.dispatch import ApiFirst
-from lib.server.runtime_guard import RequestGuard, limit_malloc_arenas, run_janitor
-from lib.settings import get_settings
+from lib.server.logs import configure_logging
+from lib.server.runtime_guard import API_PREFIXES, RequestGuard, limit_malloc_arenas, run_janitor
+from lib.settings import SettingsError, get_settings
 
 limit_malloc_arenas()  # before uvicorn and Streamlit start their threads
 
@@ -44,7 +45,7 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     # lock back to the event loop every 1 ms instead of 5: /health/live p99 during big
     # batches 67 -> 22 ms (bench/stalls.py), single-record serving unchanged.
     sys.setswitchinterval(0.001)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings, API_PREFIXES)  # again: Streamlit's runtime set up more loggers
 
     def warm_up() -> None:
         from lib.model_loader import loaded_model
@@ -82,3 +83,8 @@ streamlit_app = st.App(NAVIGATION_SCRIPT, routes=api_routes(), lifespan=lifespan
 # What `uvicorn app:app` serves: the same, with API paths sent straight to their handlers
 # (lib.server.dispatch says why); every other path goes to streamlit_app unchanged.
 app = ApiFirst(api_routes(), streamlit_app)
+
+# JSON lines from the first one uvicorn writes after importing this module (LOG_FORMAT=json);
+# with a bad setting, the lifespan reports it and stops the server.
+with contextlib.suppress(SettingsError):
+    configure_logging(get_settings(), API_PREFIXES)

@@ -53,6 +53,9 @@ class Settings:
     alert_webhook_url: str | None
     alert_webhook_timeout_s: float
     alert_webhook_retries: int
+    log_format: str  # "text" (human lines) or "json" (one JSON object per line)
+    cors_origins: tuple[str, ...]  # origins whose pages may call the non-admin API
+    ui_language: str  # the pages' default language ("en" or "fr"); each session may pick another
 
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -107,7 +110,12 @@ ENV_KEYS = (
     "ALERT_WEBHOOK_URL",
     "ALERT_WEBHOOK_TIMEOUT_S",
     "ALERT_WEBHOOK_RETRIES",
+    "LOG_FORMAT",
+    "CORS_ORIGINS",
+    "UI_LANGUAGE",
 )
+LOG_FORMATS = ("text", "json")
+UI_LANGUAGES = ("en", "fr")
 PROMOTION_METRICS = ("roc_auc", "pr_auc", "f1", "accuracy", "precision", "recall", "brier", "log_loss")
 DECAY_METRICS = ("roc_auc", "pr_auc", "f1", "accuracy", "precision", "recall", "brier")
 DECAY_WINDOWS = ("7d", "30d", "90d")  # lib.monitoring.live.LIVE_WINDOWS
@@ -237,6 +245,9 @@ def _parse(values: tuple[tuple[str, str], ...]) -> Settings:
         alert_webhook_url=_webhook_url(env.get("ALERT_WEBHOOK_URL", "")),
         alert_webhook_timeout_s=_bounded(env, "ALERT_WEBHOOK_TIMEOUT_S", 5.0, 0.1, 60.0, float),
         alert_webhook_retries=_bounded(env, "ALERT_WEBHOOK_RETRIES", 3, 0, 10),
+        log_format=_choice(env, "LOG_FORMAT", "text", LOG_FORMATS),
+        cors_origins=_cors_origins(env.get("CORS_ORIGINS", "")),
+        ui_language=_choice(env, "UI_LANGUAGE", "en", UI_LANGUAGES),
     )
 
 
@@ -261,3 +272,35 @@ def _webhook_url(raw: str) -> str | None:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(c in raw for c in "\r\n "):
         raise SettingsError("ALERT_WEBHOOK_URL must be an http:// or https:// URL with a host")
     return raw
+
+
+MAX_CORS_ORIGINS = 50
+
+
+def _cors_origins(raw: str) -> tuple[str, ...]:
+    """Origins (scheme://host[:port], compared exactly as browsers send them) allowed to
+    call the non-admin API from their pages; "*" allows any. Empty: no CORS at all."""
+    from urllib.parse import urlsplit
+
+    entries = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if len(entries) > MAX_CORS_ORIGINS:
+        raise SettingsError(f"CORS_ORIGINS may list at most {MAX_CORS_ORIGINS} origins")
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            parts = urlsplit(entry)
+        except ValueError:
+            parts = None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or "@" in parts.netloc
+            or any(not c.isprintable() or c.isspace() for c in entry)
+        ):
+            raise SettingsError(f"CORS_ORIGINS must list origins like https://app.example.com:8443, not {entry[:60]!r}")
+    return tuple(entry if entry == "*" else entry.lower() for entry in entries)

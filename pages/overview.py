@@ -1,76 +1,160 @@
-"""Overview: the served model and the business at a glance, and what each page is for."""
+"""Overview: is the model healthy, and what is it telling us? Each block links to its page."""
 
 import streamlit as st
 
 from lib.business.portfolio import campaign_defaults, revenue_at_risk
-from lib.monitoring.decay import decay_watcher
 from lib.monitoring.log import prediction_log
 from lib.monitoring.store import StoreUnavailable
-from lib.ui.helpers import money, outcome, percent, reference_customers, served_model
+from lib.server.health import health_report
+from lib.ui import charts
+from lib.ui.helpers import feature_titles, outcome, reference_customers, served_model
+from lib.ui.i18n import N_, date_time, money, number, percent, t
+from lib.ui.overview import Alert, open_alerts, worst_drift
 from lib.ui.wording import value_title
 
-st.title("Prediction dashboard")
+WINDOW = "7d"  # what the Overview looks back over
+
+st.title(t("Prediction dashboard"))
 model = served_model()
 metadata, metrics = model.metadata, model.kpis.metrics
 st.caption(
-    f"Model **{model.version}** ({metadata.model.family.replace('_', ' ')}), trained "
-    f"{metadata.created_at} on {metadata.dataset.name} ({metadata.dataset.rows_used:,} rows)"
+    t(
+        "Model {version} ({family}), trained {date} on {dataset}.",
+        version=model.version,
+        family=t(metadata.model.family.replace("_", " ")),
+        date=date_time(metadata.created_at),
+        dataset=metadata.dataset.name,
+    )
 )
 
-performance = decay_watcher().status(model.version)
-if not performance["ok"]:
-    st.error(f"**Model performance degraded.** {performance['reason']}.", icon=":material/trending_down:")
-    st.page_link("pages/performance.py", label="See the live view on Model performance", icon=":material/insights:")
+try:
+    activity = prediction_log().system(WINDOW)
+    drift = prediction_log().drift(model, WINDOW)
+    store_problem = None
+except StoreUnavailable as exc:
+    activity = drift = None
+    store_problem = str(exc)
 
+# --- open alerts ----------------------------------------------------------------------------
+alerts: list[Alert] = open_alerts(health_report(model, None), drift, feature_titles(model))
+if alerts:
+    for alert in alerts:
+        box = st.error if alert.severity == "error" else st.warning
+        box(f"**{t(alert.title, **alert.values)}** {alert.detail}", icon=":material/warning:")
+        st.page_link(alert.page, label=t("Open {page}", page=t(alert.page_title)), icon=":material/arrow_forward:")
+else:
+    st.success(t("No open alerts: the service, the model and its inputs look as expected."), icon=":material/check:")
+
+# --- headline figures -------------------------------------------------------------------------
 campaign = campaign_defaults(model)
 portfolio = reference_customers(model)
-try:
-    made = prediction_log().totals()
-except StoreUnavailable as exc:
-    made, store_problem = None, str(exc)
 cards = st.columns(4)
-cards[0].metric("Base rate", percent(model.kpis.base_rate), help=f"Share of the dataset with {outcome(model)}.")
+cards[0].metric(
+    t("Base rate"),
+    percent(model.kpis.base_rate),
+    help=t("Share of the dataset with {outcome}.", outcome=outcome(model)),
+)
 if campaign and portfolio is not None and portfolio.has_value:
     cards[1].metric(
-        value_title(metadata.business),
-        money(revenue_at_risk(portfolio, campaign), metadata.business.currency),
-        help=f"Sum of probability x value over {portfolio.source}"
-        + ("." if metadata.business.is_conversion else f", for {campaign.horizon_months:g} months."),
+        t(value_title(metadata.business)),
+        money(revenue_at_risk(portfolio, campaign), metadata.business.currency, compact=True),
+        help=t(
+            "Sum of probability x value over the reference customers: {amount}.",
+            amount=money(revenue_at_risk(portfolio, campaign), metadata.business.currency),
+        ),
     )
 else:  # no money to show: what the model flags instead
-    counts = model.kpis.metrics["confusion_matrix"]
-    flagged = (counts["tp"] + counts["fp"]) / max(1, sum(counts.values()))
+    counts = metrics["confusion_matrix"]
     cards[1].metric(
-        "Flagged at the threshold",
-        percent(flagged),
-        help=f"Share of the test split with a probability of at least {model.threshold:.2f}.",
+        t("Flagged at the threshold"),
+        percent((counts["tp"] + counts["fp"]) / max(1, sum(counts.values()))),
+        help=t(
+            "Share of the test split with a probability of at least {threshold}.", threshold=number(model.threshold, 2)
+        ),
     )
-cards[2].metric("Model version", model.version.split("-")[0], help=model.version)
-if made is None:
-    cards[3].metric("Predictions made", "n/a", help=f"The monitoring store is unavailable: {store_problem}.")
+if activity is None:
+    cards[2].metric(t("Predictions, last 7 days"), t("n/a"), help=t("The monitoring store is unavailable."))
 else:
-    cards[3].metric(
-        "Predictions made",
-        f"{sum(made.values()):,}",
-        help=f"Logged over the last 90 days: form {made.get('ui', 0):,}, batch {made.get('batch', 0):,}, "
-        f"API {made.get('api', 0):,}.",
+    by_source = activity["by_source"]
+    cards[2].metric(
+        t("Predictions, last 7 days"),
+        number(activity["requests"]),
+        help=t(
+            "Form {ui}, batch {batch}, API {api}.",
+            **{s: number(by_source.get(s, {}).get("requests", 0)) for s in ("ui", "batch", "api")},
+        ),
     )
-cards = st.columns(4)
-cards[0].metric("Test ROC AUC", f"{metrics['roc_auc']:.3f}")
-cards[1].metric("Test F1", f"{metrics['f1']:.3f}")
-cards[2].metric("Threshold", f"{model.threshold:.2f}", help=metadata.threshold_criterion.replace("_", " "))
-cards[3].metric("Recall at threshold", percent(metrics["recall"]))
+cards[3].metric(t("Open alerts"), number(len(alerts)), help=t("Listed above, each with the page to open."))
 
-st.subheader("Pages")
-st.markdown(
-    """
-- **Predict**: score one customer from a form, see why, and explore what-if changes.
-- **Batch scoring**: upload a CSV, score every valid row, see the refused ones, download the result.
-- **Model performance**: metrics, curves, feature importance, a threshold slider, and the live view: how the model
-  did on the predictions whose real outcome came back.
-- **Business KPIs**: predicted rate and value at stake by segment, the customers to act on first, a campaign simulator.
-- **Feature distributions**: what training saw for each feature, the recent inputs overlaid, and drift (PSI).
-- **Health**: the service's state, latency, error rate and throughput, and the recent errors.
-- **Retrain**: retrain on the bundled data or an upload, compare with the served model, promote or roll back.
-"""
+# --- what the model is doing ----------------------------------------------------------------
+left, right = st.columns(2)
+with left:
+    if activity is not None:
+        st.plotly_chart(
+            charts.predictions_chart(activity["series"], t("Predictions per hour, by source")), key="activity"
+        )
+    else:
+        st.warning(t("The monitoring store is unavailable: {reason}.", reason=store_problem))
+    st.page_link("pages/health.py", label=t("Service health"), icon=":material/monitor_heart:")
+with right:
+    if drift is not None:
+        figure = charts.drift_chart(
+            drift["probability"],
+            t("Predicted probability: last 7 days and test split"),
+            t("test split"),
+            t("last 7 days"),
+        )
+        st.plotly_chart(figure, key="probabilities")
+    st.page_link("pages/performance.py", label=t("Model performance"), icon=":material/monitoring:")
+
+left, right = st.columns(2)
+with left:
+    st.subheader(t("Drift, last 7 days"))
+    if drift is not None:
+        st.dataframe(worst_drift(drift, feature_titles(model), limit=6), hide_index=True, key="drift_summary")
+        st.caption(t("Population stability index against training; the worst features first."))
+    st.page_link("pages/distributions.py", label=t("Feature distributions"), icon=":material/bar_chart:")
+with right, st.container(border=True, key="model_card"):
+    st.subheader(t("Served model"))
+    st.markdown(f"{t('Version')}: `{model.version}`")
+    st.markdown(
+        t(
+            "{family}, trained {date}",
+            family=t(metadata.model.family.replace("_", " ")).capitalize(),
+            date=date_time(metadata.created_at),
+        )
+    )
+    st.markdown(
+        t("Data: {dataset}, {rows} rows", dataset=metadata.dataset.name, rows=number(metadata.dataset.rows_used))
+    )
+    st.caption(f"sha256 `{metadata.dataset.sha256}`")
+    figures = st.columns(4)
+    figures[0].metric(t("Test ROC AUC"), number(metrics["roc_auc"], 3))
+    figures[1].metric(t("Test F1"), number(metrics["f1"], 3))
+    figures[2].metric(t("Test recall"), percent(metrics["recall"]), help=t("At the threshold."))
+    figures[3].metric(
+        t("Threshold"), number(model.threshold, 2), help=t(metadata.threshold_criterion.replace("_", " "))
+    )
+    st.page_link("pages/retrain.py", label=t("Retrain or roll back"), icon=":material/model_training:")
+
+PURPOSES = (
+    ("Predict", N_("score one record from a form, see why, and explore what-if changes.")),
+    ("Batch scoring", N_("upload a CSV, score every valid row, see the refused ones, download the result.")),
+    (
+        "Model performance",
+        N_(
+            "metrics, curves, feature importance, a threshold slider, and the live view: how the model did on the "
+            "predictions whose real outcome came back."
+        ),
+    ),
+    (
+        "Business KPIs",
+        N_("predicted rate and value at stake by segment, who to act on first, a campaign simulator."),
+    ),
+    ("Feature distributions", N_("what training saw for each feature, the recent inputs overlaid, and drift (PSI).")),
+    ("Health", N_("the service's state, latency, error rate and throughput, and the recent errors.")),
+    ("Retrain", N_("retrain on the bundled data or an upload, compare with the served model, promote or roll back.")),
 )
+with st.expander(t("What each page is for")):
+    st.markdown("\n".join(f"- **{t(title)}**: {t(purpose)}" for title, purpose in PURPOSES))
+    st.markdown(t("Programs use the same process over HTTP: [API documentation](/docs)."))

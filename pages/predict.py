@@ -11,16 +11,21 @@ from lib.model.inference import InvalidInput, Prediction
 from lib.model.schema import FeatureSpec
 from lib.serving.scoring import score_and_log
 from lib.ui import charts
-from lib.ui.helpers import feature_titles, percent, served_model
+from lib.ui.helpers import feature_titles, served_model
+from lib.ui.i18n import number, percent, t
 from lib.ui.wording import wording
 
-st.title("Predict one customer")
+st.title(t("Predict one customer"))
 model = served_model()
 schema = model.schema
 words = wording(model)
 st.caption(
-    f"Fill in the customer's details (defaults are the training median or most frequent value) and press "
-    f"**Predict**. Model {model.version}; decision threshold {model.threshold:.2f}."
+    t(
+        "Fill in the customer's details (defaults are the training median or most frequent value) and press "
+        "**Predict**. Model {version}; decision threshold {threshold}.",
+        version=model.version,
+        threshold=number(model.threshold, 2),
+    )
 )
 
 
@@ -32,27 +37,30 @@ def feature_input(box: DeltaGenerator, spec: FeatureSpec) -> Any:
             spec.title,
             spec.categories,
             index=spec.categories.index(spec.default),
-            help=f"{described}{len(spec.categories)} categories seen in training; default: the most frequent.",
+            help=described
+            + t("{count} categories seen in training; default: the most frequent.", count=len(spec.categories)),
             key=f"field_{spec.name}",
         )
     whole = spec.dtype == "int64"
     cast = int if whole else float
     special = spec.special_values
     if special:  # a sentinel ("never contacted") is a case of its own, not a number to type
-        options = ["a number", *special.values()]
-        default_case = special.get(float(spec.default), "a number")
+        a_number = t("a number")
+        options = [a_number, *special.values()]
+        default_case = special.get(float(spec.default), a_number)
         case = box.selectbox(spec.title, options, index=options.index(default_case), key=f"case_{spec.name}")
     number = box.number_input(
-        spec.title if not special else f"{spec.title}: the number",
+        spec.title if not special else t("{title}: the number", title=spec.title),
         value=cast(spec.min if float(spec.default) in special else spec.default),
         min_value=None if spec.hard_min is None else cast(spec.hard_min),
         max_value=None if spec.hard_max is None else cast(spec.hard_max),
         step=1 if whole else 0.01,
         format=spec.number_format or (None if whole else "%.2f"),
-        help=f"{described}Training range {spec.min:g} to {spec.max:g}; default: the median.",
+        help=described
+        + t("Training range {low} to {high}; default: the median.", low=f"{spec.min:g}", high=f"{spec.max:g}"),
         key=f"field_{spec.name}",
     )
-    if special and case != "a number":
+    if special and case != a_number:
         return next(value for value, label in special.items() if label == case)
     return number
 
@@ -64,20 +72,28 @@ def show_prediction(prediction: Prediction) -> None:
         named = model.outcome
         said = named.positive if prediction.label == schema.positive_label else named.negative
         st.metric(
-            "Prediction",
+            t("Prediction"),
             said,
-            help=f"{named.positive} ({named.name}) when the probability is at least the threshold "
-            f"({prediction.threshold:.2f}); the data's own label: {prediction.label}.",
+            help=t(
+                "{positive} ({outcome}) when the probability is at least the threshold ({threshold}); the data's "
+                "own label: {label}.",
+                positive=named.positive,
+                outcome=named.name,
+                threshold=number(prediction.threshold, 2),
+                label=prediction.label,
+            ),
         )
-        st.metric("Probability", f"{prediction.probability:.1%}")
+        st.metric(t("Probability"), percent(prediction.probability))
         st.metric(
-            "Confidence",
-            prediction.confidence,
-            help=f"Predictions in this band were right {percent(prediction.confidence_accuracy)} of the time on the "
-            "test split.",
+            t("Confidence"),
+            t(prediction.confidence),
+            help=t(
+                "Predictions in this band were right {share} of the time on the test split.",
+                share=percent(prediction.confidence_accuracy),
+            ),
         )
-        st.metric("Input quality", f"{prediction.quality_score:.2f}")
-        st.caption(f"Prediction id `{prediction.prediction_id}`: quote it when the real outcome is known.")
+        st.metric(t("Input quality"), number(prediction.quality_score, 2))
+        st.caption(t("Prediction id `{id}`: quote it when the real outcome is known.", id=prediction.prediction_id))
     with right:
         st.plotly_chart(
             charts.probability_gauge(prediction.probability, prediction.threshold, words.colours), key="gauge"
@@ -90,21 +106,23 @@ def show_prediction(prediction: Prediction) -> None:
             key="reasons",
         )
         st.caption(
-            "Each bar is how much this feature moves the probability: the probability as it is, minus the "
-            "probability with only that feature set to the typical value (the training median, or the most "
-            "frequent category), every other feature unchanged. The same definition for every model family."
+            t(
+                "Each bar is how much this feature moves the probability: the probability as it is, minus the "
+                "probability with only that feature set to the typical value (the training median, or the most "
+                "frequent category), every other feature unchanged. The same definition for every model family."
+            )
         )
     else:
-        st.info("Every value equals the typical customer's: no feature stands out.")
+        st.info(t("Every value equals the typical customer's: no feature stands out."))
 
 
 def show_what_if(record: dict[str, Any], prediction: Prediction) -> None:
     """The probability as one feature varies, the others held at this customer's values."""
-    st.subheader("What if?")
+    st.subheader(t("What if?"))
     names = schema.names
     first = names.index(default_what_if_feature(model, prediction.reasons))
     feature = st.selectbox(
-        "Feature to vary", names, index=first, format_func=feature_titles(model).get, key="what_if_feature"
+        t("Feature to vary"), names, index=first, format_func=feature_titles(model).get, key="what_if_feature"
     )
     spec = next(s for s in schema.features if s.name == feature)
     curve = what_if(model, {name: record[name] for name in names}, feature)
@@ -120,20 +138,20 @@ def predictor() -> None:
         columns = st.columns(3)
         record = {spec.name: feature_input(columns[i % 3], spec) for i, spec in enumerate(schema.features)}
         for name in schema.id_columns:  # logged with the prediction: an outcome can name it by this
-            value = st.text_input(f"{name} (optional)", key=f"id_{name}", max_chars=100).strip()
+            value = st.text_input(t("{name} (optional)", name=name), key=f"id_{name}", max_chars=100).strip()
             if value:
                 record[name] = value
-        if st.form_submit_button("Predict", type="primary"):
+        if st.form_submit_button(t("Predict"), type="primary"):
             started = time.perf_counter()
             try:
                 st.session_state["prediction"] = (record, score_and_log(record, model, "ui", started=started))
             except InvalidInput as exc:  # logged as refused by the scoring service
                 st.session_state.pop("prediction", None)
-                st.error(f"This customer cannot be scored: {exc}")
+                st.error(t("This customer cannot be scored: {reason}", reason=exc))
 
     shown = st.session_state.get("prediction")
     if shown is None or shown[1].model_version != model.version:
-        st.info("Submit the form to see the prediction, its reasons, and a what-if analysis.")
+        st.info(t("Submit the form to see the prediction, its reasons, and a what-if analysis."))
         return
     record, prediction = shown
     show_prediction(prediction)

@@ -19,7 +19,10 @@ from starlette.routing import Route
 
 from lib.monitoring.store import WINDOWS
 from lib.redact import ECHO_CHARS, LISTED, error_body, listed, to_json_bytes
+from lib.server import request_context
 from lib.server.access import check_admin, cross_site_reason, resolve_caller
+from lib.server.cors import cors_headers, origin_allowed, preflight_headers, preflight_refusal
+from lib.server.logs import REQUEST_FIELDS, REQUEST_LOGGER, request_logged
 from lib.settings import get_settings
 
 T = TypeVar("T")
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from lib.model.loaded import LoadedModel
 
 logger = logging.getLogger(__name__)
+request_logger = logging.getLogger(REQUEST_LOGGER)
 
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -72,12 +76,13 @@ def error_response(
     return Response(error_body(message, details), status, headers, media_type="application/json")
 
 
-def check_request(request: Request) -> None:
+def check_request(request: Request, cross_origin_allowed: bool = False) -> None:
     """What every route refuses before its handler runs: a state-changing request sent by a
-    page of another site (CSRF), a compressed body, a repeated query parameter."""
+    page of another site (CSRF) unless CORS_ORIGINS lets that site call this route, a
+    compressed body, a repeated query parameter."""
     headers = request.headers
     if request.method not in SAFE_METHODS:
-        reason = cross_site_reason(headers)
+        reason = None if cross_origin_allowed else cross_site_reason(headers)
         if reason is not None:
             raise ApiError(403, reason, [{"code": "cross_site"}])
         encoding = headers.get("content-encoding", "identity").strip().lower()
@@ -105,23 +110,34 @@ def route(
     handler: Handler,
     name: str,
     on_refused: Callable[[int, float], None] | None = None,
+    *,
+    cross_origin: bool = True,
 ) -> Route:
-    """A route that answers every method: its own, or 405 with Allow."""
+    """A route that answers every method: its own, or 405 with Allow. Every answer carries
+    the request's X-Request-ID; `cross_origin`: pages of CORS_ORIGINS may call it (never
+    an admin action)."""
     allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
     allow_header = ", ".join(sorted(allowed))
 
     async def dispatch(request: Request) -> Response:
         started = time.perf_counter()
+        context = request_context.RequestContext(request_context.request_id_of(request.headers))
+        request_context.begin(context)
+        origin = request.headers.get("origin")
+        cors = cross_origin and origin is not None and origin_allowed(origin, get_settings())
         logged = False
         try:
-            if request.method not in allowed:
-                raise ApiError(
-                    405,
-                    f"{request.method} is not allowed on {path}: use {allow_header}",
-                    headers={"Allow": allow_header},
-                )
-            check_request(request)
-            response = await handler(request)
+            if request.method == "OPTIONS" and "access-control-request-method" in request.headers:
+                response = _preflight(request, cors, allowed)
+            else:
+                if request.method not in allowed:
+                    raise ApiError(
+                        405,
+                        f"{request.method} is not allowed on {path}: use {allow_header}",
+                        headers={"Allow": allow_header},
+                    )
+                check_request(request, cors)
+                response = await handler(request)
         except ApiError as exc:
             response = error_response(exc.status, exc.message, exc.details, exc.headers)
             logged = exc.logged
@@ -133,9 +149,53 @@ def route(
                 on_refused(response.status_code, started)
             except Exception:  # the refusal is answered even if it cannot be recorded
                 logger.exception("could not log a refused request on %s", path)
+        response.headers[request_context.REQUEST_ID_HEADER] = context.request_id
+        if cors and origin is not None and "access-control-allow-origin" not in response.headers:
+            response.headers.update(cors_headers(origin))
+        if request_logged():
+            _log_request(request, path, response.status_code, started, context)
         return response
 
     return Route(path, dispatch, methods=ALL_METHODS, name=name)
+
+
+def _preflight(request: Request, cors: bool, allowed: set[str]) -> Response:
+    """A browser asking whether its page may call this route (CORS preflight)."""
+    origin = request.headers.get("origin", "")
+    if not cors:
+        raise ApiError(
+            403,
+            "cross-origin calls to this endpoint are not allowed (CORS_ORIGINS; admin actions never are)",
+            [{"code": "cross_origin"}],
+        )
+    reason = preflight_refusal(
+        request.headers.get("access-control-request-method", ""),
+        request.headers.get("access-control-request-headers", ""),
+        allowed,
+    )
+    if reason is not None:
+        raise ApiError(403, reason, [{"code": "cross_origin"}])
+    return Response(status_code=204, headers=preflight_headers(origin, allowed))
+
+
+def _log_request(
+    request: Request, path: str, status: int, started: float, context: request_context.RequestContext
+) -> None:
+    """The request's JSON log line (LOG_FORMAT=json): who, what, how it ended, how long."""
+    peer = request.client.host if request.client else None
+    client = resolve_caller(peer, request.headers, get_settings().trusted_proxies).address
+    fields: dict[str, Any] = {
+        "method": request.method,
+        "route": path,
+        "status": status,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        "client": client,
+        "request_id": context.request_id,
+    }
+    if context.predictions:
+        fields["prediction_ids"] = context.prediction_ids
+        fields["predictions"] = context.predictions
+    request_logger.info("%s %s %d", request.method, path, status, extra={REQUEST_FIELDS: fields})
 
 
 async def served_model() -> LoadedModel:

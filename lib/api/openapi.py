@@ -42,7 +42,7 @@ def document(schema: FeatureSchema | None, max_batch: int, version: str | None) 
         },
         "paths": {
             **_health_paths(),
-            **_predict_paths(record, max_batch),
+            **_predict_paths(record, max_batch, _example_record(schema)),
             **_training_paths(),
             **_outcome_paths(schema),
             **_model_paths(),
@@ -79,7 +79,12 @@ def _health_paths() -> dict[str, Any]:
     }
 
 
-def _predict_paths(record: dict[str, Any], max_batch: int) -> dict[str, Any]:
+def _example_record(schema: FeatureSchema | None) -> dict[str, Any] | None:
+    """Every feature at its default: what /docs fills in for "try it out"."""
+    return None if schema is None else {"record": {spec.name: spec.default for spec in schema.features}}
+
+
+def _predict_paths(record: dict[str, Any], max_batch: int, example: dict[str, Any] | None) -> dict[str, Any]:
     prediction = prediction_schema()
     return {
         "/predict": {
@@ -119,7 +124,8 @@ def _predict_paths(record: dict[str, Any], max_batch: int) -> dict[str, Any]:
                                         },
                                     },
                                 ]
-                            }
+                            },
+                            **({"example": example} if example is not None else {}),
                         }
                     },
                 },

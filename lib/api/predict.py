@@ -22,6 +22,7 @@ from lib.api.common import (
     served_model,
 )
 from lib.redact import ECHO_CHARS, LISTED, listed, to_json_bytes
+from lib.server.request_context import note_predictions
 from lib.settings import Settings, get_settings
 
 # The model, pandas and numpy are imported by the first request (or the warm-up thread),
@@ -128,6 +129,7 @@ def _predict_body(raw: bytes, model: LoadedModel, settings: Settings, explain: b
             raise ApiError(
                 422, f"the record cannot be scored: {exc}", _record_errors(exc.errors), logged=True
             ) from None
+        note_predictions((prediction.prediction_id,))
         return json_response({"prediction": prediction.to_dict(), "model_version": model.version})
     records = payload["records"]
     if not isinstance(records, list) or not records:
@@ -142,6 +144,7 @@ def _predict_body(raw: bytes, model: LoadedModel, settings: Settings, explain: b
         predictions = score_and_log_records(records, model, "api", explain=explain, started=started)
     except InvalidInput as exc:
         raise _batch_refused(exc, len(records)) from None
+    note_predictions([p.prediction_id for p in predictions])
     return _predictions_response([p.to_dict() for p in predictions], model.version)
 
 
@@ -155,6 +158,8 @@ def _predict_columns(batch: JsonColumns, model: LoadedModel, explain: bool, star
         scored = score_and_log_columns(batch, model, "api", explain=explain, started=started, make_reason=Reason)
     except InvalidInput as exc:
         raise _batch_refused(exc, batch.rows) from None
+    if scored.prediction_ids is not None:
+        note_predictions(scored.prediction_ids)
     return _predictions_response(answer_rows(scored), model.version)
 
 

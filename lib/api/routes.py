@@ -18,6 +18,7 @@ from lib.api.common import (
     Handler,
     route,
 )
+from lib.api.docs import docs_asset, docs_page
 from lib.api.downloads import download
 from lib.api.outcomes import record_outcomes
 from lib.api.predict import log_refused_prediction, predict
@@ -32,6 +33,21 @@ from lib.api.status import (
     metrics_system,
     openapi,
     ready,
+)
+
+# Admin actions and a browser session's downloads: never called from a page of another
+# origin, whatever CORS_ORIGINS lists (their preflight is refused, their requests too).
+SAME_ORIGIN_ONLY = frozenset(
+    {
+        "/train",
+        "/train/{job_id}",
+        "/models/rollback",
+        "/models/{version}/promote",
+        "/models/shadow",
+        "/models/{version}/shadow",
+        "/outcomes",
+        "/downloads/{token}",
+    }
 )
 
 
@@ -66,10 +82,13 @@ def routes() -> list[BaseRoute]:
         ("/openapi.json", ("GET",), openapi),
         ("/downloads/{token}", ("GET",), download),
         ("/outcomes", ("POST",), record_outcomes),
+        ("/docs", ("GET",), docs_page),
+        ("/docs/{asset}", ("GET",), docs_asset),
     ]
     refusals = {"/predict": log_refused_prediction}  # every refused prediction request is logged
     built: list[BaseRoute] = [
-        route(path, methods, handler, handler.__name__, refusals.get(path)) for path, methods, handler in table
+        route(path, methods, handler, handler.__name__, refusals.get(path), cross_origin=path not in SAME_ORIGIN_ONLY)
+        for path, methods, handler in table
     ]
     for prefix in ("/health", "/predict", "/train", "/metrics", "/models"):
         built.append(route(f"{prefix}/{{rest:path}}", ("GET", "POST"), _not_found(prefix), f"{prefix[1:]}_unknown"))

@@ -57,7 +57,7 @@ class ApiFirst:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):  # a page or asset: straight on
             if unsafe_api_path(scope["path"]):
-                await refuse(send, 400, UNSAFE_PATH)
+                await refuse(send, scope, 400, UNSAFE_PATH)
                 return
             found = self.match(scope)
             if found is not None:

@@ -26,18 +26,30 @@ import gc
 import logging
 import re
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from lib.monitoring.log import pending_rows
 from lib.redact import error_body
+from lib.server.request_context import request_id_of
 from lib.settings import get_settings
 from lib.storage.downloads import downloads
 
 logger = logging.getLogger(__name__)
 
 UPLOAD_PREFIX = "/_stcore/upload_file/"
-API_PREFIXES = ("/health", "/predict", "/train", "/metrics", "/models", "/openapi.json", "/downloads/", "/outcomes")
+API_PREFIXES = (
+    "/health",
+    "/predict",
+    "/train",
+    "/metrics",
+    "/models",
+    "/openapi.json",
+    "/downloads/",
+    "/outcomes",
+    "/docs",
+)
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # form boundaries and part headers around the file
 UPLOADS_PER_SESSION = 2  # a session may hold two full-size uploads (Batch scoring, Retrain)
 UPLOADS_IN_MEMORY = 8  # and all sessions together eight
@@ -48,12 +60,16 @@ RELEASE_PASSES = 6  # passes that give memory back after a session closed and it
 Scope = dict[str, Any]
 
 
-def _json_error(status: int, message: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _json_error(status: int, message: str, request_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     body = error_body(message)
     start = {
         "type": "http.response.start",
         "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+        ],
     }
     return start, {"type": "http.response.body", "body": body}
 
@@ -62,9 +78,9 @@ def _json_error(status: int, message: str) -> tuple[dict[str, Any], dict[str, An
 _UNSAFE_PATH = re.compile(r"[\\\x00-\x1f\x7f]|//|(?:^|/)\.\.?(?:/|$)")
 
 
-async def refuse(send: Any, status: int, message: str) -> None:
-    """A JSON refusal straight through ASGI (before any handler)."""
-    start, body = _json_error(status, message)
+async def refuse(send: Any, scope: MutableMapping[str, Any], status: int, message: str) -> None:
+    """A JSON refusal straight through ASGI (before any handler), with its request id."""
+    start, body = _json_error(status, message, request_id_of(scope.get("headers", ())))
     await send(start)
     await send(body)
 
@@ -104,7 +120,7 @@ class RequestGuard:
             return
         path = scope.get("path", "")
         if unsafe_api_path(path):
-            await refuse(send, 400, UNSAFE_PATH)
+            await refuse(send, scope, 400, UNSAFE_PATH)
             return
         if scope["method"] == "PUT" and path.startswith(UPLOAD_PREFIX):
             await self._bounded_upload(scope, receive, send, path[len(UPLOAD_PREFIX) :].split("/")[0])
@@ -140,7 +156,7 @@ class RequestGuard:
             refusal = "the server holds as many uploads as it may right now: try again in a few minutes"
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > allowed):
-            await refuse(send, status, refusal)
+            await refuse(send, scope, status, refusal)
             return
         received = 0
         over = False
@@ -169,7 +185,7 @@ class RequestGuard:
             if not over:
                 raise
         if over and not started:
-            await refuse(send, status, refusal)
+            await refuse(send, scope, status, refusal)
 
 
 @dataclass

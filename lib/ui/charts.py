@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from lib.ui.i18n import N_, range_label, separators, t
+
 PRIMARY = "#0F62FE"
 # (positive class, negative class) by polarity, from the Okabe-Ito palette: readable by
 # colour-blind readers, never red against green.
@@ -20,7 +22,9 @@ RISK_COLOURS = ("#D55E00", "#0072B2")  # vermillion for the bad news, blue for t
 OPPORTUNITY_COLOURS = ("#009E73", "#7F7F7F")  # bluish green for the good news, grey for the other
 RISK, SAFE = RISK_COLOURS
 MUTED = "#8D8D8D"
-GRID = "#E5E8EF"
+# Translucent grey reads on the light and the dark theme alike; the backgrounds are
+# transparent and the text colour comes from Streamlit's theme, so charts follow it.
+GRID = "rgba(128, 128, 128, 0.28)"
 AXIS = {"gridcolor": GRID, "zerolinecolor": GRID, "linecolor": GRID, "automargin": True}
 ANNOTATION_SPOTS = (("left", "top"), ("right", "top"), ("left", "bottom"), ("right", "bottom"))
 
@@ -30,9 +34,8 @@ def _figure(data: list[dict[str, Any]], title: str, height: int = 340, **layout:
         "title": {"text": title, "font": {"size": 15}},
         "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
         "height": height,
-        "paper_bgcolor": "white",
-        "plot_bgcolor": "white",
-        "font": {"color": "#161616"},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
         "xaxis": dict(AXIS),
         "yaxis": dict(AXIS),
         "shapes": [],
@@ -41,6 +44,7 @@ def _figure(data: list[dict[str, Any]], title: str, height: int = 340, **layout:
         # every figure (twice the cost of building the figure itself).
         "template": "none",
         "colorway": [PRIMARY, RISK, SAFE, MUTED],
+        "separators": separators(),  # 0,5 and 1 234 in French
     }
     for key, value in layout.items():
         base[key] = {**base[key], **value} if key in ("xaxis", "yaxis") else value
@@ -51,7 +55,7 @@ def _line_at(position: float, text: str, axis: str = "x", spot: int = 0) -> tupl
     """A dashed reference line across the plot, and its label."""
     side, level = ANNOTATION_SPOTS[spot % len(ANNOTATION_SPOTS)]
     line: dict[str, Any] = {"type": "line", "line": {"dash": "dash", "color": MUTED, "width": 1.5}}
-    label: dict[str, Any] = {"text": text, "showarrow": False, "font": {"size": 11, "color": "#525252"}}
+    label: dict[str, Any] = {"text": text, "showarrow": False, "font": {"size": 11, "color": MUTED}}
     if axis == "x":
         line |= {"xref": "x", "yref": "paper", "x0": position, "x1": position, "y0": 0, "y1": 1}
         label |= {
@@ -110,13 +114,13 @@ def reasons_bar(
         "x": [r["contribution"] * 100 for r in ordered],
         "y": [f"{(titles or {}).get(r['feature'], r['feature'])} = {_show(r['value'])}" for r in ordered],
         "marker": {"color": [colours[0] if r["contribution"] > 0 else colours[1] for r in ordered]},
-        "hovertemplate": "%{y}: %{x:+.1f} points<extra></extra>",
+        "hovertemplate": "%{y}: %{x:+.1f} " + t("points") + "<extra></extra>",
     }
     return _figure(
         [bars],
-        "Top reasons: change in probability versus a typical customer",
+        t("Top reasons: change in probability versus a typical customer"),
         height=80 + 45 * len(reasons),
-        xaxis={"title": {"text": "percentage points"}, "zeroline": True, "zerolinecolor": MUTED},
+        xaxis={"title": {"text": t("percentage points")}, "zeroline": True, "zerolinecolor": MUTED},
     )
 
 
@@ -138,7 +142,7 @@ def what_if_chart(
             "x": [values[i] for i in line],
             "y": [percent[i] for i in line],
             "line": {"color": PRIMARY},
-            "name": "probability",
+            "name": t("probability"),
         }
         if special:  # sentinels ("never contacted") are cases of their own, off the line
             extra.append(
@@ -150,12 +154,12 @@ def what_if_chart(
                     "text": [cases[i] for i in special],
                     "textposition": "top center",
                     "marker": {"size": 10, "symbol": "diamond", "color": MUTED},
-                    "name": "special cases",
+                    "name": t("special cases"),
                 }
             )
     else:
         colors = [colours[0] if p >= threshold else colours[1] for p in probability]
-        main = {"type": "bar", "x": values, "y": percent, "marker": {"color": colors}, "name": "probability"}
+        main = {"type": "bar", "x": values, "y": percent, "marker": {"color": colors}, "name": t("probability")}
     current = [i for i, flag in enumerate(frame["is_current"]) if flag]
     marker = {
         "type": "scatter",
@@ -163,13 +167,13 @@ def what_if_chart(
         "x": [values[i] for i in current],
         "y": [percent[i] for i in current],
         "marker": {"size": 12, "color": "black"},
-        "name": "this customer",
+        "name": t("this customer"),
     }
     figure = _figure(
         [main, *extra, marker],
-        f"Probability as {feature} changes",
+        t("Probability as {feature} changes", feature=feature),
         xaxis={"title": {"text": feature}, **({} if numeric else {"type": "category"})},
-        yaxis={"title": {"text": "probability (%)"}, "range": [0, 100]},
+        yaxis={"title": {"text": t("probability (%)")}, "range": [0, 100]},
     )
     return _with_lines(figure, [_line_at(threshold * 100, f"threshold {threshold:.0%}", axis="y")])
 
@@ -183,11 +187,11 @@ def probability_histogram(probability: np.ndarray, threshold: float) -> go.Figur
     }
     figure = _figure(
         [bins],
-        "Scored probabilities",
-        xaxis={"title": {"text": "probability"}, "range": [0, 1]},
-        yaxis={"title": {"text": "customers"}},
+        t("Scored probabilities"),
+        xaxis={"title": {"text": t("probability")}, "range": [0, 1]},
+        yaxis={"title": {"text": t("customers")}},
     )
-    return _with_lines(figure, [_line_at(threshold, f"threshold {threshold:.2f}")])
+    return _with_lines(figure, [_line_at(threshold, t("threshold {value}", value=f"{threshold:.2f}"))])
 
 
 def confusion_heatmap(matrix: dict[str, int], negative: str, positive: str, scope: str = "test split") -> go.Figure:
@@ -195,14 +199,16 @@ def confusion_heatmap(matrix: dict[str, int], negative: str, positive: str, scop
     heatmap = {
         "type": "heatmap",
         "z": values,
-        "x": [f"predicted {negative}", f"predicted {positive}"],
-        "y": [f"actual {negative}", f"actual {positive}"],
+        "x": [t("predicted {label}", label=negative), t("predicted {label}", label=positive)],
+        "y": [t("actual {label}", label=negative), t("actual {label}", label=positive)],
         "text": [[f"{v:,}" for v in row] for row in values],
         "texttemplate": "%{text}",
         "colorscale": "Blues",
         "showscale": False,
     }
-    return _figure([heatmap], f"Confusion matrix ({scope})", height=300, yaxis={"autorange": "reversed"})
+    return _figure(
+        [heatmap], t("Confusion matrix ({scope})", scope=t(scope)), height=300, yaxis={"autorange": "reversed"}
+    )
 
 
 def _diagonal(name: str) -> dict[str, Any]:
@@ -216,59 +222,61 @@ def _diagonal(name: str) -> dict[str, Any]:
     }
 
 
-def _curve(x: list[float], y: list[float], name: str = "model", mode: str = "lines") -> dict[str, Any]:
-    return {"type": "scatter", "mode": mode, "x": x, "y": y, "line": {"color": PRIMARY}, "name": name}
+def _curve(x: list[float], y: list[float], name: str | None = None, mode: str = "lines") -> dict[str, Any]:
+    return {"type": "scatter", "mode": mode, "x": x, "y": y, "line": {"color": PRIMARY}, "name": name or t("model")}
 
 
 def roc_chart(curves: dict[str, Any], auc: float) -> go.Figure:
     return _figure(
-        [_curve(curves["roc"]["fpr"], curves["roc"]["tpr"]), _diagonal("chance")],
-        f"ROC curve (AUC {auc:.3f})",
-        xaxis={"title": {"text": "false positive rate"}},
-        yaxis={"title": {"text": "true positive rate"}},
+        [_curve(curves["roc"]["fpr"], curves["roc"]["tpr"]), _diagonal(t("chance"))],
+        t("ROC curve (AUC {auc})", auc=f"{auc:.3f}"),
+        xaxis={"title": {"text": t("false positive rate")}},
+        yaxis={"title": {"text": t("true positive rate")}},
     )
 
 
 def roc_comparison_chart(roc: dict[str, Any], new_auc: float, served_auc: float) -> go.Figure:
     """The new model's and the served model's ROC curves on the same held-out rows."""
-    new = _curve(roc["challenger"]["fpr"], roc["challenger"]["tpr"], f"new model (AUC {new_auc:.3f})")
-    served = _curve(roc["champion"]["fpr"], roc["champion"]["tpr"], f"served model (AUC {served_auc:.3f})")
+    new = _curve(roc["challenger"]["fpr"], roc["challenger"]["tpr"], t("new model (AUC {auc})", auc=f"{new_auc:.3f}"))
+    served = _curve(
+        roc["champion"]["fpr"], roc["champion"]["tpr"], t("served model (AUC {auc})", auc=f"{served_auc:.3f}")
+    )
     served["line"] = {"color": MUTED, "dash": "dot"}
     return _figure(
-        [new, served, _diagonal("chance")],
-        "ROC curves on the same test rows",
-        xaxis={"title": {"text": "false positive rate"}},
-        yaxis={"title": {"text": "true positive rate"}},
+        [new, served, _diagonal(t("chance"))],
+        t("ROC curves on the same test rows"),
+        xaxis={"title": {"text": t("false positive rate")}},
+        yaxis={"title": {"text": t("true positive rate")}},
     )
 
 
 def pr_chart(curves: dict[str, Any], pr_auc: float, base_rate: float) -> go.Figure:
     figure = _figure(
         [_curve(curves["pr"]["recall"], curves["pr"]["precision"])],
-        f"Precision-recall curve (average precision {pr_auc:.3f})",
-        xaxis={"title": {"text": "recall"}},
-        yaxis={"title": {"text": "precision"}, "range": [0, 1]},
+        t("Precision-recall curve (average precision {value})", value=f"{pr_auc:.3f}"),
+        xaxis={"title": {"text": t("recall")}},
+        yaxis={"title": {"text": t("precision")}, "range": [0, 1]},
     )
-    return _with_lines(figure, [_line_at(base_rate, "base rate", axis="y")])
+    return _with_lines(figure, [_line_at(base_rate, t("base rate"), axis="y")])
 
 
 def calibration_chart(curves: dict[str, Any]) -> go.Figure:
     calibration = curves["calibration"]
     return _figure(
-        [_curve(calibration["predicted"], calibration["observed"], mode="lines+markers"), _diagonal("perfect")],
-        "Calibration (test split, deciles)",
-        xaxis={"title": {"text": "mean predicted probability"}},
-        yaxis={"title": {"text": "observed rate"}},
+        [_curve(calibration["predicted"], calibration["observed"], mode="lines+markers"), _diagonal(t("perfect"))],
+        t("Calibration (test split, deciles)"),
+        xaxis={"title": {"text": t("mean predicted probability")}},
+        yaxis={"title": {"text": t("observed rate")}},
     )
 
 
 def gain_chart(curves: dict[str, Any], ranked: str = "riskiest first") -> go.Figure:
     gain = curves["gain"]
     return _figure(
-        [_curve(gain["population_share"], gain["positives_captured"]), _diagonal("random")],
-        "Cumulative gain",
-        xaxis={"title": {"text": f"share of customers contacted ({ranked})"}, "tickformat": ".0%"},
-        yaxis={"title": {"text": "share of positives reached"}, "tickformat": ".0%"},
+        [_curve(gain["population_share"], gain["positives_captured"]), _diagonal(t("random"))],
+        t("Cumulative gain"),
+        xaxis={"title": {"text": t("share of customers contacted ({order})", order=t(ranked))}, "tickformat": ".0%"},
+        yaxis={"title": {"text": t("share of positives reached")}, "tickformat": ".0%"},
     )
 
 
@@ -282,7 +290,7 @@ def importance_chart(importance: list[dict[str, Any]], top: int = 15) -> go.Figu
         "error_x": {"type": "data", "array": [i["std"] for i in shown]},
         "marker": {"color": PRIMARY},
     }
-    return _figure([bars], "Feature importance (drop in ROC AUC when shuffled)", height=120 + 22 * len(shown))
+    return _figure([bars], t("Feature importance (drop in ROC AUC when shuffled)"), height=120 + 22 * len(shown))
 
 
 def threshold_chart(table: dict[str, list[float]], marks: dict[str, float]) -> go.Figure:
@@ -293,15 +301,15 @@ def threshold_chart(table: dict[str, list[float]], marks: dict[str, float]) -> g
             "mode": "lines",
             "x": table["threshold"],
             "y": table[name],
-            "name": name,
+            "name": t(name),
             "line": {"color": color},
         }
         for name, color in (("precision", PRIMARY), ("recall", RISK), ("f1", SAFE))
     ]
     figure = _figure(
         lines,
-        "Metrics by threshold (test split)",
-        xaxis={"title": {"text": "threshold"}, "range": [0, 1]},
+        t("Metrics by threshold (test split)"),
+        xaxis={"title": {"text": t("threshold")}, "range": [0, 1]},
         yaxis={"range": [0, 1]},
     )
     return _with_lines(figure, [_line_at(v, f"{k} {v:.2f}", spot=i) for i, (k, v) in enumerate(marks.items())])
@@ -309,10 +317,10 @@ def threshold_chart(table: dict[str, list[float]], marks: dict[str, float]) -> g
 
 def profit_chart(table: dict[str, list[float]], marks: dict[str, float], currency: str) -> go.Figure:
     figure = _figure(
-        [_curve(table["threshold"], table["profit"], name="profit")],
-        "Expected campaign profit by threshold (test split)",
-        xaxis={"title": {"text": "threshold"}, "range": [0, 1]},
-        yaxis={"title": {"text": f"profit ({currency})"}},
+        [_curve(table["threshold"], table["profit"], name=t("profit"))],
+        t("Expected campaign profit by threshold (test split)"),
+        xaxis={"title": {"text": t("threshold")}, "range": [0, 1]},
+        yaxis={"title": {"text": t("profit ({currency})", currency=currency)}},
     )
     return _with_lines(figure, [_line_at(v, f"{k} {v:.2f}", spot=i) for i, (k, v) in enumerate(marks.items())])
 
@@ -320,7 +328,7 @@ def profit_chart(table: dict[str, list[float]], marks: dict[str, float], currenc
 def segment_chart(table: pd.DataFrame, feature: str, measure: str, title: str) -> go.Figure:
     bars = {
         "type": "bar",
-        "x": table["segment"].astype(str).tolist(),
+        "x": [range_label(label) for label in table["segment"].astype(str)],
         "y": table[measure].tolist(),
         "marker": {"color": PRIMARY},
     }
@@ -334,33 +342,37 @@ def campaign_chart(curve: pd.DataFrame, best: pd.Series, currency: str, ranked: 
         "x": [best["targeted"]],
         "y": [best["expected_profit"]],
         "marker": {"size": 12, "color": RISK},
-        "name": f"best: {int(best['targeted']):,} customers",
+        "name": t("best: {count} customers", count=f"{int(best['targeted']):,}"),
     }
     return _figure(
-        [_curve(curve["targeted"].tolist(), curve["expected_profit"].tolist(), name="expected profit"), best_point],
-        f"Expected profit by number of customers contacted ({ranked})",
-        xaxis={"title": {"text": "customers contacted"}},
-        yaxis={"title": {"text": f"expected profit ({currency})"}},
+        [_curve(curve["targeted"].tolist(), curve["expected_profit"].tolist(), name=t("expected profit")), best_point],
+        t("Expected profit by number of customers contacted ({order})", order=t(ranked)),
+        xaxis={"title": {"text": t("customers contacted")}},
+        yaxis={"title": {"text": t("expected profit ({currency})", currency=currency)}},
     )
 
 
-def drift_chart(report: dict[str, Any], title: str) -> go.Figure:
+def drift_chart(
+    report: dict[str, Any], title: str, reference: str | None = None, recent_name: str | None = None
+) -> go.Figure:
     """Training and recent shares per bin, overlaid (a drift report from lib.monitoring.drift).
 
     The unseen and missing bins are left out when neither side has any.
     """
+    reference = reference or t("training")
+    recent_name = recent_name or t("recent")
     training = np.asarray(report["training_counts"], dtype=float)
     recent = np.asarray(report["recent_counts"], dtype=float)
     keep = [
         i for i, label in enumerate(report["bins"]) if label not in ("(unseen)", "missing") or training[i] or recent[i]
     ]
-    labels = [report["bins"][i] for i in keep]
+    labels = [range_label(report["bins"][i]) for i in keep]
     bars = [
         {
             "type": "bar",
             "x": labels,
             "y": (training[keep] / max(training.sum(), 1)).tolist(),
-            "name": "training",
+            "name": reference,
             "marker": {"color": MUTED},
             "opacity": 0.6,
         }
@@ -371,7 +383,7 @@ def drift_chart(report: dict[str, Any], title: str) -> go.Figure:
                 "type": "bar",
                 "x": labels,
                 "y": (recent[keep] / recent.sum()).tolist(),
-                "name": "recent",
+                "name": recent_name,
                 "marker": {"color": PRIMARY},
                 "opacity": 0.6,
             }
@@ -381,7 +393,7 @@ def drift_chart(report: dict[str, Any], title: str) -> go.Figure:
         title,
         barmode="overlay",
         xaxis={"type": "category"},
-        yaxis={"title": {"text": "share"}, "tickformat": ".0%"},
+        yaxis={"title": {"text": t("share")}, "tickformat": ".0%"},
     )
 
 
@@ -389,24 +401,44 @@ def _times(series: list[dict[str, Any]]) -> list[str]:
     return [pd.Timestamp(point["start"], unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M") for point in series]
 
 
-def throughput_chart(series: list[dict[str, Any]], step_s: int) -> go.Figure:
-    """Predictions per second in each step, stacked by source."""
+SOURCE_NAMES = {"ui": N_("form"), "batch": N_("batch"), "api": N_("API")}  # how the log's sources are shown
+
+
+def _by_source(series: list[dict[str, Any]], title: str, divide: float, height: int = 280) -> go.Figure:
+    """Predictions in each step of a rollup series, stacked by source (divided by `divide`)."""
     sources = sorted({source for point in series for source in point["by_source"]})
     x = _times(series)
     bars = [
-        {"type": "bar", "x": x, "y": [p["by_source"].get(source, 0) / step_s for p in series], "name": source}
+        {
+            "type": "bar",
+            "x": x,
+            "y": [p["by_source"].get(source, 0) / divide for p in series],
+            "name": t(SOURCE_NAMES.get(source, source)),
+        }
         for source in sources
     ]
-    return _figure(bars, "Throughput (per second)", height=280, barmode="stack", yaxis={"rangemode": "tozero"})
+    return _figure(
+        bars, title, height=height, barmode="stack", yaxis={"rangemode": "tozero"}, xaxis={"tickformat": t("%b %d")}
+    )
+
+
+def throughput_chart(series: list[dict[str, Any]], step_s: int) -> go.Figure:
+    """Predictions per second in each step, stacked by source."""
+    return _by_source(series, t("Throughput (per second)"), step_s)
+
+
+def predictions_chart(series: list[dict[str, Any]], title: str) -> go.Figure:
+    """Predictions made in each step (an hour over 7 days), stacked by source."""
+    return _by_source(series, title, 1, height=320)
 
 
 def error_rate_chart(series: list[dict[str, Any]]) -> go.Figure:
     x = _times(series)
     y = [p["errors"] / p["requests"] if p["requests"] else None for p in series]
-    line = {"type": "scatter", "mode": "lines+markers", "x": x, "y": y, "name": "error rate", "connectgaps": False}
+    line = {"type": "scatter", "mode": "lines+markers", "x": x, "y": y, "name": t("error rate"), "connectgaps": False}
     return _figure(
         [line | {"line": {"color": RISK}}],
-        "Error rate",
+        t("Error rate"),
         height=280,
         yaxis={"tickformat": ".0%", "rangemode": "tozero"},
     )
@@ -425,36 +457,38 @@ def latency_chart(series: list[dict[str, Any]]) -> go.Figure:
         }
         for q in ("p50", "p95", "p99")
     ]
-    return _figure(lines, "Latency (ms, log scale)", height=280, yaxis={"type": "log", "dtick": 1})
+    return _figure(lines, t("Latency (ms, log scale)"), height=280, yaxis={"type": "log", "dtick": 1})
 
 
 def live_series_chart(series: list[dict[str, Any]], test_auc: float) -> go.Figure:
     """Per day: labelled predictions (bars, right axis) and realised ROC AUC (line; a gap
     where a day has too few outcomes), against the test split's AUC."""
     days = [point["day"] for point in series]
-    labelled = {"type": "bar", "x": days, "y": [p["labelled"] for p in series], "name": "labelled",
+    labelled = {"type": "bar", "x": days, "y": [p["labelled"] for p in series], "name": t("labelled"),
                 "yaxis": "y2", "marker": {"color": GRID}}  # fmt: skip
     auc = {"type": "scatter", "mode": "lines+markers", "x": days, "y": [p["roc_auc"] for p in series],
-           "name": "realised ROC AUC", "line": {"color": PRIMARY}, "connectgaps": False}  # fmt: skip
+           "name": t("realised ROC AUC"), "line": {"color": PRIMARY}, "connectgaps": False}  # fmt: skip
     figure = _figure(
         [labelled, auc],
-        "Realised ROC AUC per day of prediction",
+        t("Realised ROC AUC per day of prediction"),
         height=300,
-        yaxis={"title": {"text": "ROC AUC"}, "range": [0, 1]},
-        yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "labelled"}},
+        yaxis={"title": {"text": t("ROC AUC")}, "range": [0, 1]},
+        yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": t("labelled")}},
         legend={"orientation": "h", "y": -0.2},
     )
-    return _with_lines(figure, [_line_at(test_auc, f"test split {test_auc:.3f}", axis="y")])
+    return _with_lines(figure, [_line_at(test_auc, t("test split {auc}", auc=f"{test_auc:.3f}"), axis="y")])
 
 
 def live_calibration_chart(calibration: list[dict[str, Any]], curves: dict[str, Any]) -> go.Figure:
     """Observed rate against mean predicted probability per tenth: live and test split."""
-    live = _curve([b["predicted"] for b in calibration], [b["observed"] for b in calibration], "live", "lines+markers")
-    test = _curve(curves["calibration"]["predicted"], curves["calibration"]["observed"], "test split", "lines")
+    live = _curve(
+        [b["predicted"] for b in calibration], [b["observed"] for b in calibration], t("live"), "lines+markers"
+    )
+    test = _curve(curves["calibration"]["predicted"], curves["calibration"]["observed"], t("test split"), "lines")
     test["line"] = {"color": MUTED, "dash": "dot"}
     return _figure(
-        [live, test, _diagonal("perfect")],
-        "Calibration (live, tenths)",
-        xaxis={"title": {"text": "mean predicted probability"}, "range": [0, 1]},
-        yaxis={"title": {"text": "observed rate"}, "range": [0, 1]},
+        [live, test, _diagonal(t("perfect"))],
+        t("Calibration (live, tenths)"),
+        xaxis={"title": {"text": t("mean predicted probability")}, "range": [0, 1]},
+        yaxis={"title": {"text": t("observed rate")}, "range": [0, 1]},
     )

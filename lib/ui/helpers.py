@@ -13,6 +13,8 @@ from lib.server.access import AccessDecision, check_admin, resolve_caller
 from lib.serving.csv_io import CsvError
 from lib.settings import get_settings
 from lib.training.config import ConfigError
+from lib.ui.i18n import N_, t
+from lib.ui.report import Report, file_name
 
 
 def served_model() -> LoadedModel:
@@ -20,9 +22,9 @@ def served_model() -> LoadedModel:
     try:
         return get_model()
     except ModelNotAvailable as exc:
-        st.error(f"**Model not loaded.** {exc.reason}", icon=":material/error:")
+        st.error(f"**{t('Model not loaded.')}** {exc.reason}", icon=":material/error:")
         st.caption(
-            "The app keeps running: once a model is available (for example after `make train`), reload this page."
+            t("The app keeps running: once a model is available (for example after `make train`), reload this page.")
         )
         st.stop()
         raise  # st.stop() raises; this line only reassures type checkers
@@ -42,7 +44,7 @@ def reference_customers(model: LoadedModel) -> Portfolio | None:
     try:
         return cached_reference_portfolio(model, get_settings().data_config)
     except (ConfigError, CsvError, InvalidInput, OSError) as exc:
-        st.warning(f"The reference customers cannot be scored: {exc}. Check DATA_CONFIG.")
+        st.warning(t("The reference customers cannot be scored: {reason}. Check DATA_CONFIG.", reason=exc))
         return None
 
 
@@ -62,7 +64,13 @@ def column_headers(model: LoadedModel) -> dict[str, Any]:
         for spec in model.schema.features
         if spec.title != spec.name or spec.number_format
     }
-    headers["label"] = st.column_config.Column(f"predicted {model.outcome.name.lower()}")
+    headers["label"] = st.column_config.Column(t("predicted {outcome}", outcome=model.outcome.name.lower()))
+    headers["probability"] = st.column_config.ProgressColumn(
+        t("probability"), format="percent", min_value=0, max_value=1
+    )
+    headers["confidence"] = st.column_config.Column(t("confidence"))
+    headers["quality_score"] = st.column_config.NumberColumn(t("input quality"))
+    headers["value"] = st.column_config.Column(t("value"))
     return headers
 
 
@@ -70,30 +78,38 @@ def feature_titles(model: LoadedModel) -> dict[str, str]:
     return {spec.name: spec.title for spec in model.schema.features}
 
 
-SCORER_NAMES = {"compiled_linear": "compiled (linear)", "compiled_trees": "compiled (trees)"}
+SCORER_NAMES = {"compiled_linear": N_("compiled (linear)"), "compiled_trees": N_("compiled (trees)")}
 
 
 def candidates_table(candidates: list[dict]) -> list[dict]:
     """The families training compared, each with its scores and how it would be served."""
     return [
         {
-            "family": str(c.get("family", "")).replace("_", " "),
-            "CV ROC AUC": f"{c['cv_roc_auc_mean']:.4f} ± {c['cv_roc_auc_std']:.4f}" if "cv_roc_auc_mean" in c else "",
-            "test ROC AUC": round(c["test_roc_auc"], 4) if "test_roc_auc" in c else None,
-            "served by": SCORER_NAMES.get(c.get("scorer", ""), "scikit-learn pipeline")
+            t("family"): t(str(c.get("family", "")).replace("_", " ")),
+            t("CV ROC AUC"): f"{c['cv_roc_auc_mean']:.4f} ± {c['cv_roc_auc_std']:.4f}"
+            if "cv_roc_auc_mean" in c
+            else "",
+            t("test ROC AUC"): round(c["test_roc_auc"], 4) if "test_roc_auc" in c else None,
+            t("served by"): t(SCORER_NAMES.get(c.get("scorer", ""), N_("scikit-learn pipeline")))
             if "scorer" in c
-            else "not recorded",
+            else t("not recorded"),
         }
         for c in candidates
     ]
 
 
-def percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
-
-
-def money(value: float, currency: str) -> str:
-    return f"{currency}{value:,.0f}"
+def download_report(report: Report, page: str, version: str) -> None:
+    """The page's "Download report" button: the file is written when it is clicked."""
+    st.download_button(
+        t("Download report"),
+        data=report.html,
+        file_name=file_name(page, version),
+        mime="text/html",
+        icon=":material/download:",
+        on_click="ignore",
+        key=f"report_{page}",
+        help=t("One HTML file with this page's figures and tables, interactive, readable offline."),
+    )
 
 
 def admin_access(typed_token: str | None) -> AccessDecision:
@@ -121,7 +137,7 @@ def admin_gate(key: str) -> AdminGate:
     admin actions, with what to do when it may not (the Retrain page, recording outcomes)."""
     settings = get_settings()
     token = (
-        st.text_input("Admin token", type="password", key=key, help="ADMIN_TOKEN of the server.")
+        st.text_input(t("Admin token"), type="password", key=key, help=t("ADMIN_TOKEN of the server."))
         if settings.admin_token
         else None
     )
@@ -129,11 +145,13 @@ def admin_gate(key: str) -> AdminGate:
     if access.allowed:
         return AdminGate(True, None)
     if settings.admin_token:
-        return AdminGate(False, "type the admin token above" if not token else access.reason)
+        return AdminGate(False, t("type the admin token above") if not token else access.reason)
     return AdminGate(
         False,
-        "without ADMIN_TOKEN they are allowed only from a browser on the server's own machine; "
-        "set ADMIN_TOKEN on the server to allow them from elsewhere, with the token",
+        t(
+            "without ADMIN_TOKEN they are allowed only from a browser on the server's own machine; "
+            "set ADMIN_TOKEN on the server to allow them from elsewhere, with the token"
+        ),
     )
 
 

@@ -1,4 +1,4 @@
-"""Words and colours that follow what the model predicts (lib.model.contract.Outcome):
+"""Words (English; the pages translate them) and colours that follow what the model predicts
 the positive class is either a risk to act against or an opportunity to pursue."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from lib.model.contract import BusinessSettings, Outcome
 from lib.model_loader import LoadedModel
 from lib.ui.charts import OPPORTUNITY_COLOURS, RISK_COLOURS
+from lib.ui.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -25,30 +26,30 @@ class Wording:
 
     @property
     def ranked(self) -> str:
-        return "riskiest first" if self.is_risk else "most promising first"
+        return N_("riskiest first") if self.is_risk else N_("most promising first")
 
     @property
     def top(self) -> str:
-        return "Top-risk customers" if self.is_risk else "Top prospects"
+        return N_("Top-risk customers") if self.is_risk else N_("Top prospects")
 
     @property
     def contact_order(self) -> str:
-        return "the riskiest customers first" if self.is_risk else "the most promising customers first"
+        return N_("the riskiest customers first") if self.is_risk else N_("the most promising customers first")
 
 
 def value_title(business: BusinessSettings) -> str:
     """What the sum of probability x value is called for this kind of campaign."""
-    return "Value to win" if business.is_conversion else "Revenue at risk"
+    return N_("Value to win") if business.is_conversion else N_("Revenue at risk")
 
 
 def campaign_story(business: BusinessSettings) -> str:
     """How the simulator counts, in one sentence."""
     if business.is_conversion:
-        return (
+        return N_(
             "Each contact costs the contact and the offer; a contacted customer who would buy brings their value "
             "once, of which the uplift is owed to the contact."
         )
-    return (
+    return N_(
         "Each contact costs the contact and the offer; a contacted customer who would have left stays with the "
         "success rate, keeping their value for the horizon."
     )

@@ -65,9 +65,34 @@ def test_overview_cards_show_the_bundle_and_the_business(open_page, registry_cop
     assert cards["Base rate"] == f"{telco_model.kpis.base_rate:.1%}"
     assert cards["Revenue at risk"].startswith("$")
     assert telco_model.version in at.caption[0].value
-    assert cards["Predictions made"] == "0"
+    card = " ".join(m.value for m in at.markdown)
+    assert f"`{telco_model.version}`" in card  # the version in full, not cut
+    assert telco_model.metadata.dataset.sha256 in " ".join(c.value for c in at.caption)
+    assert cards["Predictions, last 7 days"] == "0"
+    assert "No open alerts" in at.success[0].value and cards["Open alerts"] == "0"
     log_predictions(get_model(), 2)
-    assert metrics(at.run())["Predictions made"] == "2"
+    at.run()
+    assert metrics(at)["Predictions, last 7 days"] == "2"
+    figures = [json.loads(chart.proto.spec) for chart in charts(at)]
+    activity = next(f for f in figures if "Predictions per hour" in f["layout"]["title"]["text"])
+    assert [trace["name"] for trace in activity["data"]] == ["API"] and sum(activity["data"][0]["y"]) == 2
+    probabilities = next(f for f in figures if "Predicted probability" in f["layout"]["title"]["text"])
+    assert [trace["name"] for trace in probabilities["data"]] == ["test split", "last 7 days"]
+    assert {f["layout"]["paper_bgcolor"] for f in figures} == {"rgba(0,0,0,0)"}  # the theme shows through
+
+
+def test_overview_lists_drift_alerts_and_the_worst_features(open_page, registry_copy):
+    at = open_page(registry_copy)
+    model = get_model()
+    log_predictions(model, 150, Contract="Two year", tenure=70)
+    at.run()
+    worst = table_with(at, "PSI")
+    psi = [float(value.replace(",", "")) for value in worst["PSI"]]
+    assert worst.iloc[0]["status"] == "alert" and psi == sorted(psi, reverse=True)
+    alert = next(w.value for w in at.warning if "Drift alert on" in w.value)
+    assert f"** {worst.iloc[0]['feature']}" in alert  # the worst feature named first
+    assert any("predicted probabilities drifted" in w.value for w in at.warning)
+    assert metrics(at)["Open alerts"] == "2"
 
 
 def test_predict_shows_the_probability_the_scoring_function_gives(open_page, registry_copy, telco_model):
@@ -455,7 +480,7 @@ def test_the_live_view_shows_realised_figures_on_another_dataset(open_page, synt
 
     at = open_page(synthetic_registry, "performance", data_config=synthetic_config)
     model = get_model()
-    at.radio(key="performance_view").set_value("Live (real outcomes)").run()
+    at.radio(key="performance_view").set_value("live").run()
     assert not at.exception and "No realised figures yet" in at.info[0].value
     rng = np.random.default_rng(3)
     p = rng.uniform(0, 1, 400)

@@ -176,7 +176,7 @@ def test_the_bundled_data_with_recorded_outcomes_is_offered_with_what_it_holds(r
     from lib.monitoring.rollups import LoggedRow
 
     at = retrain_page()
-    at.radio(key="retrain_source").set_value("The bundled dataset + recorded outcomes").run()
+    at.radio(key="retrain_source").set_value("outcomes").run()
     assert "no recorded outcome has its prediction's features logged yet" in at.error[0].value
     assert at.button(key="start_retrain").disabled
     model = get_model()
