@@ -140,7 +140,7 @@ def _start_and_render(
 def _overview_rendered(page: Any) -> None:
     """The whole Overview: its last block (the model card) and both charts drawn."""
     page.get_by_text("Test ROC AUC").first.wait_for(timeout=30_000)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2", timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('svg.overview-chart').length >= 2", timeout=30_000)
 
 
 def _minimal_rendered(page: Any) -> None:
@@ -156,7 +156,7 @@ def start_to_first_page(project: Path, model_uri: str, workdir: Path, quick: boo
     environment = {**os.environ, "MODEL_URI": model_uri}
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        for attempt in range(2 if quick else 7):
+        for attempt in range(1 if quick else 7):
             log = workdir / f"start-{attempt}.log"
             _, seconds = _start_and_render(MINIMAL, project, environment, browser, log, _minimal_rendered)
             minimal.append(seconds)

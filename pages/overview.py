@@ -6,10 +6,16 @@ from lib.business.portfolio import campaign_defaults, revenue_at_risk
 from lib.monitoring.log import prediction_log
 from lib.monitoring.store import StoreUnavailable
 from lib.server.health import health_report
-from lib.ui import charts
 from lib.ui.helpers import feature_titles, outcome, reference_customers, served_model
 from lib.ui.i18n import N_, date_time, money, number, percent, t
-from lib.ui.overview import Alert, open_alerts, worst_drift
+from lib.ui.overview import (
+    Alert,
+    activity_chart,
+    markdown_table,
+    open_alerts,
+    probability_chart,
+    worst_drift,
+)
 from lib.ui.wording import value_title
 
 WINDOW = "7d"  # what the Overview looks back over
@@ -90,28 +96,23 @@ cards[3].metric(t("Open alerts"), number(len(alerts)), help=t("Listed above, eac
 left, right = st.columns(2)
 with left:
     if activity is not None:
-        st.plotly_chart(
-            charts.predictions_chart(activity["series"], t("Predictions per hour, by source")), key="activity"
-        )
+        st.markdown(activity_chart(activity["series"], t("Predictions per hour, by source")), unsafe_allow_html=True)
     else:
         st.warning(t("The monitoring store is unavailable: {reason}.", reason=store_problem))
     st.page_link("pages/health.py", label=t("Service health"), icon=":material/monitor_heart:")
 with right:
     if drift is not None:
-        figure = charts.drift_chart(
-            drift["probability"],
-            t("Predicted probability: last 7 days and test split"),
-            t("test split"),
-            t("last 7 days"),
+        st.markdown(
+            probability_chart(drift["probability"], t("Predicted probability: last 7 days and test split")),
+            unsafe_allow_html=True,
         )
-        st.plotly_chart(figure, key="probabilities")
     st.page_link("pages/performance.py", label=t("Model performance"), icon=":material/monitoring:")
 
 left, right = st.columns(2)
 with left:
     st.subheader(t("Drift, last 7 days"))
     if drift is not None:
-        st.dataframe(worst_drift(drift, feature_titles(model), limit=6), hide_index=True, key="drift_summary")
+        st.markdown(markdown_table(worst_drift(drift, feature_titles(model), limit=6)))
         st.caption(t("Population stability index against training; the worst features first."))
     st.page_link("pages/distributions.py", label=t("Feature distributions"), icon=":material/bar_chart:")
 with right, st.container(border=True, key="model_card"):

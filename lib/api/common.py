@@ -45,6 +45,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
+MAX_PAGE = 1_000_000  # the highest ?page= of a paged answer
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 

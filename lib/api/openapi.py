@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from lib.api.common import MAX_PAGE
 from lib.api.openapi_schemas import (
     JOB,
     JOB_ID_PATTERN,
-    MAX_PAGE,
     PROMOTE_BODY,
     SWITCH_BODY,
     SYSTEM_METRICS,

@@ -12,7 +12,6 @@ from lib.registry.base import VERSION_NAME
 from lib.retraining.jobs import JOB_ID, JobStatus
 
 ERROR = {"$ref": "#/components/schemas/Error"}
-MAX_PAGE = 1_000_000
 NUMBER_OR_NULL = {"type": ["number", "null"]}
 
 

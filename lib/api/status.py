@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lib.api.common import (
+    MAX_PAGE,
     ApiError,
     json_response,
     positive_int,
@@ -17,9 +18,6 @@ from lib.api.common import (
     store_read,
     window_param,
 )
-from lib.api.openapi_schemas import MAX_PAGE
-from lib.monitoring.drift import ALERT, MIN_RECENT_ROWS, WATCH
-from lib.monitoring.log import SOURCES
 from lib.server.health import health_report, uptime_s  # imported with the app: uptime counts from here
 from lib.settings import get_settings
 
@@ -66,7 +64,7 @@ def _model_metrics(model: LoadedModel) -> dict[str, Any]:
 
 
 def _kpis(model: LoadedModel) -> dict[str, Any]:
-    from lib.monitoring.log import prediction_log
+    from lib.monitoring.log import SOURCES, prediction_log
 
     business = model.kpis.business
     totals = store_read(prediction_log().totals)
@@ -160,6 +158,7 @@ async def metrics_kpis(request: Request) -> Response:
 
 async def feature_distribution(request: Request) -> Response:
     """Training distribution, recent counts, PSI and status per feature; probability drift."""
+    from lib.monitoring import drift as drift_rules
     from lib.monitoring.log import prediction_log
 
     model = await served_model()
@@ -180,7 +179,11 @@ async def feature_distribution(request: Request) -> Response:
             ],
             "probability": drift["probability"],
             "window": window,
-            "thresholds": {"watch": WATCH, "alert": ALERT, "min_recent_rows": MIN_RECENT_ROWS},
+            "thresholds": {
+                "watch": drift_rules.WATCH,
+                "alert": drift_rules.ALERT,
+                "min_recent_rows": drift_rules.MIN_RECENT_ROWS,
+            },
             "page": 1 if wanted else page,
             "page_size": page_size,
             "total": 1 if wanted else len(names),

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from lib.model.schema import FeatureSchema
+from lib.model.sigmoid import expit
 from lib.model.sklearn_trees import compile_trees
 from lib.model.trees import TreeScorer
 from lib.model.validation import EncodedColumns

@@ -28,9 +28,9 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from lib.model.schema import FeatureSchema, FeatureSpec
+from lib.model.sigmoid import expit
 from lib.model.validation import EncodedColumns
 
 LEAF = -1  # the feature index of a leaf

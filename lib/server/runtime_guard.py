@@ -30,7 +30,6 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from lib.monitoring.log import pending_rows
 from lib.redact import error_body
 from lib.server.request_context import request_id_of
 from lib.settings import get_settings
@@ -256,6 +255,8 @@ class SessionJanitor:
         has written the closed sessions' rows: until then it holds them, and on a busy
         machine writing a few big uploads takes longer than all the passes."""
         if self._release_passes:
+            from lib.monitoring.log import pending_rows  # imported once a session has ended, not with the app
+
             release_memory()
             if not pending_rows():
                 self._release_passes -= 1

@@ -13,15 +13,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from lib.ui.i18n import N_, range_label, separators, t
+from lib.ui.i18n import range_label, separators, t
+from lib.ui.palette import MUTED, OPPORTUNITY_COLOURS, PRIMARY, RISK_COLOURS, SOURCE_NAMES
 
-PRIMARY = "#0F62FE"
-# (positive class, negative class) by polarity, from the Okabe-Ito palette: readable by
-# colour-blind readers, never red against green.
-RISK_COLOURS = ("#D55E00", "#0072B2")  # vermillion for the bad news, blue for the other
-OPPORTUNITY_COLOURS = ("#009E73", "#7F7F7F")  # bluish green for the good news, grey for the other
+__all__ = ["OPPORTUNITY_COLOURS", "RISK_COLOURS", "SOURCE_NAMES"]  # for the pages, with the figures
 RISK, SAFE = RISK_COLOURS
-MUTED = "#8D8D8D"
 # Translucent grey reads on the light and the dark theme alike; the backgrounds are
 # transparent and the text colour comes from Streamlit's theme, so charts follow it.
 GRID = "rgba(128, 128, 128, 0.28)"
@@ -401,35 +397,21 @@ def _times(series: list[dict[str, Any]]) -> list[str]:
     return [pd.Timestamp(point["start"], unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M") for point in series]
 
 
-SOURCE_NAMES = {"ui": N_("form"), "batch": N_("batch"), "api": N_("API")}  # how the log's sources are shown
-
-
-def _by_source(series: list[dict[str, Any]], title: str, divide: float, height: int = 280) -> go.Figure:
-    """Predictions in each step of a rollup series, stacked by source (divided by `divide`)."""
+def throughput_chart(series: list[dict[str, Any]], step_s: int) -> go.Figure:
+    """Predictions per second in each step, stacked by source."""
     sources = sorted({source for point in series for source in point["by_source"]})
     x = _times(series)
     bars = [
         {
             "type": "bar",
             "x": x,
-            "y": [p["by_source"].get(source, 0) / divide for p in series],
+            "y": [p["by_source"].get(source, 0) / step_s for p in series],
             "name": t(SOURCE_NAMES.get(source, source)),
         }
         for source in sources
     ]
-    return _figure(
-        bars, title, height=height, barmode="stack", yaxis={"rangemode": "tozero"}, xaxis={"tickformat": t("%b %d")}
-    )
-
-
-def throughput_chart(series: list[dict[str, Any]], step_s: int) -> go.Figure:
-    """Predictions per second in each step, stacked by source."""
-    return _by_source(series, t("Throughput (per second)"), step_s)
-
-
-def predictions_chart(series: list[dict[str, Any]], title: str) -> go.Figure:
-    """Predictions made in each step (an hour over 7 days), stacked by source."""
-    return _by_source(series, title, 1, height=320)
+    title = t("Throughput (per second)")
+    return _figure(bars, title, height=280, barmode="stack", yaxis={"rangemode": "tozero"})
 
 
 def error_rate_chart(series: list[dict[str, Any]]) -> go.Figure:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import streamlit as st
 
@@ -14,7 +14,9 @@ from lib.serving.csv_io import CsvError
 from lib.settings import get_settings
 from lib.training.config import ConfigError
 from lib.ui.i18n import N_, t
-from lib.ui.report import Report, file_name
+
+if TYPE_CHECKING:  # plotly and the report writer load when a page offers a report, not before
+    from lib.ui.report import Report
 
 
 def served_model() -> LoadedModel:
@@ -100,6 +102,8 @@ def candidates_table(candidates: list[dict]) -> list[dict]:
 
 def download_report(report: Report, page: str, version: str) -> None:
     """The page's "Download report" button: the file is written when it is clicked."""
+    from lib.ui.report import file_name
+
     st.download_button(
         t("Download report"),
         data=report.html,

@@ -152,6 +152,13 @@ def range_label(label: str) -> str:
     return f"{number(values[0], decimals[0])}–{number(values[1], decimals[1])}" if sep else label
 
 
+def day(moment: float) -> str:
+    """A UTC day, short: Nov 25 / 25 nov."""
+    from babel.dates import format_skeleton
+
+    return format_skeleton("MMMd", datetime.fromtimestamp(moment, UTC), locale=_locale())
+
+
 def date_time(moment: float | str | datetime, with_time: bool = True) -> str:
     """A UTC moment (epoch seconds, ISO text or datetime) as the locale writes it."""
     from babel.dates import format_date, format_datetime

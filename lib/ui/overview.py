@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from lib.ui.i18n import N_, number, t
+from lib.ui import svg_charts
+from lib.ui.i18n import N_, date_time, day, number, percent, range_label, t
+from lib.ui.palette import SOURCE_NAMES
 
 DRIFT_STATUS = {"ok": N_("ok"), "watch": N_("watch"), "alert": N_("alert"), "too_few": N_("too few")}
 
@@ -55,10 +57,49 @@ def worst_drift(drift: dict[str, Any], titles: dict[str, str], limit: int) -> li
             t("feature"): titles.get(name, name),
             t("status"): t(DRIFT_STATUS[report["status"]]),
             "PSI": number(report["psi"], 3),
-            t("recent inputs"): report["recent_rows"],
+            t("recent inputs"): number(report["recent_rows"]),
         }
         for name, report in _by_psi(drift)[:limit]
     ]
+
+
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~"})
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """Rows as a Markdown table, every cell escaped (a config's title may hold Markdown)."""
+    if not rows:
+        return ""
+    header = list(rows[0])
+    lines = [
+        "| " + " | ".join(str(name).translate(_MARKDOWN) for name in header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    lines += ["| " + " | ".join(str(row[name]).translate(_MARKDOWN) for name in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def activity_chart(series: list[dict[str, Any]], title: str) -> str:
+    """Predictions per hour of the window, stacked by source, a date under each midnight."""
+    sources = sorted({source for point in series for source in point["by_source"]})
+    names = {source: t(SOURCE_NAMES.get(source, source)) for source in sources}
+    points = [
+        (date_time(point["start"]), {names[s]: count for s, count in point["by_source"].items()}) for point in series
+    ]
+    ticks = [(i, day(point["start"])) for i, point in enumerate(series) if point["start"] % 86_400 == 0]
+    top = max((sum(point["by_source"].values()) for point in series), default=0)
+    return svg_charts.stacked_bars(title, "activity", points, [names[s] for s in sources], ticks, number(top))
+
+
+def probability_chart(report: dict[str, Any], title: str) -> str:
+    """The recent predicted probabilities against the test split's, per bin."""
+    reference = [count / max(1, sum(report["training_counts"])) for count in report["training_counts"]]
+    recent = [count / max(1, sum(report["recent_counts"])) for count in report["recent_counts"]]
+    top = max([*reference, *recent, 0.01])
+    bins = [range_label(label) for label in report["bins"]]
+    return svg_charts.overlaid_shares(
+        title, "probabilities", bins, (t("test split"), reference), (t("last 7 days"), recent), percent(top, 0)
+    )
 
 
 def _by_psi(drift: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

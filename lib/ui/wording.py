@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from lib.model.contract import BusinessSettings, Outcome
 from lib.model_loader import LoadedModel
-from lib.ui.charts import OPPORTUNITY_COLOURS, RISK_COLOURS
 from lib.ui.i18n import N_
+from lib.ui.palette import OPPORTUNITY_COLOURS, RISK_COLOURS
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ def test_quick_bench_writes_medians_spreads_and_ratios(tmp_path):
         "/metrics/model?source=live (30 d), 25,000 logged, all labelled (daily tallies)",
     ):
         assert any(name.startswith(expected) for name in names), expected
+    first_page = next(r for r in report["results"] if r["name"].startswith("server start to first rendered page"))
+    assert first_page["baseline_name"].startswith("a minimal st.App page")  # measured against it, in the same run
     for result in report["results"]:
         assert result["minimum"] <= result["median"] <= result["maximum"]
         if result["baseline_name"]:

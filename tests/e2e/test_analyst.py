@@ -43,12 +43,15 @@ def test_the_overview_is_a_dashboard(scored_app, model, tall_page):
     page.goto(scored_app.url)
     expect(page.get_by_text("Served model", exact=True)).to_be_visible()
     wait_until_idle(page)
-    charts = page.locator(".js-plotly-plot")
-    expect(charts).to_have_count(2)
-    activity, probabilities = charts.nth(0), charts.nth(1)
+    activity, probabilities = (
+        page.locator('svg[data-chart="activity"]'),
+        page.locator('svg[data-chart="probabilities"]'),
+    )
     expect(activity).to_contain_text("Predictions per hour, by source")
-    assert activity.locator("g.trace.bars path").count() > 0  # the 40 API predictions drawn
+    assert activity.locator("rect.bar").count() >= 1  # the 40 API predictions drawn
+    assert "API 40" in activity.locator("rect.bar title").first.text_content()  # its tooltip
     expect(probabilities).to_contain_text("last 7 days")
+    assert probabilities.locator("rect.bar").count() > 10  # the test split's bins and the recent one
     expect(page.get_by_text(model.version, exact=True)).to_be_visible()  # the version in full
     expect(page.get_by_text(model.metadata.dataset.sha256)).to_be_visible()
     expect(page.get_by_text("Drift, last 7 days")).to_be_visible()
@@ -68,12 +71,19 @@ def test_charts_follow_the_dark_theme(scored_app, browser):
     wait_until_idle(page)
     background = page.locator('[data-testid="stApp"]').evaluate("e => getComputedStyle(e).backgroundColor")
     assert luminance(background) < 0.2, background  # the dark theme is on
-    chart = page.locator(".js-plotly-plot").first
-    expect(chart.locator(".main-svg").first).to_be_visible()
-    paper = chart.locator(".main-svg").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    chart = page.locator('svg[data-chart="probabilities"]')
+    expect(chart).to_be_visible()
+    paper = chart.evaluate("e => getComputedStyle(e).backgroundColor")
     assert paper in ("rgba(0, 0, 0, 0)", "transparent"), paper  # no white card on a dark page
-    tick = chart.locator(".xtick text").first.evaluate("e => getComputedStyle(e).fill")
-    assert luminance(tick) > 0.5, tick  # light text on the dark background
+    label = chart.locator("text").first.evaluate("e => getComputedStyle(e).fill")
+    assert luminance(label) > 0.5, label  # light text on the dark background
+    page.goto(f"{scored_app.url}/model-performance")  # the plotly charts of the other pages too
+    figure = page.locator(".js-plotly-plot").first
+    expect(figure.locator(".main-svg").first).to_be_visible(timeout=30_000)
+    paper = figure.locator(".main-svg").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert paper in ("rgba(0, 0, 0, 0)", "transparent"), paper
+    tick = figure.locator(".xtick text").first.evaluate("e => getComputedStyle(e).fill")
+    assert luminance(tick) > 0.5, tick
     context.close()
 
 
