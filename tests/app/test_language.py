@@ -15,6 +15,7 @@ from tests.app.conftest import PAGES
 
 FIELDS = re.compile(r"\{\w*\}")
 # Proto fields that hold what a reader sees (not ids, keys, formats or data).
+PLOTLY_SHOWN = frozenset({"text", "name"})
 SHOWN = {"body", "label", "help", "placeholder", "options", "caption", "value", "text", "title", "delta", "tooltip"}
 
 
@@ -23,35 +24,26 @@ def shown_texts(at: Any) -> list[str]:
     headers, metric cards, chart titles, axis titles and trace names, navigation entries."""
     texts: list[str] = []
 
-    def strings(value: Any, key: str = "") -> None:
+    def strings(value: Any, shown: frozenset[str] | set[str], key: str = "") -> None:
+        """The texts under the keys in `shown`, anywhere in a nested value."""
         if isinstance(value, str):
-            if key in SHOWN:
+            if key in shown:
                 texts.append(value)
         elif isinstance(value, dict):
             for name, item in value.items():
-                strings(item, name)
+                strings(item, shown, name)
         elif isinstance(value, list):
             for item in value:
-                strings(item, key)
-
-    def chart(spec: Any, key: str = "") -> None:
-        if isinstance(spec, str) and key in ("text", "name"):
-            texts.append(spec)
-        elif isinstance(spec, dict):
-            for name, item in spec.items():
-                chart(item, name)
-        elif isinstance(spec, list):
-            for item in spec:
-                chart(item, key)
+                strings(item, shown, key)
 
     def walk(node: Any) -> None:
         proto = getattr(node, "proto", None)
         if proto is not None and hasattr(proto, "DESCRIPTOR"):
             found = MessageToDict(proto)
             if "spec" in found and isinstance(found["spec"], str) and found["spec"].startswith("{"):
-                chart(json.loads(found["spec"]))
+                strings(json.loads(found["spec"]), PLOTLY_SHOWN)  # a plotly figure: titles and trace names
             else:
-                strings(found)
+                strings(found, SHOWN)
         for child in getattr(node, "children", {}).values():
             walk(child)
 
