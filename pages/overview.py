@@ -129,7 +129,7 @@ with right, st.container(border=True, key="model_card"):
         t("Data: {dataset}, {rows} rows", dataset=metadata.dataset.name, rows=number(metadata.dataset.rows_used))
     )
     st.caption(f"sha256 `{metadata.dataset.sha256}`")
-    figures = st.columns(4)
+    figures = [*st.columns(2), *st.columns(2)]  # two by two: French titles are longer
     figures[0].metric(t("Test ROC AUC"), number(metrics["roc_auc"], 3))
     figures[1].metric(t("Test F1"), number(metrics["f1"], 3))
     figures[2].metric(t("Test recall"), percent(metrics["recall"]), help=t("At the threshold."))

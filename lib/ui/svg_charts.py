@@ -15,26 +15,26 @@ from html import escape
 from lib.ui.i18n import number, percent
 from lib.ui.palette import MUTED, OPPORTUNITY_COLOURS, PRIMARY, RISK_COLOURS
 
-WIDTH, HEIGHT = 640, 280
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 34, 46  # room for the axis labels and the legend
+WIDTH, HEIGHT = 440, 250  # about the size it is drawn at, so the text keeps its size
+LEFT, RIGHT, TOP, BOTTOM = 40, 8, 44, 24  # room for the axis labels, the title and the legend
 PALETTE = (PRIMARY, *RISK_COLOURS[:1], *OPPORTUNITY_COLOURS[:1], MUTED)
 REFERENCE = MUTED
 
 
 def _frame(title: str, name: str, body: list[str], legend: Sequence[tuple[str, str]]) -> str:
     keys = []
-    x = WIDTH - RIGHT
-    for label, colour in reversed(legend):  # right-aligned legend, in the title's line
-        x -= 14 + 7 * len(label)
+    x = LEFT
+    for label, colour in legend:  # under the title
         keys.append(
-            f'<rect x="{x}" y="10" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{x + 14}" y="19" font-size="12">{escape(label)}</text>'
+            f'<rect x="{x}" y="25" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="34" font-size="12">{escape(label)}</text>'
         )
+        x += 24 + 7 * len(label)
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(title)}" data-chart="{escape(name)}" class="overview-chart" '
         'style="width:100%;height:auto;color:inherit;fill:currentColor;font-family:inherit">'
-        f'<text x="{LEFT}" y="19" font-size="14" font-weight="600">{escape(title)}</text>'
+        f'<text x="{LEFT}" y="16" font-size="14" font-weight="600">{escape(title)}</text>'
         + "".join(keys)
         + "".join(body)
         + "</svg>"
@@ -51,8 +51,8 @@ def _y_axis(top: float, formatted: str) -> list[str]:
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" '
             'stroke-opacity="0.2"/>'
         )
-    lines.append(f'<text x="{LEFT - 6}" y="{TOP + 4}" font-size="11" text-anchor="end">{escape(formatted)}</text>')
-    lines.append(f'<text x="{LEFT - 6}" y="{HEIGHT - BOTTOM + 4}" font-size="11" text-anchor="end">0</text>')
+    lines.append(f'<text x="{LEFT - 6}" y="{TOP + 4}" font-size="12" text-anchor="end">{escape(formatted)}</text>')
+    lines.append(f'<text x="{LEFT - 6}" y="{HEIGHT - BOTTOM + 4}" font-size="12" text-anchor="end">0</text>')
     return lines
 
 
@@ -86,7 +86,7 @@ def stacked_bars(
     for index, label in ticks:
         x = LEFT + (index + 0.5) * step
         body.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" font-size="11" text-anchor="middle">{escape(label)}</text>'
+            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" font-size="12" text-anchor="middle">{escape(label)}</text>'
         )
     legend = [(key, PALETTE[i % len(PALETTE)]) for i, key in enumerate(series)]
     return _frame(title, name, body, legend)
@@ -119,7 +119,7 @@ def overlaid_shares(
     for index in range(0, len(bins), tick_every):
         x = LEFT + (index + 0.5) * step
         body.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" font-size="11" text-anchor="middle">'
+            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" font-size="12" text-anchor="middle">'
             f"{escape(bins[index].split('–')[0])}</text>"
         )
     return _frame(title, name, body, [(reference[0], REFERENCE), (recent[0], PALETTE[0])])

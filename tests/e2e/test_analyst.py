@@ -60,7 +60,7 @@ def test_the_overview_is_a_dashboard(scored_app, model, tall_page):
     assert page.get_by_role("link", name="API documentation").get_attribute("href") == "/docs"
     page.wait_for_timeout(500)  # plotly finishes drawing before the screenshot
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "overview-en.png"), full_page=True)
 
 
 def test_charts_follow_the_dark_theme(scored_app, browser):
