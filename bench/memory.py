@@ -30,7 +30,7 @@ def run(project: Path, model_uri: str, workdir: Path, sessions: int = 20) -> lis
             for index in range(sessions):
                 page = context.new_page()
                 page.goto(url)
-                page.get_by_text("Score one customer").wait_for(timeout=30_000)
+                page.get_by_text("Served model", exact=True).wait_for(timeout=30_000)  # the Overview, whole
                 pages.append(page)
                 if index == 0:
                     time.sleep(0.5)
