@@ -9,11 +9,16 @@ import pytest
 from lib.model.bundle import MODEL_FILE
 from lib.model.inference import score_record
 from lib.model_loader import get_model, load_model
+from lib.monitoring.ids import first_id_at
 from lib.monitoring.log import prediction_log
 from lib.serving.scoring import score_and_log
 from lib.settings import PROJECT_ROOT
 from lib.ui.charts import OPPORTUNITY_COLOURS, RISK_COLOURS
 from tests.app.conftest import PAGES
+
+# Prediction ids carry the moment they were made, and the store prunes what is older than
+# 90 days: rows written by a test take ids of now, or a prune in between drops them.
+NOW_ID = first_id_at(time.time())
 
 
 def metrics(at) -> dict[str, str]:
@@ -488,10 +493,12 @@ def test_the_live_view_shows_realised_figures_on_another_dataset(open_page, synt
     p = rng.uniform(0, 1, 400)
     y = (rng.random(400) < p).astype(int)
     now = time.time()
-    rows = [LoggedRow(now, "api", model.version, 1.0, "ok", None, float(p[i]), "x", "{}", i + 1) for i in range(400)]
+    rows = [
+        LoggedRow(now, "api", model.version, 1.0, "ok", None, float(p[i]), "x", "{}", NOW_ID + i) for i in range(400)
+    ]
     prediction_log().store.write(rows, {})
     labels = {1: model.schema.positive_label, 0: model.schema.negative_label}
-    items = [{"prediction_id": id_text(i + 1), "outcome": labels[int(y[i])]} for i in range(300)]
+    items = [{"prediction_id": id_text(NOW_ID + i), "outcome": labels[int(y[i])]} for i in range(300)]
     assert prediction_log().record_outcomes(model, items).new == 300
     at.run()
     shown = metrics(at)
@@ -517,12 +524,12 @@ def test_overview_and_health_say_when_the_realised_performance_decayed(open_page
     flipped = np.where(p > 0.5, model.schema.negative_label, model.schema.positive_label)  # every outcome wrong
     prediction_log().store.write(
         [
-            LoggedRow(time.time(), "api", model.version, 1.0, "ok", None, float(p[i]), "x", "{}", i + 1)
+            LoggedRow(time.time(), "api", model.version, 1.0, "ok", None, float(p[i]), "x", "{}", NOW_ID + i)
             for i in range(500)
         ],
         {},
     )
-    items = [{"prediction_id": id_text(i + 1), "outcome": str(flipped[i])} for i in range(500)]
+    items = [{"prediction_id": id_text(NOW_ID + i), "outcome": str(flipped[i])} for i in range(500)]
     prediction_log().record_outcomes(model, items)
     assert decay_watcher().check(model).state == "degraded"
     at.run()

@@ -6,10 +6,14 @@ import time
 import pytest
 
 from lib.model.bundle import MODEL_FILE
+from lib.monitoring.ids import first_id_at
 from lib.registry import LocalRegistry
 from lib.retraining.jobs import job_state, start_retrain
 
 TOKEN = "page-token"
+# Prediction ids carry the moment they were made, and the store prunes what is older than
+# 90 days: rows written by a test take ids of now, or a prune in between drops them.
+NOW_ID = first_id_at(time.time())
 
 
 @pytest.fixture
@@ -154,14 +158,18 @@ def test_a_version_is_put_in_shadow_and_compared_on_live_outcomes(retrain_page, 
     model = get_model()
     p = np.random.default_rng(8).uniform(0, 1, 200)
     y = (p > 0.4).astype(int)
-    store.write([LoggedRow(time.time(), "api", model.version, 1.0, "ok", None, float(p[i]), "x", "{}", i + 1)
+    store.write([LoggedRow(time.time(), "api", model.version, 1.0, "ok", None, float(p[i]), "x", "{}", NOW_ID + i)
                  for i in range(200)], {})  # fmt: skip
-    store.write_shadow([(i + 1, "shadow-1", float(1 - p[i])) for i in range(200)])  # a challenger ranking backwards
+    store.write_shadow([(NOW_ID + i, "shadow-1", float(1 - p[i])) for i in range(200)])  # ranking backwards
     labels = {1: model.schema.positive_label, 0: model.schema.negative_label}
-    prediction_log().record_outcomes(model, [{"prediction_id": id_text(i + 1), "outcome": labels[int(y[i])]}
+    prediction_log().record_outcomes(model, [{"prediction_id": id_text(NOW_ID + i), "outcome": labels[int(y[i])]}
                                              for i in range(200)])  # fmt: skip
-    at.run()
-    compared = table(at, "metric").set_index("metric")
+    deadline, compared = time.monotonic() + 30, None  # the page's comparison, once it is there
+    while compared is None and time.monotonic() < deadline:
+        at.run()
+        compared = next((frame.value for frame in at.dataframe if "metric" in frame.value.columns), None)
+    assert compared is not None, [e.value for e in (*at.info, *at.warning, *at.error, *at.caption)]
+    compared = compared.set_index("metric")
     assert compared.loc["roc_auc", model.version] == 1.0 and compared.loc["roc_auc", "shadow-1"] == 0.0
     at.button(key="shadow_stop").click().run()
     assert shadow_setting(store) is None and shadow.version is None
@@ -182,11 +190,11 @@ def test_the_bundled_data_with_recorded_outcomes_is_offered_with_what_it_holds(r
     model = get_model()
     features = json.dumps({spec.name: spec.default for spec in model.schema.features})
     prediction_log().store.write(
-        [LoggedRow(time.time(), "api", model.version, 1.0, "ok", None, 0.4, "No", features, i + 1, f"K{i}")
+        [LoggedRow(time.time(), "api", model.version, 1.0, "ok", None, 0.4, "No", features, NOW_ID + i, f"K{i}")
          for i in range(600)], {},
     )  # fmt: skip
     labels = [model.schema.positive_label, model.schema.negative_label]
-    prediction_log().record_outcomes(model, [{"prediction_id": id_text(i + 1), "outcome": labels[i % 2]}
+    prediction_log().record_outcomes(model, [{"prediction_id": id_text(NOW_ID + i), "outcome": labels[i % 2]}
                                              for i in range(600)])  # fmt: skip
     at.run()
     assert not at.error
