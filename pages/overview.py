@@ -42,7 +42,8 @@ except StoreUnavailable as exc:
     store_problem = str(exc)
 
 # --- open alerts ----------------------------------------------------------------------------
-alerts: list[Alert] = open_alerts(health_report(model, None), drift, feature_titles(model))
+titles = feature_titles(model)
+alerts: list[Alert] = open_alerts(health_report(model, None), drift, titles)
 if alerts:
     for alert in alerts:
         box = st.error if alert.severity == "error" else st.warning
@@ -61,12 +62,13 @@ cards[0].metric(
     help=t("Share of the dataset with {outcome}.", outcome=outcome(model)),
 )
 if campaign and portfolio is not None and portfolio.has_value:
+    at_stake = revenue_at_risk(portfolio, campaign)
     cards[1].metric(
         t(value_title(metadata.business)),
-        money(revenue_at_risk(portfolio, campaign), metadata.business.currency, compact=True),
+        money(at_stake, metadata.business.currency, compact=True),
         help=t(
             "Sum of probability x value over the reference customers: {amount}.",
-            amount=money(revenue_at_risk(portfolio, campaign), metadata.business.currency),
+            amount=money(at_stake, metadata.business.currency),
         ),
     )
 else:  # no money to show: what the model flags instead
@@ -112,7 +114,7 @@ left, right = st.columns(2)
 with left:
     st.subheader(t("Drift, last 7 days"))
     if drift is not None:
-        st.markdown(markdown_table(worst_drift(drift, feature_titles(model), limit=6)))
+        st.markdown(markdown_table(worst_drift(drift, titles, limit=6)))
         st.caption(t("Population stability index against training; the worst features first."))
     st.page_link("pages/distributions.py", label=t("Feature distributions"), icon=":material/bar_chart:")
 with right, st.container(border=True, key="model_card"):

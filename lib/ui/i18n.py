@@ -123,13 +123,13 @@ def money(value: float, currency: str, compact: bool = False) -> str:
     from babel.numbers import format_compact_currency, format_currency
 
     code = CURRENCY_CODES.get(currency.strip(), currency.strip())
-    locale = Locale.parse(_locale())
-    if compact and abs(value) >= 100_000 and len(code) == 3 and code.isalpha() and code.isupper():
-        return format_compact_currency(value, code, locale=locale, fraction_digits=1)
     if len(code) != 3 or not code.isalpha() or not code.isupper():  # not an ISO code: written as given
         return (
             f"{currency}{number(value)}" if language() == "en" and len(currency) == 1 else f"{number(value)} {currency}"
         )
+    locale = Locale.parse(_locale())
+    if compact and abs(value) >= 100_000:
+        return format_compact_currency(value, code, locale=locale, fraction_digits=1)
     pattern = locale.currency_formats["standard"].pattern.split(";")[0].replace(".00", "")
     return format_currency(round(value), code, format=pattern, locale=locale, currency_digits=False)
 

@@ -95,3 +95,16 @@ def test_the_french_catalogue_has_every_text_of_the_pages_and_nothing_else():
     assert len(sources) > 400
     assert sorted(sources - set(french)) == []  # a text the pages show, without its French
     assert sorted(set(french) - sources) == []  # a translation no page uses any more
+
+
+def test_the_overviews_table_and_charts_escape_what_a_config_may_write():
+    from lib.ui import svg_charts
+    from lib.ui.overview import markdown_table
+
+    hostile = "a|b *x* [link](javascript:alert(1)) <img src=x onerror=alert(1)>"
+    table = markdown_table([{"feature": hostile, "PSI": "0.5"}])
+    row = table.splitlines()[2]
+    assert row.count("|") - row.count("\\|") == 3  # the title's pipe cannot add a column
+    assert "\\[link\\]\\(" in row and "\\<img" in row  # neither a link nor a tag for Markdown
+    svg = svg_charts.stacked_bars(hostile, "x", [(hostile, {hostile: 2})], [hostile], [(0, hostile)], "2")
+    assert "<img" not in svg and "&lt;img" in svg
