@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(chosen) - set(suites))
         if unknown:
             parser.error(f"unknown benchmark {', '.join(unknown)} (known: {', '.join(suites)})")
-        results = [m for name in chosen for m in suites[name]()]
+        results = []
+        for name in chosen:
+            started = time.perf_counter()
+            results += suites[name]()
+            print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)  # where a run's time goes
         close_prediction_log()  # the pages run here logged into workdir, which goes now
 
     print(table(results))

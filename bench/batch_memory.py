@@ -1,9 +1,9 @@
 """Server memory around big batch uploads: the peak while scoring, and what stays after.
 
-Three browser sessions (one in --quick) each upload a CSV of about 50 MB (362k rows) on
+Three browser sessions (one of 1 MB in --quick) each upload a CSV of about 50 MB (362k rows) on
 the Batch scoring page and wait for the scores; the server's RSS is sampled every 50 ms
 for the peak. Then the browsers close; once the server reports their sessions closed
-(SESSION_RECONNECT_S is 5 s here, 120 s by default) and the prediction log has written
+(SESSION_RECONNECT_S is 1 s here, 120 s by default) and the prediction log has written
 their rows, RSS is read again. Target: back within 50 MB of the idle server's RSS (the
 same server, measured before the uploads). Then (not in --quick) one session uploads a
 1,000,000-row CSV to a fresh server (one_big_upload).
@@ -83,10 +83,11 @@ def run(project: Path, model_uri: str, workdir: Path, quick: bool) -> list[Measu
     from playwright.sync_api import expect, sync_playwright
 
     upload = workdir / "batch-50mb.csv"
-    rows = write_upload(project / "data" / "telco-customer-churn.csv", upload, TARGET_BYTES // (10 if quick else 1))
+    size = TARGET_BYTES // (50 if quick else 1)
+    rows = write_upload(project / "data" / "telco-customer-churn.csv", upload, size)
     sessions = 1 if quick else 3
     log = workdir / "batch-memory-server.log"
-    process, url = start(project, model_uri, log, UVICORN, "/health/ready", env={"SESSION_RECONNECT_S": "5"})
+    process, url = start(project, model_uri, log, UVICORN, "/health/ready", env={"SESSION_RECONNECT_S": "1"})
     try:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
@@ -120,7 +121,7 @@ def run(project: Path, model_uri: str, workdir: Path, quick: bool) -> list[Measu
     finally:
         process.terminate()
         process.wait(timeout=10)
-    label = f"{sessions} session{'s' if sessions > 1 else ''} x {TARGET_BYTES / 1e6 / (10 if quick else 1):.1f} MB CSV"
+    label = f"{sessions} session{'s' if sessions > 1 else ''} x {size / 1e6:.1f} MB CSV"
     big = [] if quick else one_big_upload(project, model_uri, workdir)
     return [
         *big,
@@ -161,7 +162,7 @@ def one_big_upload(project: Path, model_uri: str, workdir: Path) -> list[Measure
 
     upload = workdir / "one-million.csv"
     size_mb = write_csv(upload, 1_000_000) / 1e6
-    env = {"SESSION_RECONNECT_S": "5", "MAX_UPLOAD_MB": "200"}
+    env = {"SESSION_RECONNECT_S": "1", "MAX_UPLOAD_MB": "200"}
     process, url = start(project, model_uri, workdir / "big-upload-server.log", UVICORN, "/health/ready", env=env)
     try:
         with sync_playwright() as playwright:

@@ -87,7 +87,7 @@ def measure(mode: str, source: Path, target: Path, model_uri: str) -> dict[str, 
 
 
 def run(model_uri: str, workdir: Path, quick: bool) -> list[Measurement]:
-    rows = 100_000 if quick else 1_000_000
+    rows = 20_000 if quick else 1_000_000
     source = workdir / "stream-in.csv"
     size_mb = write_csv(source, rows) / 1e6
     runs: dict[str, list[dict[str, float]]] = {"pandas": [], "stream": [], "page": []}

@@ -45,7 +45,7 @@ def run(project: Path, model_uri: str, workdir: Path, quick: bool) -> list[Measu
     script.write_text(
         f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\nwrk.headers["Content-Type"] = "application/json"\n'
     )
-    seconds, repeats = (2, 1) if quick else (5, 3)
+    seconds, repeats = (1, 1) if quick else (5, 3)
     results: list[Measurement] = []
     for label, command in {"uvicorn app:app": UVICORN, "streamlit run": STREAMLIT_RUN}.items():
         log = workdir / f"http-{label.split()[0]}.log"

@@ -65,7 +65,7 @@ def throughput(project: Path, model_uri: str, workdir: Path, database: str, quic
     script.write_text(
         f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\nwrk.headers["Content-Type"] = "application/json"\n'
     )
-    seconds, repeats = (2, 1) if quick else (5, 3)
+    seconds, repeats = (1, 1) if quick else (5, 3)
     replicas = []
     nginx = None
     try:

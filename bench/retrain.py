@@ -58,7 +58,7 @@ def run(project: Path, model_uri: str, workdir: Path, quick: bool) -> list[Measu
 
         model = load_model(str(registry))
         body = json.dumps({"record": {spec.name: spec.default for spec in model.schema.features}}).encode()
-        idle_s, jobs = (2, 1) if quick else (8, 3)
+        idle_s, jobs = (1, 1) if quick else (8, 3)
         _latencies(connection, body, _after(1))  # warm-up
         idle = _latencies(connection, body, _after(idle_s))
         busy: list[float] = []

@@ -63,7 +63,7 @@ def run(project: Path, model_uri: str, workdir: Path, quick: bool) -> list[Measu
     model = load_model(model_uri)
     record = {spec.name: spec.default for spec in model.schema.features}
     body = json.dumps({"records": [record] * BATCH_RECORDS}).encode()
-    seconds = 4.0 if quick else 15.0
+    seconds = 2.0 if quick else 15.0
     process, url = start(project, model_uri, workdir / "stalls-server.log", UVICORN, ready_path="/health/ready")
     try:
         _probe(url, 1.0)  # warm-up

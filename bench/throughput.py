@@ -114,7 +114,7 @@ def _single_record(project: Path, model_uri: str, workdir: Path, quick: bool, se
         f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps({"record": record}))}\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
-    seconds, rounds = (2, 1) if quick else (4, 3)
+    seconds, rounds = (1, 1) if quick else (4, 3)
     results = []
     for connections in (1, 8):
         rates: dict[str, list[float]] = {name: [] for name in servers}
@@ -135,7 +135,7 @@ def _single_record(project: Path, model_uri: str, workdir: Path, quick: bool, se
 def _batches(project: Path, model_uri: str, quick: bool, servers: dict) -> list[Measurement]:
     records = _records(project, model_uri, BATCH_ROWS)
     body = json.dumps({"records": records}).encode()
-    seconds, rounds = (1.5, 1) if quick else (4, 3)
+    seconds, rounds = (1, 1) if quick else (4, 3)
     results = []
     for explain in (True, False):
         path = f"/predict?explain={'true' if explain else 'false'}"
