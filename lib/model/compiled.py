@@ -14,16 +14,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
 
 from lib.model.schema import FeatureSchema
 from lib.model.sigmoid import expit
 from lib.model.sklearn_trees import compile_trees
 from lib.model.trees import TreeScorer
 from lib.model.validation import EncodedColumns
+
+if TYPE_CHECKING:  # the scikit-learn fallback builds frames; compiled scorers never do
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +166,8 @@ class PipelineScorer:
         self.fallback_reason: str | None = None  # why no compiled scorer serves this model
 
     def _frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+        import pandas as pd
+
         frame = pd.DataFrame(rows, columns=self.schema.names)
         for spec in self.schema.features:
             column = frame[spec.name]
@@ -188,6 +192,8 @@ class PipelineScorer:
         ]
 
     def decoded(self, columns: EncodedColumns) -> pd.DataFrame:
+        import pandas as pd
+
         data = {}
         for spec in self.schema.features:
             if spec.is_numeric:

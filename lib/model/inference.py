@@ -12,10 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from itertools import repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from lib.model.confidence import CONFIDENCE_NAMES, confidence_band, confidence_codes
 from lib.model.loaded import LoadedModel
@@ -25,10 +24,12 @@ from lib.model.validation import (
     MissingColumns,
     Problem,
     floats_or_none,
-    validate_frame,
     validate_json_columns,
     validate_record,
 )
+
+if TYPE_CHECKING:  # pandas is imported by the table paths only: one record never needs it
+    import pandas as pd
 
 TOP_REASONS = 5
 # Each warning lowers the quality score by this much; ignored extra fields do not count.
@@ -225,6 +226,8 @@ def _table(
     model: LoadedModel, positions: np.ndarray, probability: np.ndarray, warnings: dict[int, list[Problem]]
 ) -> pd.DataFrame:
     """The scored table, built column-wise: no Python work per row except flagged rows."""
+    import pandas as pd
+
     threshold = model.threshold
     positive = probability >= threshold
     band = confidence_codes(probability, threshold)
@@ -368,6 +371,10 @@ def score_batch(rows: pd.DataFrame | list[Any], model: LoadedModel, *, explain: 
     A DataFrame is read like a CSV (numbers may arrive as text); a list of dicts is
     checked strictly like JSON. Raises InvalidInput only when a column is missing.
     """
+    import pandas as pd
+
+    from lib.model.frame_validation import validate_frame
+
     started = time.perf_counter()
     scorer = model.scorer
     reasons: dict[int, list[dict[str, Any]]] | None = None

@@ -6,16 +6,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import streamlit as st
 
-from lib.business.portfolio import Portfolio, cached_reference_portfolio
 from lib.model.inference import InvalidInput
 from lib.model_loader import LoadedModel, ModelNotAvailable, get_model
 from lib.server.access import AccessDecision, check_admin, resolve_caller
-from lib.serving.csv_io import CsvError
 from lib.settings import get_settings
 from lib.training.config import ConfigError
 from lib.ui.i18n import N_, t
 
-if TYPE_CHECKING:  # plotly and the report writer load when a page offers a report, not before
+if TYPE_CHECKING:  # plotly, pandas and the report writer load when a page needs them, not before
+    from lib.business.portfolio import Portfolio
     from lib.ui.report import Report
 
 
@@ -43,6 +42,9 @@ def session_id() -> str:
 
 def reference_customers(model: LoadedModel) -> Portfolio | None:
     """The dataset of DATA_CONFIG scored by the served model, once per version and process."""
+    from lib.business.portfolio import cached_reference_portfolio
+    from lib.serving.csv_io import CsvError
+
     try:
         return cached_reference_portfolio(model, get_settings().data_config)
     except (ConfigError, CsvError, InvalidInput, OSError) as exc:

@@ -3,6 +3,8 @@
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 
 import boto3
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from lib.model.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE, SCHEMA_FILE, SCORER_FILE, point_to
 from lib.model.compiled import compile_scorer
 from lib.model_loader import ModelNotAvailable, get_model, load_model, refresh_model
-from lib.settings import get_settings
+from lib.settings import PROJECT_ROOT, get_settings
 
 
 def settings_for(uri, tmp_path):
@@ -258,3 +260,21 @@ def test_with_s3_down_the_last_served_copy_is_served_and_the_problem_reported(
     with pytest.raises(ModelNotAvailable) as error:  # no copy either: nothing to serve, and it says why
         get_model(settings)
     assert error.value.kind == "storage_unreachable"
+
+
+def test_loading_the_model_and_scoring_a_record_import_no_pandas():
+    """A server is ready once its model is loaded: that path stays clear of pandas and Arrow
+    (about 0.3 s of every start; /health/ready 1.02 -> 0.74 s), which only tables need."""
+    script = (
+        "import sys; from lib.model_loader import load_model; from lib.model.inference import score_record\n"
+        f"model = load_model({str(PROJECT_ROOT / 'models')!r})\n"
+        "record = {spec.name: spec.default for spec in model.schema.features}\n"
+        "print(score_record(record, model).probability, 'pandas' in sys.modules, 'pyarrow' in sys.modules)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    probability, pandas_imported, arrow_imported = completed.stdout.split()
+    assert 0 < float(probability) < 1
+    assert (pandas_imported, arrow_imported) == ("False", "False")

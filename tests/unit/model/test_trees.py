@@ -16,9 +16,9 @@ import pytest
 import lib.model.compiled
 from lib.model.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE, SCORER_FILE
 from lib.model.compiled import PipelineScorer, compile_scorer, stored_form
+from lib.model.frame_validation import validate_frame
 from lib.model.inference import score_batch, score_record
 from lib.model.trees import TreeFormatError, TreeScorer
-from lib.model.validation import validate_frame
 from lib.model_loader import load_model
 from lib.server.health import health_report
 from lib.settings import PROJECT_ROOT

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lib.model.frame_validation import validate_frame
 from lib.model.schema import FeatureSchema
-from lib.model.validation import MissingColumns, validate_frame, validate_record
+from lib.model.validation import MissingColumns, validate_record
 
 
 def schema(unknown: str = "warn") -> FeatureSchema:
