@@ -6,6 +6,8 @@ import json
 import secrets
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -129,3 +131,22 @@ class WebhookReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def score_in_a_fresh_process(model_uri: str | Path, modules: tuple[str, ...]) -> tuple[str, float, dict[str, bool]]:
+    """Load a model and score one record in a new interpreter: the scorer's kind, the
+    probability, and which of `modules` that imported (what serving costs at start)."""
+    script = (
+        "import sys; from lib.model_loader import load_model; from lib.model.inference import score_record\n"
+        f"model = load_model({str(model_uri)!r})\n"
+        "record = {spec.name: spec.default for spec in model.schema.features}\n"
+        "print(model.scorer.kind, score_record(record, model).probability)\n"
+        f"print(*[name in sys.modules for name in {list(modules)!r}])\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    scored, imported = completed.stdout.splitlines()
+    kind, probability = scored.split()
+    return kind, float(probability), dict(zip(modules, (word == "True" for word in imported.split()), strict=True))

@@ -3,8 +3,6 @@
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 
 import boto3
 import pytest
@@ -13,6 +11,7 @@ from lib.model.bundle import METADATA_FILE, MODEL_FILE, POINTER_FILE, SCHEMA_FIL
 from lib.model.compiled import compile_scorer
 from lib.model_loader import ModelNotAvailable, get_model, load_model, refresh_model
 from lib.settings import PROJECT_ROOT, get_settings
+from tests.helpers import score_in_a_fresh_process
 
 
 def settings_for(uri, tmp_path):
@@ -265,16 +264,6 @@ def test_with_s3_down_the_last_served_copy_is_served_and_the_problem_reported(
 def test_loading_the_model_and_scoring_a_record_import_no_pandas():
     """A server is ready once its model is loaded: that path stays clear of pandas and Arrow
     (about 0.3 s of every start; /health/ready 1.02 -> 0.74 s), which only tables need."""
-    script = (
-        "import sys; from lib.model_loader import load_model; from lib.model.inference import score_record\n"
-        f"model = load_model({str(PROJECT_ROOT / 'models')!r})\n"
-        "record = {spec.name: spec.default for spec in model.schema.features}\n"
-        "print(score_record(record, model).probability, 'pandas' in sys.modules, 'pyarrow' in sys.modules)\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    probability, pandas_imported, arrow_imported = completed.stdout.split()
-    assert 0 < float(probability) < 1
-    assert (pandas_imported, arrow_imported) == ("False", "False")
+    _, probability, imported = score_in_a_fresh_process(PROJECT_ROOT / "models", ("pandas", "pyarrow"))
+    assert 0 < probability < 1
+    assert imported == {"pandas": False, "pyarrow": False}

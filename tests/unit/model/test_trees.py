@@ -5,8 +5,6 @@ occlusion, every mask width, and a scorer.json that is not trees refused."""
 import copy
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +19,10 @@ from lib.model.inference import score_batch, score_record
 from lib.model.trees import TreeFormatError, TreeScorer
 from lib.model_loader import load_model
 from lib.server.health import health_report
-from lib.settings import PROJECT_ROOT
 from lib.storage.files import file_sha256
 from lib.training.config import load_config
 from lib.training.data import load_dataset
+from tests.helpers import score_in_a_fresh_process
 
 EXACT = 1e-9
 
@@ -189,15 +187,6 @@ def test_a_scorer_json_with_a_non_finite_leaf_or_baseline_is_refused(tree_model)
 
 
 def test_serving_a_tree_model_imports_no_scikit_learn(tree_registry):
-    script = (
-        "import sys; from lib.model_loader import load_model; from lib.model.inference import score_record\n"
-        f"model = load_model({str(tree_registry)!r})\n"
-        "record = {spec.name: spec.default for spec in model.schema.features}\n"
-        "print(model.scorer.kind, score_record(record, model).probability, 'sklearn' in sys.modules)\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False
-    )
-    kind, probability, imported = completed.stdout.split()
-    assert (kind, imported) == ("compiled_trees", "False"), completed.stderr[-2000:]
-    assert 0 < float(probability) < 1
+    kind, probability, imported = score_in_a_fresh_process(tree_registry, ("sklearn",))
+    assert (kind, imported) == ("compiled_trees", {"sklearn": False})
+    assert 0 < probability < 1
