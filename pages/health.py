@@ -11,6 +11,7 @@ from lib.monitoring.store import WINDOWS, StoreUnavailable
 from lib.server.health import duration, health_report
 from lib.ui import charts
 from lib.ui.i18n import date_time, number, percent, t
+from lib.ui.palette import SOURCE_NAMES
 
 REFRESH_S = 5
 st.title(t("Service health"))
@@ -147,7 +148,7 @@ def show_traffic(system: dict[str, Any]) -> None:
     if system["by_source"]:
         by_source = [
             {
-                t("source"): t(charts.SOURCE_NAMES.get(source, source)),
+                t("source"): t(SOURCE_NAMES.get(source, source)),
                 t("requests"): s["requests"],
                 t("errors"): s["errors"],
                 t("error rate"): s["error_rate"],

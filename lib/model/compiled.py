@@ -12,14 +12,13 @@ when it is built and replaced by the fallback if it differs by more than 1e-9.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from lib.model.schema import FeatureSchema
-from lib.model.sigmoid import expit
+from lib.model.sigmoid import expit, logistic
 from lib.model.sklearn_trees import compile_trees
 from lib.model.trees import TreeScorer
 from lib.model.validation import EncodedColumns
@@ -49,13 +48,6 @@ class Scorer(Protocol):
     def probabilities(self, columns: EncodedColumns) -> np.ndarray: ...
 
     def batch_contributions(self, columns: EncodedColumns, probabilities: np.ndarray) -> np.ndarray: ...
-
-
-def _sigmoid(logit: float) -> float:
-    if logit >= 0:
-        return 1.0 / (1.0 + math.exp(-logit))
-    exp = math.exp(logit)
-    return exp / (1.0 + exp)
 
 
 class LinearScorer:
@@ -118,14 +110,14 @@ class LinearScorer:
         return [self._term(name, is_numeric, values[name]) for name, is_numeric in self.plan]
 
     def probability(self, values: dict[str, Any]) -> float:
-        return _sigmoid(self.intercept + sum(self.terms(values)))
+        return logistic(self.intercept + sum(self.terms(values)))
 
     def explain(self, values: dict[str, Any]) -> tuple[float, list[float]]:
         terms = self.terms(values)  # once, for the probability and every reason
         logit = self.intercept + sum(terms)
-        probability = _sigmoid(logit)
+        probability = logistic(logit)
         return probability, [
-            0.0 if term == default else probability - _sigmoid(logit - term + default)
+            0.0 if term == default else probability - logistic(logit - term + default)
             for term, default in zip(terms, self.default_terms, strict=True)
         ]
 

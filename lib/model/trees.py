@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from lib.model.schema import FeatureSchema, FeatureSpec
-from lib.model.sigmoid import expit
+from lib.model.sigmoid import expit, logistic
 from lib.model.validation import EncodedColumns
 
 LEAF = -1  # the feature index of a leaf
@@ -268,7 +268,7 @@ class TreeScorer:
         return self.baseline + out
 
     def probability(self, values: dict[str, Any]) -> float:
-        return float(expit(self._raw(self._record_bins(values))[0]))
+        return logistic(float(self._raw(self._record_bins(values))[0]))
 
     def explain(self, values: dict[str, Any]) -> tuple[float, list[float]]:
         if not self.used:

@@ -14,9 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lib.ui.i18n import range_label, separators, t
-from lib.ui.palette import MUTED, OPPORTUNITY_COLOURS, PRIMARY, RISK_COLOURS, SOURCE_NAMES
+from lib.ui.palette import MUTED, PRIMARY, RISK_COLOURS, SOURCE_NAMES
 
-__all__ = ["OPPORTUNITY_COLOURS", "RISK_COLOURS", "SOURCE_NAMES"]  # for the pages, with the figures
 RISK, SAFE = RISK_COLOURS
 # Translucent grey reads on the light and the dark theme alike; the backgrounds are
 # transparent and the text colour comes from Streamlit's theme, so charts follow it.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from lib.ui import svg_charts
-from lib.ui.i18n import N_, date_time, day, number, percent, range_label, t
+from lib.ui.i18n import N_, date_time, day, number, range_label, t
 from lib.ui.palette import SOURCE_NAMES
 
 DRIFT_STATUS = {"ok": N_("ok"), "watch": N_("watch"), "alert": N_("alert"), "too_few": N_("too few")}
@@ -87,18 +87,16 @@ def activity_chart(series: list[dict[str, Any]], title: str) -> str:
         (date_time(point["start"]), {names[s]: count for s, count in point["by_source"].items()}) for point in series
     ]
     ticks = [(i, day(point["start"])) for i, point in enumerate(series) if point["start"] % 86_400 == 0]
-    top = max((sum(point["by_source"].values()) for point in series), default=0)
-    return svg_charts.stacked_bars(title, "activity", points, [names[s] for s in sources], ticks, number(top))
+    return svg_charts.stacked_bars(title, "activity", points, [names[s] for s in sources], ticks)
 
 
 def probability_chart(report: dict[str, Any], title: str) -> str:
     """The recent predicted probabilities against the test split's, per bin."""
     reference = [count / max(1, sum(report["training_counts"])) for count in report["training_counts"]]
     recent = [count / max(1, sum(report["recent_counts"])) for count in report["recent_counts"]]
-    top = max([*reference, *recent, 0.01])
     bins = [range_label(label) for label in report["bins"]]
     return svg_charts.overlaid_shares(
-        title, "probabilities", bins, (t("test split"), reference), (t("last 7 days"), recent), percent(top, 0)
+        title, "probabilities", bins, (t("test split"), reference), (t("last 7 days"), recent)
     )
 
 

@@ -62,13 +62,12 @@ def stacked_bars(
     points: Sequence[tuple[str, dict[str, int]]],
     series: Sequence[str],
     ticks: Sequence[tuple[int, str]],
-    formatted_top: str,
 ) -> str:
     """Counts per step (one bar each, stacked by series), `ticks`: (index, label) under the axis."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     top = max((sum(values.values()) for _, values in points), default=0) or 1
     step = plot_w / max(1, len(points))
-    body = _y_axis(top, formatted_top if top > 1 else "1")
+    body = _y_axis(top, number(top))
     for index, (label, values) in enumerate(points):
         base = 0.0
         for position, key in enumerate(series):
@@ -98,14 +97,13 @@ def overlaid_shares(
     bins: Sequence[str],
     reference: tuple[str, Sequence[float]],
     recent: tuple[str, Sequence[float]],
-    formatted_top: str,
     tick_every: int = 4,
 ) -> str:
     """Two distributions over the same bins (shares of 1), the recent one in front."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     top = max([*reference[1], *recent[1], 0.01])
     step = plot_w / max(1, len(bins))
-    body = _y_axis(top, formatted_top)
+    body = _y_axis(top, percent(top, 0))
     for (label, shares), colour, opacity in ((reference, REFERENCE, 0.7), (recent, PALETTE[0], 0.65)):
         for index, share in enumerate(shares):
             if share <= 0:

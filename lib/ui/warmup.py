@@ -57,7 +57,7 @@ def _load_locales() -> None:
     for language in i18n.LANGUAGES:
         i18n.use(language)
         i18n.number(1234.5, 1), i18n.percent(0.5), i18n.money(1e6, "$", compact=True), i18n.date_time(0.0)
-    i18n.catalogue("fr")
+        i18n.catalogue(language)
     i18n.use("en")  # this thread's language only; each session sets its own
 
 

@@ -13,7 +13,7 @@ from lib.monitoring.ids import first_id_at
 from lib.monitoring.log import prediction_log
 from lib.serving.scoring import score_and_log
 from lib.settings import PROJECT_ROOT
-from lib.ui.charts import OPPORTUNITY_COLOURS, RISK_COLOURS
+from lib.ui.palette import OPPORTUNITY_COLOURS, RISK_COLOURS
 from tests.app.conftest import PAGES
 
 # Prediction ids carry the moment they were made, and the store prunes what is older than

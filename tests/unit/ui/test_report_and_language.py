@@ -106,5 +106,5 @@ def test_the_overviews_table_and_charts_escape_what_a_config_may_write():
     row = table.splitlines()[2]
     assert row.count("|") - row.count("\\|") == 3  # the title's pipe cannot add a column
     assert "\\[link\\]\\(" in row and "\\<img" in row  # neither a link nor a tag for Markdown
-    svg = svg_charts.stacked_bars(hostile, "x", [(hostile, {hostile: 2})], [hostile], [(0, hostile)], "2")
+    svg = svg_charts.stacked_bars(hostile, "x", [(hostile, {hostile: 2})], [hostile], [(0, hostile)])
     assert "<img" not in svg and "&lt;img" in svg
